@@ -32,8 +32,39 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The query encoder and the unified pin/product encoder (SPEC §4). Saved inside every model bundle."""
+
+    dim: int = 256  # D: the shared embedding space
+    legacy_dim: int = 256  # L: legacy pin / product embeddings (continuous features + compatibility prefix)
+    image_dim: int = 64  # image embedding width (the released code: 1024)
+    use_legacy_features: bool = True  # feed legacy vectors to the entity encoder (zeros when off)
+    use_image_features: bool = True
+    text_fields: tuple[str, ...] = (
+        "title",
+        "description",
+        "caption",
+        "board_titles",
+        "engaged_queries",
+        "brand",
+        "color",
+    )
+    unigram_cap: int = 200_000
+    bigram_cap: int = 1_000_000
+    trigram_cap: int = 64_000
+    vocab_min_count: int = 2
+    hash_buckets: int = 100_000
+    hash_dim: int = 256
+    hash_seeds: tuple[int, ...] = (0x5EED0001, 0x5EED0002)  # one hash function per seed
+    mlp_hidden: int = 1024
+    query_encoder: str | None = None  # local Hugging Face directory; None = the embedded MiniLM
+    max_query_tokens: int = 64
+
+
+@dataclass(frozen=True)
 class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
