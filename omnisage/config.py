@@ -106,7 +106,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         if name not in known:
-            raise OmniSageError(f"config: unknown setting '{where}{name}' (known: {', '.join(sorted(known))})")
+            raise OmniSageError(
+                f"config: unknown setting '{where}{name}' (known: {', '.join(sorted(known))})"
+            )
         kind = hints[name]
         if dataclasses.is_dataclass(kind):
             if not isinstance(value, dict):
@@ -148,7 +150,9 @@ def preset_path(name: str | Path) -> Path:
     candidate = PRESET_DIR / f"{name}.toml"
     if not candidate.is_file():
         known = sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
-        raise OmniSageError(f"unknown config preset '{name}' (known: {', '.join(known)}; or pass a .toml path)")
+        raise OmniSageError(
+            f"unknown config preset '{name}' (known: {', '.join(known)}; or pass a .toml path)"
+        )
     return candidate
 
 

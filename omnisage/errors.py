@@ -10,12 +10,15 @@ class OmniSageError(Exception):
 class DataError(OmniSageError):
     """Bad input data, located by file, row (1-based data row) and column where known."""
 
-    def __init__(self, message: str, *, path: str | None = None, row: int | None = None, column: str | None = None):
+    def __init__(
+        self, message: str, *, path: str | None = None, row: int | None = None, column: str | None = None
+    ):
         self.path, self.row, self.column, self.detail = path, row, column, message
-        where = [p for p in (path, f"row {row}" if row is not None else None) if p]
-        if column is not None:
-            where.append(f"column '{column}'")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        where = ", ".join(
+            ([f"row {row}"] if row is not None else []) + ([f"column '{column}'"] if column else [])
+        )
+        parts = [p for p in (path, where, message) if p]
+        super().__init__(": ".join(parts))
 
 
 class MissingExtraError(OmniSageError):

@@ -71,7 +71,14 @@ def _key(name: str) -> Column:
     return Column(name, pa.string(), required=True, nullable=False)
 
 
-_ITEM_TEXT = (_text("title"), _text("description"), _text("link"), _text("image_ref"), _text("caption"), _text("lang"))
+_ITEM_TEXT = (
+    _text("title"),
+    _text("description"),
+    _text("link"),
+    _text("image_ref"),
+    _text("caption"),
+    _text("lang"),
+)
 
 PINS = TableSpec(
     "pins",
@@ -95,7 +102,9 @@ QUERIES = TableSpec(
     (_key("query_text"), _text("lang"), Column("volume", pa.int64(), required=False)),
     key=("query_text",),
 )
-BOARDS = TableSpec("boards", (_key("board_id"), _text("title", required=False), _text("owner")), key=("board_id",))
+BOARDS = TableSpec(
+    "boards", (_key("board_id"), _text("title", required=False), _text("owner")), key=("board_id",)
+)
 BOARD_SAVES = TableSpec(
     "board_saves",
     (_key("board_id"), _key("pin_id"), Column("ts", TIMESTAMP, required=True, nullable=False)),

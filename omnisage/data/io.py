@@ -1,0 +1,398 @@
+"""Reading and writing the input tables (SPEC §1): Parquet, CSV and JSONL in, Parquet out.
+
+`read_table` returns an Arrow table with exactly the contract's columns and types, or raises a `DataError`
+naming the file, the 1-based data row and the column. Fast paths are vectorized; rows are only walked one
+by one to locate an error that a vectorized check has already found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
+from omnisage.errors import DataError
+from omnisage.schema import TIMESTAMP, TableSpec
+
+FORMATS = (".parquet", ".csv", ".jsonl", ".json")
+VECTOR_IN = pa.list_(pa.float64())  # a vector parsed from text, before the cast to float32
+
+
+def find_table(directory: str | Path, name: str) -> Path | None:
+    """The file (or folder of Parquet parts) holding table `name` in `directory`, if any."""
+    directory = Path(directory)
+    found = [directory / f"{name}{ext}" for ext in FORMATS if (directory / f"{name}{ext}").is_file()]
+    if (directory / name).is_dir() and any((directory / name).glob("*.parquet")):
+        found.append(directory / name)
+    if len(found) > 1:
+        raise DataError(
+            f"table '{name}' is given twice ({', '.join(p.name for p in found)}); keep one",
+            path=str(directory),
+        )
+    return found[0] if found else None
+
+
+def _read_raw(path: Path, spec: TableSpec) -> pa.Table:
+    where = str(path)
+    if path.is_dir() or path.suffix == ".parquet":
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"not a readable Parquet file ({exc})", path=where) from None
+    if path.suffix == ".csv":
+        try:
+            header = pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema.names
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                raise DataError("empty file (no header row)", path=where) from None
+            header = []
+        except pa.ArrowException as exc:
+            raise DataError(f"not a readable CSV file ({exc})", path=where) from None
+        # Everything comes in as text; `_coerce_column` converts and reports the first bad cell.
+        convert = pcsv.ConvertOptions(
+            column_types={n: pa.string() for n in header},
+            strings_can_be_null=True,
+            check_utf8=False,
+        )
+        try:
+            return pcsv.read_csv(path, convert_options=convert)
+        except pa.ArrowException as exc:
+            raise DataError(f"malformed CSV ({exc})", path=where) from None
+    if path.suffix in (".jsonl", ".json"):
+        try:
+            return pjson.read_json(path)
+        except pa.ArrowException as exc:
+            _locate_json_error(path)
+            raise DataError(f"malformed JSON lines ({exc})", path=where) from None
+    raise DataError(f"unsupported file type '{path.suffix}' (use {', '.join(FORMATS)})", path=where)
+
+
+def _locate_json_error(path: Path) -> None:
+    """Walk the lines of a JSONL file that Arrow rejected and raise a DataError at the first bad one."""
+    with open(path, "rb") as fh:
+        for i, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise DataError("text is not valid UTF-8", path=str(path), row=i) from None
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON ({exc.msg})", path=str(path), row=i) from None
+            if not isinstance(record, dict):
+                raise DataError("each line must be a JSON object", path=str(path), row=i)
+
+
+def _first_true(mask: pa.ChunkedArray | pa.Array) -> int | None:
+    idx = pc.index(pc.fill_null(mask, False), True).as_py()
+    return None if idx < 0 else idx
+
+
+def _check_utf8(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
+    offset = 0
+    for chunk in col.chunks:
+        try:
+            chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            for i, value in enumerate(chunk.cast(pa.binary()).to_pylist()):
+                if value is not None:
+                    try:
+                        value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise DataError(
+                            "text is not valid UTF-8", path=where, row=offset + i + 1, column=name
+                        ) from None
+        offset += len(chunk)
+    return col
+
+
+def _parse_failure(col: pa.ChunkedArray, convert, what: str, where: str, name: str) -> DataError:
+    for i, value in enumerate(col.to_pylist()):
+        if value is None:
+            continue
+        try:
+            convert(value)
+        except (ValueError, TypeError, pa.ArrowException):
+            return DataError(f"{what}, got {value!r}", path=where, row=i + 1, column=name)
+    return DataError(what, path=where, column=name)
+
+
+def _to_timestamp(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
+    t = col.type
+    if pa.types.is_timestamp(t):
+        return (
+            col.cast(pa.timestamp("us", tz=t.tz)).cast(TIMESTAMP)
+            if t.tz
+            else pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC")
+        )
+    if pa.types.is_integer(t):  # epoch seconds
+        return col.cast(pa.int64()).cast(pa.timestamp("s", tz="UTC")).cast(TIMESTAMP)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        # Each cell is epoch seconds or ISO 8601; an ISO value without a zone offset is read as UTC.
+        digits = pc.fill_null(pc.match_substring_regex(col, r"^\s*-?\d+\s*$"), False)
+        try:
+            epoch = (
+                pc.if_else(digits, col, None)
+                .cast(pa.int64())
+                .cast(pa.timestamp("s", tz="UTC"))
+                .cast(TIMESTAMP)
+            )
+            iso = _iso_to_utc(pc.if_else(digits, None, col))
+            return pc.if_else(digits, epoch, iso)
+        except pa.ArrowInvalid:
+
+            def parse(v: str) -> None:
+                if not v.strip().lstrip("-").isdigit():
+                    _iso_to_utc(pa.array([v]))
+
+            raise _parse_failure(
+                col, parse, "invalid timestamp (expected ISO 8601 or epoch seconds)", where, name
+            ) from None
+    raise DataError(f"expected a timestamp, found a column of type {t}", path=where, column=name)
+
+
+def _iso_to_utc(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    col = pc.replace_substring_regex(pc.utf8_trim_whitespace(col), r"^(\d{4}-\d\d-\d\d)$", r"\1T00:00:00")
+    zoned = pc.fill_null(pc.match_substring_regex(col, r"(Z|[+-]\d\d:?\d\d)$"), True)
+    return pc.if_else(zoned, col, pc.binary_join_element_wise(col, "Z", "")).cast(TIMESTAMP)
+
+
+def _to_vector(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):  # CSV: a JSON array per cell
+
+        def parse(v: str) -> list[float]:
+            out = json.loads(v)
+            if not isinstance(out, list) or not all(isinstance(x, int | float) for x in out):
+                raise ValueError(v)
+            return out
+
+        try:
+            col = pa.chunked_array(
+                [pa.array([None if v is None else parse(v) for v in col.to_pylist()], VECTOR_IN)]
+            )
+        except (ValueError, TypeError):
+            raise _parse_failure(
+                col, parse, "expected a vector as a JSON array of numbers", where, name
+            ) from None
+        t = col.type
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
+        raise DataError(
+            f"expected a vector (list of numbers), found a column of type {t}", path=where, column=name
+        )
+    if not (pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
+        raise DataError(
+            f"expected a vector of numbers, found elements of type {t.value_type}", path=where, column=name
+        )
+    return col.cast(pa.list_(pa.float32()))
+
+
+def _coerce_column(col: pa.ChunkedArray, kind: pa.DataType, where: str, name: str) -> pa.ChunkedArray:
+    t = col.type
+    if pa.types.is_null(t):
+        return (
+            pa.chunked_array([pa.nulls(len(col), kind)])
+            if not pa.types.is_list(kind)
+            else pa.chunked_array([pa.nulls(len(col), pa.list_(pa.float32()))])
+        )
+    if kind == pa.string():
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return _check_utf8(col.cast(pa.string()), where, name)
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return _check_utf8(_binary_to_string(col), where, name)
+        if pa.types.is_integer(t) or pa.types.is_dictionary(t):  # integer ids are common in real logs
+            return (
+                col.cast(pa.string())
+                if not pa.types.is_dictionary(t)
+                else _coerce_column(col.cast(t.value_type), kind, where, name)
+            )
+        raise DataError(f"expected text, found a column of type {t}", path=where, column=name)
+    if kind == pa.int64():
+        if pa.types.is_integer(t):
+            return col.cast(pa.int64())
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            try:
+                return col.cast(pa.int64())
+            except pa.ArrowInvalid:
+                raise _parse_failure(col, int, "expected an integer", where, name) from None
+        raise DataError(f"expected an integer, found a column of type {t}", path=where, column=name)
+    if kind == TIMESTAMP:
+        return _to_timestamp(col, where, name)
+    if pa.types.is_list(kind):
+        return _to_vector(col, where, name)
+    raise AssertionError(f"no coercion to {kind}")
+
+
+def _binary_to_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    # Reinterpret bytes as text without validation; `_check_utf8` validates right after.
+    chunks = [
+        pa.Array.from_buffers(pa.string(), len(c), c.buffers(), c.null_count, c.offset)
+        for c in col.cast(pa.binary()).chunks
+    ]
+    return pa.chunked_array(chunks, pa.string())
+
+
+def read_table(path: str | Path, spec: TableSpec, *, vector_dim: int | None = None) -> pa.Table:
+    """Read one table in any supported format and return it in contract form, or raise DataError."""
+    path = Path(path)
+    where = str(path)
+    raw = _read_raw(path, spec)
+    present = set(raw.column_names)
+    arrays, fields = [], []
+    for column in spec.columns:
+        if column.name not in present:
+            if column.required:
+                raise DataError(
+                    f"missing required column (the file has: {', '.join(raw.column_names) or 'no columns'})",
+                    path=where,
+                    column=column.name,
+                )
+            arrays.append(pa.chunked_array([pa.nulls(raw.num_rows, column.type)], column.type))
+        else:
+            arrays.append(_coerce_column(raw.column(column.name), column.type, where, column.name))
+        fields.append(pa.field(column.name, arrays[-1].type, nullable=column.nullable))
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    _check_rows(table, spec, where, vector_dim)
+    if spec.vector_column:
+        table = _fix_vector_width(table, spec.vector_column)
+    return table
+
+
+def _check_rows(table: pa.Table, spec: TableSpec, where: str, vector_dim: int | None) -> None:
+    for column in spec.columns:
+        col = table.column(column.name)
+        if not column.nullable:
+            nulls = pc.is_null(col)
+            if column.type == pa.string():
+                nulls = pc.or_(nulls, pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(col)), 0))
+            row = _first_true(nulls)
+            if row is not None:
+                raise DataError(
+                    "empty value in a required column", path=where, row=row + 1, column=column.name
+                )
+        if column.allowed:
+            row = _first_true(pc.invert(pc.is_in(col, pa.array(column.allowed))))
+            if row is not None:
+                raise DataError(
+                    f"unknown {column.name} '{col[row].as_py()}' (expected one of: {', '.join(column.allowed)})",
+                    path=where,
+                    row=row + 1,
+                    column=column.name,
+                )
+    if spec.name == "engagements":
+        _check_actions(table, where)
+    if spec.vector_column:
+        lengths = pc.list_value_length(table.column(spec.vector_column))
+        expected = vector_dim if vector_dim is not None else (lengths[0].as_py() if len(lengths) else None)
+        row = _first_true(pc.not_equal(lengths, expected)) if expected is not None else None
+        if row is not None:
+            raise DataError(
+                f"vector has {lengths[row].as_py()} dimensions, expected {expected}",
+                path=where,
+                row=row + 1,
+                column=spec.vector_column,
+            )
+        values = pc.list_flatten(table.column(spec.vector_column))
+        if len(values) and not pc.all(pc.is_finite(values)).as_py():
+            row = _first_true(pc.invert(pc.is_finite(values))) // max(expected or 1, 1)
+            raise DataError(
+                "vector has a NaN or infinite value", path=where, row=row + 1, column=spec.vector_column
+            )
+    if spec.key:
+        _check_unique(table, spec.key, where)
+
+
+def _check_actions(table: pa.Table, where: str) -> None:
+    from omnisage.schema import ACTIONS_BY_ENTITY
+
+    kinds, actions = table.column("entity_type"), table.column("action")
+    for kind, allowed in ACTIONS_BY_ENTITY.items():
+        bad = pc.and_(pc.equal(kinds, kind), pc.invert(pc.is_in(actions, pa.array(allowed))))
+        row = _first_true(bad)
+        if row is not None:
+            raise DataError(
+                f"action '{actions[row].as_py()}' is not valid for entity_type '{kind}' (expected one of: {', '.join(allowed)})",
+                path=where,
+                row=row + 1,
+                column="action",
+            )
+
+
+def _check_unique(table: pa.Table, key: tuple[str, ...], where: str) -> None:
+    if table.num_rows == 0:
+        return
+    counts = table.select(list(key)).group_by(list(key), use_threads=False).aggregate([([], "count_all")])
+    dup = counts.filter(pc.greater(counts.column("count_all"), 1))
+    if dup.num_rows == 0:
+        return
+    first = dup.slice(0, 1).to_pylist()[0]
+    mask = None
+    for k in key:
+        m = pc.equal(table.column(k), first[k])
+        mask = m if mask is None else pc.and_(mask, m)
+    rows = np.flatnonzero(np.asarray(pc.fill_null(mask, False)))
+    shown = ", ".join(f"{k}={first[k]!r}" for k in key)
+    raise DataError(
+        f"duplicate key {shown} (first at row {rows[0] + 1})",
+        path=where,
+        row=int(rows[1]) + 1,
+        column=key[-1],
+    )
+
+
+def _fix_vector_width(table: pa.Table, name: str) -> pa.Table:
+    col = table.column(name)
+    if table.num_rows == 0:
+        return table
+    dim = pc.list_value_length(col)[0].as_py()
+    flat = pc.list_flatten(col).combine_chunks() if isinstance(col, pa.ChunkedArray) else pc.list_flatten(col)
+    fixed = pa.FixedSizeListArray.from_arrays(flat.cast(pa.float32()), dim)
+    i = table.column_names.index(name)
+    return table.set_column(i, pa.field(name, fixed.type, nullable=False), fixed)
+
+
+def write_table(table: pa.Table, path: str | Path, *, row_group_size: int = 1 << 20) -> Path:
+    """Write Parquet atomically: a temp file in the same folder, then a rename (no half-written output)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class AtomicParquetWriter:
+    """Stream record batches into one Parquet file that appears only when the writer closes cleanly."""
+
+    def __init__(self, path: str | Path, schema: pa.Schema):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+
+    def write(self, batch: pa.Table | pa.RecordBatch) -> None:
+        self._writer.write(batch)
+
+    def __enter__(self) -> AtomicParquetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._writer.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            Path(self._tmp).unlink(missing_ok=True)
