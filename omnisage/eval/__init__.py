@@ -1,1 +1,1 @@
-"""eval stage."""
+"""Evaluation (paper §4.2–4.3): Recall@k protocol, baselines, ablations, downstream tasks, reports."""

@@ -1,1 +1,1 @@
-"""index stage."""
+"""Retrieval indexes: exact (reference) and HNSW, one per entity type."""

@@ -1,1 +1,1 @@
-"""infer stage."""
+"""Batch inference: entity embeddings to Parquet shards, and the exported query encoder."""

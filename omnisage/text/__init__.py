@@ -1,1 +1,1 @@
-"""text stage."""
+"""Text: the shared normalization, n-gram tokenizers, vocabularies and stable hashing."""
