@@ -1,0 +1,184 @@
+"""Vocabularies of the n-gram tokenizers (SPEC §4): built from the data by frequency, capped, one shared id space.
+
+Ids run over unigrams, then bigrams, then char trigrams. Ties in frequency break by the token's code points,
+so the same texts always give the same vocabulary. Saved as one `token<TAB>count` file per kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from omnisage.errors import OmniSageError
+from omnisage.text.normalize import normalize
+from omnisage.text.tokenizers import bigrams, trigram_keys, trigram_of_key, trigram_text, words
+
+KINDS = ("unigrams", "bigrams", "trigrams")
+_CHUNK = 20_000  # texts per counting step
+_COMPACT_AT = 20_000_000  # buffered trigram keys before they are merged into counts
+
+
+class Vocabulary:
+    """Three frequency-ranked token lists (most frequent first) sharing one id space."""
+
+    def __init__(self, tokens: dict[str, list[str]], counts: dict[str, list[int]] | None = None):
+        self.tokens = {kind: list(tokens[kind]) for kind in KINDS}
+        self.counts = {kind: list((counts or {}).get(kind) or [0] * len(self.tokens[kind])) for kind in KINDS}
+        self.unigram_ids = {t: i for i, t in enumerate(self.tokens["unigrams"])}
+        self.bigram_ids = {t: i for i, t in enumerate(self.tokens["bigrams"])}
+        self.bigram_start = len(self.tokens["unigrams"])
+        self.trigram_start = self.bigram_start + len(self.tokens["bigrams"])
+        keys = np.array([_trigram_key(t) for t in self.tokens["trigrams"]], dtype=np.int64)  # (V3,)
+        self._trigram_order = np.argsort(keys, kind="stable")
+        self._trigram_sorted = keys[self._trigram_order]
+
+    def __len__(self) -> int:
+        return self.trigram_start + len(self.tokens["trigrams"])
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {kind: len(self.tokens[kind]) for kind in KINDS}
+
+    def trigram_ids(self, keys: np.ndarray) -> np.ndarray:
+        """Trigram-local ids of packed trigram keys, -1 when out of vocabulary."""
+        if self._trigram_sorted.size == 0:
+            return np.full(keys.shape, -1, dtype=np.int64)
+        at = np.searchsorted(self._trigram_sorted, keys).clip(max=self._trigram_sorted.size - 1)
+        return np.where(self._trigram_sorted[at] == keys, self._trigram_order[at], -1)
+
+    def token(self, token_id: int) -> str:
+        """The token behind an id (for inspection and tests)."""
+        for kind, start in zip(KINDS, (0, self.bigram_start, self.trigram_start)):
+            if start <= token_id < start + len(self.tokens[kind]):
+                return self.tokens[kind][token_id - start]
+        raise IndexError(f"token id {token_id} outside the vocabulary (size {len(self)})")
+
+    @classmethod
+    def build(
+        cls,
+        texts: Iterable[str | None],
+        *,
+        unigram_cap: int = 200_000,
+        bigram_cap: int = 1_000_000,
+        trigram_cap: int = 64_000,
+        min_count: int = 1,
+        progress: bool = False,
+    ) -> Vocabulary:
+        """Count every token of `texts` and keep, per kind, the `cap` most frequent seen `min_count`+ times."""
+        word_counts: Counter[str] = Counter()
+        bigram_counts: Counter[str] = Counter()
+        trigrams = _TrigramCounter()
+        chunk: list[str] = []
+        for text in tqdm(texts, desc="vocabulary", unit=" texts", disable=not progress, mininterval=1.0):
+            if text:
+                chunk.append(text)
+            if len(chunk) == _CHUNK:
+                _count(chunk, word_counts, bigram_counts, trigrams)
+                chunk = []
+        _count(chunk, word_counts, bigram_counts, trigrams)
+        uni, uni_n = _top(word_counts, unigram_cap, min_count)
+        bi, bi_n = _top(bigram_counts, bigram_cap, min_count)
+        tri, tri_n = trigrams.top(trigram_cap, min_count)
+        return cls(
+            {"unigrams": uni, "bigrams": bi, "trigrams": tri},
+            {"unigrams": uni_n, "bigrams": bi_n, "trigrams": tri_n},
+        )
+
+    def save(self, directory: str | Path) -> None:
+        """One `<kind>.tsv` per kind (line = id order) plus `vocab.json` with the sizes; each file atomic."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for kind in KINDS:
+            lines = (f"{t}\t{n}\n" for t, n in zip(self.tokens[kind], self.counts[kind]))
+            _write_atomic(directory / f"{kind}.tsv", "".join(lines))
+        _write_atomic(directory / "vocab.json", json.dumps({"sizes": self.sizes}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Vocabulary:
+        directory = Path(directory)
+        tokens: dict[str, list[str]] = {}
+        counts: dict[str, list[int]] = {}
+        try:
+            sizes = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))["sizes"]
+            for kind in KINDS:
+                text = (directory / f"{kind}.tsv").read_text(encoding="utf-8")
+                rows = [line.split("\t") for line in text.split("\n") if line]
+                tokens[kind] = [t for t, _ in rows]
+                counts[kind] = [int(n) for _, n in rows]
+        except (OSError, KeyError, ValueError) as exc:
+            raise OmniSageError(f"{directory}: not a readable vocabulary ({exc})") from None
+        if {k: len(v) for k, v in tokens.items()} != sizes:
+            raise OmniSageError(f"{directory}: vocabulary files do not match vocab.json sizes {sizes}")
+        return cls(tokens, counts)
+
+
+def _trigram_key(trigram: str) -> int:
+    if len(trigram) != 3:
+        raise OmniSageError(f"trigram vocabulary entry {trigram!r} is not 3 characters")
+    return (ord(trigram[0]) << 42) | (ord(trigram[1]) << 21) | ord(trigram[2])
+
+
+class _TrigramCounter:
+    """Counts packed trigram keys with numpy: buffered, merged by `np.unique` when the buffer grows."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.int64)
+        self.counts = np.zeros(0, np.int64)
+        self.buffer: list[np.ndarray] = []
+        self.buffered = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        self.buffer.append(keys)
+        self.buffered += keys.size
+        if self.buffered >= _COMPACT_AT:
+            self._compact()
+
+    def _compact(self) -> None:
+        fresh = np.concatenate([*self.buffer, np.zeros(0, np.int64)])
+        keys = np.concatenate([self.keys, fresh])
+        counts = np.concatenate([self.counts, np.ones(fresh.size, np.int64)])
+        self.keys, inverse = np.unique(keys, return_inverse=True)
+        self.counts = np.bincount(inverse, weights=counts, minlength=self.keys.size).astype(np.int64)
+        self.buffer, self.buffered = [], 0
+
+    def top(self, cap: int, min_count: int) -> tuple[list[str], list[int]]:
+        self._compact()
+        keep = self.counts >= min_count
+        keys, counts = self.keys[keep], self.counts[keep]
+        order = np.lexsort((keys, -counts))[:cap]  # by count descending, then by code points
+        return [trigram_of_key(int(k)) for k in keys[order]], counts[order].tolist()
+
+
+def _count(
+    chunk: list[str], word_counts: Counter[str], bigram_counts: Counter[str], trigrams: _TrigramCounter
+):
+    normalized = [normalize(t) for t in chunk]
+    for text in normalized:
+        word_list = words(text)
+        word_counts.update(word_list)
+        bigram_counts.update(bigrams(word_list))
+    keys, _ = trigram_keys([trigram_text(t) for t in normalized])
+    trigrams.add(keys)
+
+
+def _top(counts: Counter[str], cap: int, min_count: int) -> tuple[list[str], list[int]]:
+    kept = sorted(((-n, t) for t, n in counts.items() if n >= min_count))[:cap]
+    return [t for _, t in kept], [-n for n, _ in kept]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
