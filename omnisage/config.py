@@ -62,9 +62,42 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """Recall@k protocol, baselines and downstream classification (`omnisage evaluate`, `ablate`; SPEC §6)."""
+
+    eval_days: int = 14  # the evaluation window: the last days of the logs
+    gap_days: int = 1  # between the end of training (and of log-derived features) and the evaluation window
+    pairs_per_action: int = 2000  # held-out pairs sampled per (task, action)
+    corpus_size: int = 100_000  # random corpus per entity type (capped by the catalog); the code uses 10M
+    curve_sizes: tuple[int, ...] = (100, 1_000, 10_000, 100_000)  # recall-vs-corpus-size points
+    k: int = 10
+    bootstrap: int = 1000  # resamples for the confidence intervals
+    confidence: float = 0.95
+    seed: int = 13
+    pin_actions: tuple[str, ...] = ("save", "long_click")
+    product_actions: tuple[str, ...] = ("save", "long_click", "add_to_cart", "checkout")
+    query_actions: tuple[str, ...] = ("click",)
+    baselines: tuple[str, ...] = ("random", "bm25", "zero_shot")
+    baseline_fields: tuple[str, ...] = (  # item text that BM25 and the zero-shot encoder see
+        "title",
+        "description",
+        "caption",
+        "brand",
+        "color",
+        "board_titles",
+        "engaged_queries",
+    )
+    zero_shot_max_tokens: int = 128
+    corpus_chunk: int = 16384  # corpus entities scored per block (memory stays bounded)
+    downstream_train_share: float = 0.5  # labelled queries used to fit the interest classifiers
+    downstream_epochs: int = 60
+
+
+@dataclass(frozen=True)
 class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
