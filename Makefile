@@ -40,12 +40,12 @@ test: setup lint ## run every test (lint included)
 	$(PY) -m pytest -q
 
 lint: $(STAMP) ## ruff lint + format check
-	$(VENV)/bin/ruff check omnisage tests benchmarks
-	$(VENV)/bin/ruff format --check omnisage tests benchmarks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 format: $(STAMP) ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix omnisage tests benchmarks
-	$(VENV)/bin/ruff format omnisage tests benchmarks
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 clean: ## remove the virtual environment and generated outputs
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
