@@ -1,0 +1,163 @@
+"""Home Depot product-search relevance CSV (SPEC §9) into the data contracts, via `omnisage.data.judgments`.
+
+Columns: id, product_uid, product_title, search_term, relevance (mean of three raters, 1–3). A pair with
+relevance ≥ 2.67 (at least two of three raters said "highly relevant") is an engagement, a long click. The
+ratings carry no time, so each row is stamped `TS_ORIGIN + id minutes`: file order, no meaning.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from omnisage.data.judgments import JUDGMENTS, Rejections, RelevanceSet, products_table, timestamps
+from omnisage.errors import DataError
+from omnisage.text.normalize import normalize
+
+COLUMNS = ("id", "product_uid", "product_title", "search_term", "relevance")
+ENGAGED_AT = 2.67  # relevance at or above which a judged pair counts as engaged
+_ROUNDING = 0.005  # the file prints 8/3 as 2.67; an unrounded 2.6667 must count too
+RELEVANCE_RANGE = (1.0, 3.0)
+LANG = "en"
+
+
+def _has_bad_bytes(text: str) -> bool:
+    # With errors="surrogateescape", every undecodable byte becomes a lone surrogate in U+DC80..U+DCFF.
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def read_homedepot(path: str | Path, *, lenient: bool = True) -> RelevanceSet:
+    """Read a Home Depot relevance CSV. Lenient: bad rows are counted and skipped; strict: the first raises.
+
+    Rejected: malformed rows, bad UTF-8, a missing product id, title or search term, a non-integer or
+    duplicate id, a relevance that is not a number in [1, 3], and a repeated (query, product) pair. A product
+    listed with two titles keeps its first (counted in `notes["conflicting_titles"]`).
+    """
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise DataError("file not found", path=where)
+    rejections = Rejections(lenient=lenient)
+    with open(path, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError("empty file (no header row)", path=where) from None
+        except csv.Error as exc:
+            raise DataError(f"malformed CSV header ({exc})", path=where) from None
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise DataError(
+                f"missing required column (the file has: {', '.join(header) or 'no columns'})",
+                path=where,
+                column=missing[0],
+            )
+        at = {c: header.index(c) for c in COLUMNS}
+        rows = _parse_rows(reader, header, at, functools.partial(rejections.reject, where))
+    return _relevance_set(rows, rejections, where)
+
+
+def _parse_rows(
+    reader: Iterator[list[str]], header: list[str], at: dict[str, int], reject: Callable[..., None]
+) -> list[tuple[int, str, str, str, float]]:
+    """Valid rows as (id, product_id, title, normalized query, relevance)."""
+    out: list[tuple[int, str, str, str, float]] = []
+    seen_ids: set[int] = set()
+    seen_pairs: set[tuple[str, str]] = set()
+    row = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            row += 1
+            reject(row, "", f"malformed CSV row ({exc})")
+            continue
+        row += 1
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            reject(row, "", f"malformed row: {len(fields)} fields, expected {len(header)}")
+            continue
+        cells = {c: fields[i].strip() for c, i in at.items()}
+        bad = next((c for c in COLUMNS if _has_bad_bytes(cells[c])), None)
+        if bad is not None:
+            reject(
+                row,
+                bad,
+                "text is not valid UTF-8",
+                cells[bad].encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            )
+            continue
+        try:
+            row_id = int(cells["id"])
+        except ValueError:
+            reject(row, "id", "id is not an integer", cells["id"])
+            continue
+        if row_id in seen_ids:
+            reject(row, "id", "duplicate id", row_id)
+            continue
+        if not cells["product_uid"]:
+            reject(row, "product_uid", "missing product_uid")
+            continue
+        if not cells["product_title"]:
+            reject(row, "product_title", "missing product title")
+            continue
+        query = normalize(cells["search_term"])
+        if not query:
+            reject(row, "search_term", "missing search term")
+            continue
+        try:
+            relevance = float(cells["relevance"])
+        except ValueError:
+            reject(row, "relevance", "relevance is not a number", cells["relevance"])
+            continue
+        if not (math.isfinite(relevance) and RELEVANCE_RANGE[0] <= relevance <= RELEVANCE_RANGE[1]):
+            reject(row, "relevance", "relevance out of range 1–3", cells["relevance"])
+            continue
+        if (query, cells["product_uid"]) in seen_pairs:
+            reject(row, "search_term", "repeated (query, product) pair", query)
+            continue
+        seen_ids.add(row_id)
+        seen_pairs.add((query, cells["product_uid"]))
+        out.append((row_id, cells["product_uid"], cells["product_title"], query, relevance))
+    return out
+
+
+def _relevance_set(
+    rows: list[tuple[int, str, str, str, float]], rejections: Rejections, where: str
+) -> RelevanceSet:
+    titles: dict[str, str] = {}
+    conflicts = 0
+    for _, product, title, _, _ in rows:
+        kept = titles.setdefault(product, title)
+        conflicts += kept != title
+    products = products_table(list(titles), {"title": list(titles.values()), "lang": [LANG] * len(titles)})
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    relevance = [r[4] for r in rows]
+    judgments = pa.Table.from_arrays(
+        [
+            pa.array([r[3] for r in rows], pa.string()),
+            pa.array([LANG] * len(rows), pa.string()),
+            pa.array([r[1] for r in rows], pa.string()),
+            pa.array(relevance, pa.float32()),
+            pa.array([f"{r:g}" for r in relevance], pa.string()),
+            pa.array([r >= ENGAGED_AT - _ROUNDING for r in relevance], pa.bool_()),
+            timestamps(ids),
+        ],
+        schema=JUDGMENTS,
+    )
+    return RelevanceSet(
+        "homedepot", [where], products, judgments, rejections, {"conflicting_titles": conflicts}
+    )
