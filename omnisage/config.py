@@ -94,10 +94,52 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """Training pairs, the multi-task loss and the loop (`omnisage train`; SPEC §3, §5)."""
+
+    # Pairs (SPEC §3): unique (query, entity) pairs of the window [window_start, window_end).
+    window_start: str | None = None  # ISO date; None = window_days before the end
+    window_end: str | None = None  # ISO date; None = the last log day minus eval.eval_days + eval.gap_days
+    window_days: int | None = 365  # None = every log before window_end
+    pin_cap: int | None = 30  # at most this many pairs per pin (against popularity bias)
+    product_cap: int | None = 100  # per product (products get the larger cap)
+    query_cap: int | None = None  # per clicked related query
+    # Tasks (SPEC §5): relative pairs per dataset in each batch (0 = off), and the towers trained on them.
+    mix: dict[str, float] = field(
+        default_factory=lambda: {"pin": 8.0, "product_onsite": 4.0, "query": 2.0, "product_offsite": 2.0}
+    )
+    towers: tuple[str, ...] = ("entity", "legacy", "query")  # ("legacy",) = the SearchSage baseline
+    batch_size: int = 256  # pairs per worker and step, split across datasets by `mix`
+    negatives_per_pair: int = 4  # random catalog negatives
+    leave_one_out: bool = True  # drop a pair's own query from its positive's engaged queries
+    temperature: float = 0.07  # initial; learned, shared by every task
+    max_logit_scale: float = 100.0
+    sketch_width: int = 1 << 20  # count-min sketches of the logQ correction (the code: 2^26)
+    sketch_depth: int = 2
+    prefix_dims: tuple[int, ...] = ()  # nested (Matryoshka) prefixes; empty = the full width only
+    prefix_weights: tuple[float, ...] = ()
+    # Optimization.
+    optimizer: str = "adamw"  # or "lamb"
+    lr: float = 1e-3
+    query_lr: float | None = None  # for the query encoder (pretrained ones want less); None = lr
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    steps: int = 2000  # total; the cosine schedule decays to min_lr_ratio · lr at the last step
+    min_lr_ratio: float = 0.0
+    max_grad_norm: float | None = 1.0
+    precision: str = "auto"  # auto = bf16 autocast on GPU, fp32 on CPU; or fp32 / bf16
+    device: str = "auto"  # auto = cuda when available
+    seed: int = 17
+    log_every: int = 10  # steps between metric lines in metrics.jsonl
+    checkpoint_every: int = 250  # steps between checkpoints (and at the end)
+
+
+@dataclass(frozen=True)
 class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
@@ -149,6 +191,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             kwargs[name] = _build(kind, value, f"{where}{name}.")
         else:
             kwargs[name] = _coerce(value, kind, f"{where}{name}")
+            default = known[name].default_factory
+            if typing.get_origin(kind) is dict and default is not dataclasses.MISSING:
+                kwargs[name] = {**default(), **kwargs[name]}  # a table overrides keys of the default table
     return cls(**kwargs)
 
 
