@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 DEMO_SCALE ?= 3000
-EXTRAS := dev,spark
+EXTRAS := dev,spark,eval
 # Debian packages that tests need (Java for Spark local mode, redis-server for the serving cache tier).
 SYSTEM_CMDS := java:openjdk-17-jre-headless
 
