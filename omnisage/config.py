@@ -135,11 +135,57 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class InferConfig:
+    """Batch inference (`omnisage embed`): entity and query embeddings written as Parquet parts."""
+
+    batch_size: int = 512  # rows per encoder call
+    part_rows: int = 50_000  # rows per output part: the unit of resumption and of `--shard i/n`
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Retrieval indexes (`omnisage index`; SPEC §7): one per entity type, plus the legacy ones."""
+
+    kind: str = "hnsw"  # or "exact" (the reference)
+    m: int = 32  # HNSW graph degree
+    ef_construction: int = 200
+    ef_search: int = 128  # query-time beam width: recall vs speed
+    recall_k: int = 10  # recall@k of HNSW vs exact, measured at build time
+    recall_probes: int = 1000  # query embeddings used to measure it
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The query-embedding and search service (`omnisage serve`; SPEC §7, paper §3.6)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    encoder: str = "onnx-int8"  # onnx-int8 | onnx | torch: how queries are encoded on CPU
+    threads: int = 1  # encoder intra-op threads
+    cache_entries: int = 200_000  # in-process LRU tier
+    cache_ttl_days: float = 7.0  # both tiers; queries are Zipfian and embeddings only change with the model
+    redis_url: str | None = None  # shared tier, e.g. redis://127.0.0.1:6379/0; None = local tier only
+    redis_timeout_ms: float = 50.0
+    redis_retry_s: float = 2.0  # after a Redis failure, serve from the local tier this long before retrying
+    max_batch: int = 64  # cache misses per encoder call
+    max_wait_ms: float = 1.0  # how long a miss waits for others to share its encoder call
+    max_query_chars: int = 256  # longer queries are rejected (400)
+    max_queries: int = 256  # per /v1/embed request
+    max_k: int = 100
+    default_k: int = 10
+    ef_search: int | None = None  # override the index's HNSW ef_search
+
+
+@dataclass(frozen=True)
 class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:

@@ -18,8 +18,7 @@ from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.eval.metrics import DenseScorer, Scorer
 from omnisage.eval.protocol import EvalSet
 from omnisage.eval.systems import EmbeddingSystem, unit_rows
-from omnisage.text.normalize import normalize
-from omnisage.text.tokenizers import words
+from omnisage.text.tokenizers import analyze
 
 _LIST_FIELDS = ("board_titles", "engaged_queries")
 
@@ -87,8 +86,14 @@ class _BM25Scorer:
         return self._full_rows(queries)[:, entities]  # (n, m)
 
 
-def _tokens(text: str) -> list[str]:
-    return words(normalize(text))
+def word_lists(texts: Sequence[str], batch: int = 4096) -> list[list[str]]:
+    """Each text's word unigrams, through the model's own normalization and tokenizer (no train/eval skew)."""
+    out: list[list[str]] = [[] for _ in texts]
+    for lo in range(0, len(texts), batch):
+        tokens = analyze(texts[lo : lo + batch])
+        for word, owner in zip(tokens.unigrams, tokens.unigram_owner.tolist()):
+            out[lo + owner].append(word)
+    return out
 
 
 @dataclass
@@ -103,10 +108,10 @@ class BM25System:
             import bm25s
         except ImportError:
             raise MissingExtraError("bm25s", "eval") from None
-        corpus_tokens = [_tokens(t) for t in entity_texts(evalset, self.fields)]
+        corpus_tokens = word_lists(entity_texts(evalset, self.fields))
         index = bm25s.BM25()
         index.index(corpus_tokens, show_progress=False)
-        query_tokens = [_tokens(q) for q in evalset.queries]
+        query_tokens = word_lists(evalset.queries)
         return _BM25Scorer(index, query_tokens, len(corpus_tokens))
 
     def supports(self, task: str) -> bool:
