@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 DEMO_SCALE ?= 3000
-EXTRAS := dev,spark,eval
+EXTRAS := dev,spark,eval,serve
 # Debian packages that tests need (Java for Spark local mode, redis-server for the serving cache tier).
-SYSTEM_CMDS := java:openjdk-17-jre-headless
+SYSTEM_CMDS := java:openjdk-17-jre-headless redis-server:redis-server wrk:wrk
 
 .PHONY: help setup system demo test lint format bench clean
 

@@ -1,0 +1,174 @@
+"""The index set a service loads: one index per entity type plus the legacy-embedding indexes (SPEC §7).
+
+`build_indexes` reads the batch-inference shards (`omnisage embed`) and, when given a world, its legacy
+embeddings; it measures HNSW recall@k against exact search on the way and writes it to the manifest.
+A legacy index is searched with the first L dims of the new query embedding, renormalized (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from omnisage.config import IndexConfig
+from omnisage.data.io import find_table, read_table
+from omnisage.data.validate import read_manifest
+from omnisage.errors import OmniSageError
+from omnisage.index.exact import ExactIndex
+from omnisage.index.hnsw import HnswIndex
+from omnisage.index.store import VectorIndex, write_atomic
+from omnisage.schema import ENTITY_TYPES, ITEM_TYPES, LEGACY_EMBEDDINGS
+
+MANIFEST = "indexes.json"
+LEGACY_PREFIX = "legacy_"
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """L2-normalize each row (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)  # (N, 1)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def recall_at_k(approx_rows: np.ndarray, exact_rows: np.ndarray) -> float:
+    """Mean fraction of the exact top-k that the approximate top-k found; both (Q, k)."""
+    if approx_rows.size == 0:
+        return 1.0
+    hits = [len(set(a.tolist()) & set(e.tolist())) for a, e in zip(approx_rows, exact_rows)]
+    return float(np.mean(hits) / exact_rows.shape[1])
+
+
+def build_index(ids: np.ndarray, vectors: np.ndarray, config: IndexConfig) -> VectorIndex:
+    if config.kind == "exact":
+        return ExactIndex(ids, vectors)
+    if config.kind == "hnsw":
+        return HnswIndex.build(ids, vectors, config.m, config.ef_construction, config.ef_search)
+    raise OmniSageError(f"index.kind must be 'exact' or 'hnsw', got {config.kind!r}")
+
+
+def measure_recall(index: VectorIndex, vectors: np.ndarray, probes: np.ndarray, k: int) -> float:
+    """Recall@k of `index` against exact search over the same `vectors`, for the probe queries (P, D)."""
+    exact = ExactIndex(index.ids, vectors)
+    _, want = exact.search(probes, k)
+    _, got = index.search(probes, k)
+    return recall_at_k(got, want)
+
+
+@dataclass
+class IndexSet:
+    """Every index of one model version, keyed by name: pin, product, query, legacy_pin, legacy_product."""
+
+    model_version: str
+    dim: int
+    indexes: dict[str, VectorIndex] = field(default_factory=dict)
+    legacy_dim: int | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def search(self, name: str, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """Top-k (entity_id, score) per query row; `queries` (Q, D) are full query embeddings."""
+        index = self.indexes.get(name)
+        if index is None:
+            raise OmniSageError(f"no '{name}' index (have: {', '.join(sorted(self.indexes)) or 'none'})")
+        if name.startswith(LEGACY_PREFIX):
+            queries = unit_rows(np.asarray(queries)[:, : index.dim])  # (Q, L): the compatibility prefix
+        scores, rows = index.search(queries, k)  # (Q, k) each
+        ids = index.ids
+        return [
+            [(ids[r], float(s)) for r, s in zip(row, score) if r >= 0] for row, score in zip(rows, scores)
+        ]
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, index in self.indexes.items():
+            index.save(directory / name)
+        manifest = {
+            "model_version": self.model_version,
+            "dim": self.dim,
+            "legacy_dim": self.legacy_dim,
+            "indexes": {n: {"kind": i.kind, "count": len(i)} for n, i in self.indexes.items()},
+            "stats": self.stats,
+        }
+        text = json.dumps(manifest, indent=2).encode()
+        write_atomic(directory / MANIFEST, lambda fh: fh.write(text))
+
+    @classmethod
+    def load(cls, directory: str | Path, ef_search: int | None = None) -> IndexSet:
+        directory = Path(directory)
+        path = directory / MANIFEST
+        if not path.is_file():
+            raise OmniSageError(f"{directory}: no index set here (missing {MANIFEST}; run `omnisage index`)")
+        manifest = json.loads(path.read_text())
+        indexes: dict[str, VectorIndex] = {}
+        for name, info in manifest["indexes"].items():
+            if info["kind"] == "hnsw":
+                indexes[name] = HnswIndex.load(directory / name, ef_search)
+            else:
+                indexes[name] = ExactIndex.load(directory / name)
+        return cls(
+            manifest["model_version"], manifest["dim"], indexes, manifest["legacy_dim"], manifest["stats"]
+        )
+
+
+def read_legacy(world_dir: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The world's legacy embeddings per item type: (ids, unit vectors (N, L)); empty without the table."""
+    path = find_table(world_dir, LEGACY_EMBEDDINGS.name)
+    if path is None:
+        return {}
+    dim = read_manifest(world_dir).get("legacy_dim")
+    table = read_table(path, LEGACY_EMBEDDINGS, vector_dim=int(dim) if dim is not None else None)
+    out = {}
+    for kind in ITEM_TYPES:
+        part = table.filter(pc.equal(table.column("entity_type"), kind))
+        if part.num_rows:
+            vectors = np.asarray(part.column("vector").combine_chunks().flatten()).reshape(part.num_rows, -1)
+            ids = np.asarray(part.column("entity_id").to_pylist(), dtype=object)
+            out[kind] = (ids, unit_rows(vectors))
+    return out
+
+
+def build_indexes(
+    embeddings_dir: str | Path,
+    out_dir: str | Path,
+    config: IndexConfig,
+    world_dir: str | Path | None = None,
+) -> IndexSet:
+    """Build, measure and save every index; returns the saved set (its `stats` hold recall@k per index)."""
+    from omnisage.infer.embed import load_embeddings
+
+    version, dim, entities = None, None, {}
+    for kind in ENTITY_TYPES:
+        found = load_embeddings(embeddings_dir, kind)
+        if found is None:
+            continue
+        ids, vectors, kind_version = found
+        if version not in (None, kind_version):
+            raise OmniSageError(
+                f"{embeddings_dir}: {kind} embeddings come from model {kind_version}, not {version}"
+            )
+        version, dim = kind_version, vectors.shape[1]
+        entities[kind] = (ids, vectors)
+    if not entities:
+        raise OmniSageError(f"{embeddings_dir}: no embeddings found (run `omnisage embed` first)")
+    legacy = read_legacy(world_dir) if world_dir is not None else {}
+    named = dict(entities) | {LEGACY_PREFIX + k: v for k, v in legacy.items()}
+
+    rng = np.random.default_rng(config.seed)
+    probe_pool = entities["query"][1] if "query" in entities else next(iter(entities.values()))[1]
+    probes = probe_pool[rng.permutation(len(probe_pool))[: config.recall_probes]]  # (P, D)
+    result = IndexSet(str(version), int(dim), legacy_dim=None)
+    for name, (ids, vectors) in tqdm(named.items(), desc="index", unit="index"):
+        index = build_index(ids, vectors, config)
+        result.indexes[name] = index
+        probe = unit_rows(probes[:, : vectors.shape[1]]) if name.startswith(LEGACY_PREFIX) else probes
+        recall = measure_recall(index, vectors, probe, config.recall_k)
+        result.stats[name] = {"count": len(ids), f"recall@{config.recall_k}": round(recall, 4)}
+        if name.startswith(LEGACY_PREFIX):
+            result.legacy_dim = int(vectors.shape[1])
+    result.save(out_dir)
+    return result

@@ -1,0 +1,65 @@
+"""Exact inner-product search by one matrix product: the reference every approximate index is measured against.
+
+Vectors are unit-norm (SPEC §4), so inner product is cosine similarity. Ties break by row order, which
+makes the result deterministic and easy to check against a brute-force loop.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from omnisage.errors import OmniSageError
+from omnisage.index.store import load_ids, save_ids, write_atomic
+
+
+class ExactIndex:
+    """All vectors in one float32 matrix; `search` scores every row."""
+
+    kind = "exact"
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(ids) != len(vectors):
+            raise OmniSageError(f"index needs (N, D) vectors and N ids, got {vectors.shape} and {len(ids)}")
+        self.ids = np.asarray(ids, dtype=object)
+        self.vectors = vectors  # (N, D)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows per query: (scores (Q, k) float32 descending, rows (Q, k) int64); k is capped at N."""
+        queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)  # (Q, D)
+        k = min(k, len(self))
+        scores = queries @ self.vectors.T  # (Q, N)
+        if k < len(self):
+            # argpartition picks the k best in O(N); a stable sort on (-score, row) then orders them.
+            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (Q, k), unordered
+            # Rows tied with the k-th score may sit outside the partition; widen to every tied row.
+            kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)  # (Q, 1)
+            rows = [np.flatnonzero(s >= t) for s, t in zip(scores, kth[:, 0])]
+            top = [r[np.lexsort((r, -s[r]))][:k] for r, s in zip(rows, scores)]
+            rows_k = np.stack(top) if top else np.zeros((0, k), dtype=np.int64)
+        else:
+            rows_k = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # (Q, k)
+        return np.take_along_axis(scores, rows_k, axis=1), rows_k.astype(np.int64)
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(directory / "vectors.npy", lambda fh: np.save(fh, self.vectors))
+        save_ids(directory, self.ids)
+        meta = {"kind": self.kind, "dim": self.dim, "count": len(self)}
+        write_atomic(directory / "index.json", lambda fh: fh.write(json.dumps(meta).encode()))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ExactIndex:
+        directory = Path(directory)
+        return cls(load_ids(directory), np.load(directory / "vectors.npy"))

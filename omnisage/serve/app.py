@@ -1,0 +1,132 @@
+"""The HTTP API (FastAPI): /v1/embed, /v1/search, /healthz, /metrics, and /v1/admin/reload for hot swaps.
+
+Vectors go out through orjson (or as raw little-endian float32 with `Accept: application/octet-stream`),
+never through the framework's generic JSON encoder. Every response names the model version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+
+from omnisage.errors import MissingExtraError, OmniSageError
+
+try:  # this module is the HTTP layer: without its extra there is nothing to run
+    import fastapi
+    import orjson
+    from fastapi import Request, Response
+except ImportError as exc:
+    raise MissingExtraError(exc.name or "fastapi", "serve") from None
+
+from omnisage.index.catalog import IndexSet
+from omnisage.serve.service import QueryEmbedder, QueryService
+from omnisage.serve.validation import BadRequest, parse_embed_body, parse_search
+
+RAW = "application/octet-stream"
+# Loads a new model + indexes from the reload request's JSON body ({} = the paths the service started with).
+Reloader = Callable[[dict[str, Any]], tuple[QueryEmbedder, IndexSet | None]]
+
+
+def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
+    def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any):  # type: ignore[no-untyped-def]
+        yield
+        await service.close()
+
+    app = fastapi.FastAPI(title="omnisage", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    metrics = service.metrics
+
+    @app.exception_handler(BadRequest)
+    async def _bad(_request: Request, exc: BadRequest) -> Response:
+        return json_response({"error": exc.message}, exc.status)
+
+    @app.exception_handler(OmniSageError)
+    async def _unavailable(_request: Request, exc: OmniSageError) -> Response:
+        return json_response({"error": str(exc)}, 503)
+
+    @app.post("/v1/embed")
+    async def embed(request: Request) -> Response:
+        queries = parse_embed_body(await request.body(), service.config)
+        vectors, version = await service.embed(queries)  # (Q, D)
+        if request.headers.get("accept") == RAW:
+            headers = {"x-model-version": version, "x-embedding-dim": str(vectors.shape[1])}
+            return Response(vectors.astype("<f4").tobytes(), media_type=RAW, headers=headers)
+        return json_response({"model_version": version, "dim": vectors.shape[1], "embeddings": vectors})
+
+    @app.get("/v1/search")
+    async def search(request: Request) -> Response:
+        available = service.search_types()
+        if not available:
+            raise OmniSageError("this service has no indexes loaded (start it with --indexes)")
+        req = parse_search(request.scope["query_string"], service.config, available)
+        return json_response(await service.search(req.query, req.types, req.k))
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_response(await service.health())
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.post("/v1/admin/reload")
+    async def reload(request: Request) -> Response:
+        if reloader is None:
+            raise BadRequest("hot swap is not configured for this service", status=404)
+        body = await request.body()
+        try:
+            spec = orjson.loads(body) if body.strip() else {}
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"body is not valid JSON ({exc})") from None
+        if not isinstance(spec, dict):
+            raise BadRequest('body must be a JSON object like {"model": DIR, "indexes": DIR}')
+        try:
+            embedder, indexes = await asyncio.to_thread(reloader, spec)
+            previous = service.snapshot.version
+            version = await service.swap(embedder, indexes)
+        except OmniSageError as exc:
+            raise BadRequest(f"reload failed, still serving the old model: {exc}", status=409) from None
+        return json_response({"model_version": version, "previous": previous})
+
+    return _Timed(app, metrics)
+
+
+class _Timed:
+    """ASGI wrapper recording each request's route, status and latency (cheaper than HTTP middleware)."""
+
+    def __init__(self, app: Any, metrics: Any):
+        self.app, self.metrics = app, metrics
+        self.state = app.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            self.metrics.observe_request(scope["path"], status, time.perf_counter() - start)
+
+
+def vectors_from_raw(body: bytes, dim: int) -> np.ndarray:
+    """Client-side helper: the raw float32 response body -> (Q, D)."""
+    return np.frombuffer(body, dtype="<f4").reshape(-1, dim)

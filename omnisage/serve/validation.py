@@ -1,0 +1,107 @@
+"""Request parsing for the HTTP API: every bad input becomes a 4xx with one clear sentence, never a 5xx.
+
+Parsing is done by hand on the raw bytes: the framework's decoders replace invalid UTF-8 with U+FFFD
+silently, and we want to reject it instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import orjson
+
+from omnisage.config import ServeConfig
+from omnisage.text.normalize import normalize
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str  # normalized
+    types: tuple[str, ...]
+    k: int
+
+
+def clean_query(raw: object, config: ServeConfig, where: str = "query") -> str:
+    """The normalized query, or BadRequest when it is not a string, too long, or empty after normalizing."""
+    if not isinstance(raw, str):
+        raise BadRequest(f"{where} must be a string, got {type(raw).__name__}")
+    if len(raw) > config.max_query_chars:
+        raise BadRequest(f"{where} is {len(raw)} characters long; the limit is {config.max_query_chars}")
+    text = normalize(raw)
+    if not text:
+        raise BadRequest(f"{where} is empty")
+    return text
+
+
+def parse_embed_body(body: bytes, config: ServeConfig) -> list[str]:
+    """`{"queries": [str, ...]}` or `{"query": str}` -> normalized queries."""
+    if len(body) > 8 * config.max_query_chars * max(config.max_queries, 1) + 1024:
+        raise BadRequest("request body too large", status=413)
+    try:
+        payload: Any = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(payload, dict) or ("queries" in payload) == ("query" in payload):
+        raise BadRequest('body must be a JSON object with "queries": [string, ...] or "query": string')
+    if "query" in payload:
+        return [clean_query(payload["query"], config)]
+    queries = payload["queries"]
+    if not isinstance(queries, list):
+        raise BadRequest('"queries" must be a list of strings')
+    if not queries:
+        raise BadRequest('"queries" is empty')
+    if len(queries) > config.max_queries:
+        raise BadRequest(
+            f"{len(queries)} queries in one request; the limit is {config.max_queries}", status=413
+        )
+    return [clean_query(q, config, f"queries[{i}]") for i, q in enumerate(queries)]
+
+
+def parse_query_string(raw: bytes) -> dict[str, str]:
+    """Strict `application/x-www-form-urlencoded` decoding; the first value of a repeated name wins."""
+    params: dict[str, str] = {}
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        name_b, _, value_b = part.partition(b"=")
+        try:
+            name = unquote_to_bytes(name_b.replace(b"+", b" ")).decode("utf-8")
+            value = unquote_to_bytes(value_b.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            label = name_b.decode("ascii", "replace")
+            raise BadRequest(f"parameter '{label}' is not valid UTF-8") from None
+        params.setdefault(name, value)
+    return params
+
+
+def parse_search(raw_query_string: bytes, config: ServeConfig, available: tuple[str, ...]) -> SearchRequest:
+    """`q=...&type=pin|product|query[,...]&k=...`; without `type`, the pin, product and query indexes present."""
+    params = parse_query_string(raw_query_string)
+    if "q" not in params:
+        raise BadRequest("missing parameter 'q' (the query text)")
+    query = clean_query(params["q"], config, "q")
+    if "type" in params:
+        types = tuple(dict.fromkeys(t.strip() for t in params["type"].split(",")))
+        unknown = [t for t in types if t not in available]
+        if unknown or not types:
+            raise BadRequest(
+                f"unknown type {unknown[0] if unknown else ''!r}; choose from {', '.join(available)}"
+            )
+    else:
+        types = tuple(t for t in ("pin", "product", "query") if t in available)
+    k_text = params.get("k", str(config.default_k))
+    try:
+        k = int(k_text)
+    except ValueError:
+        raise BadRequest(f"k must be an integer, got {k_text!r}") from None
+    if not 1 <= k <= config.max_k:
+        raise BadRequest(f"k must be between 1 and {config.max_k}, got {k}")
+    return SearchRequest(query, types, k)

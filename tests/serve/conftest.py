@@ -1,0 +1,108 @@
+"""Fixtures for the serving tests: a small deterministic query embedder and a real redis-server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from omnisage.index.catalog import unit_rows
+
+
+class TrigramEmbedder:
+    """Character trigrams hashed into a fixed random projection: similar strings get similar unit vectors.
+
+    Small and deterministic, with the same interface as the model bundle; it counts its calls and texts so
+    tests can tell a cache hit from an encoder call.
+    """
+
+    def __init__(self, dim: int = 32, version: str = "toy-v1", seed: int = 0):
+        self.dim, self.version = dim, version
+        self.table = np.random.default_rng(seed).normal(size=(4096, dim)).astype(np.float32)
+        self.calls: list[list[str]] = []
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        self.calls.append(list(queries))
+        out = np.zeros((len(queries), self.dim), dtype=np.float32)
+        for i, q in enumerate(queries):
+            padded = f"#{q}#"
+            for j in range(max(1, len(padded) - 2)):
+                out[i] += self.table[zlib.crc32(padded[j : j + 3].encode()) % len(self.table)]
+        return unit_rows(out)
+
+    @property
+    def encoded(self) -> list[str]:
+        return [q for call in self.calls for q in call]
+
+
+@pytest.fixture
+def embedder() -> TrigramEmbedder:
+    return TrigramEmbedder()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server on a loopback port: no persistence, killed at the end."""
+
+    def __init__(self, workdir: Path):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "redis-server is not installed: run `make setup` (it installs the Debian package)"
+            )
+        self.binary, self.workdir, self.port = binary, workdir, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.proc = subprocess.Popen(
+            args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,93 @@
+"""Redis-down fallback and hot swap: the service keeps answering 200 through both."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from omnisage.config import ServeConfig
+from omnisage.serve.app import create_app
+from omnisage.serve.service import QueryService
+
+from .conftest import TrigramEmbedder
+from .test_app import toy_indexes
+
+
+@pytest.mark.redis
+def test_redis_tier_is_shared_and_its_loss_is_not_an_error(redis_server, embedder) -> None:
+    config = ServeConfig(redis_url=redis_server.url, max_wait_ms=0, redis_retry_s=60)
+    with TestClient(create_app(QueryService(embedder, None, config))) as first:
+        want = first.post("/v1/embed", json={"query": "red shoes"}).json()
+    assert embedder.encoded == ["red shoes"]
+    # A second replica with an empty local tier finds the vector in Redis.
+    service = QueryService(embedder, None, config)
+    with TestClient(create_app(service)) as second:
+        assert second.post("/v1/embed", json={"query": "Red Shoes"}).json() == want
+        assert embedder.encoded == ["red shoes"]
+        assert second.get("/healthz").json()["cache"]["redis"]["up"] is True
+        redis_server.stop()
+        assert second.post("/v1/embed", json={"query": "red shoes"}).json() == want  # local tier
+        fresh = second.post("/v1/embed", json={"queries": ["blue hat", "red shoes"]})
+        assert fresh.status_code == 200 and embedder.encoded == ["red shoes", "blue hat"]
+        health = second.get("/healthz").json()
+        assert health["status"] == "degraded" and health["cache"]["redis"]["up"] is False
+        assert "Error" in health["cache"]["redis"]["error"]
+        assert "omnisage_redis_up 0.0" in second.get("/metrics").text
+        codes = {second.post("/v1/embed", json={"query": f"q{i}"}).status_code for i in range(20)}
+        assert codes == {200}
+
+
+class SlowEmbedder(TrigramEmbedder):
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        time.sleep(0.005)
+        return super().encode_queries(queries)
+
+
+def test_hot_swap_drops_no_request() -> None:
+    old, new = SlowEmbedder(version="toy-v1", seed=0), SlowEmbedder(version="toy-v2", seed=1)
+    old_indexes, new_indexes = toy_indexes(old), toy_indexes(new)
+    service = QueryService(old, old_indexes, ServeConfig(max_wait_ms=1))
+    app = create_app(service, reloader=lambda spec: (new, new_indexes))
+
+    async def main() -> tuple[list[httpx.Response], httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+
+            async def one(i: int) -> httpx.Response:
+                await asyncio.sleep(0.002 * i)
+                if i % 2:
+                    return await client.get("/v1/search", params={"q": f"red shoes {i % 7}", "k": 2})
+                return await client.post("/v1/embed", json={"query": f"dining table {i}"})
+
+            async def swap() -> httpx.Response:
+                await asyncio.sleep(0.05)
+                return await client.post("/v1/admin/reload", json={})
+
+            *responses, swapped = await asyncio.gather(*(one(i) for i in range(80)), swap())
+            return responses, swapped
+
+    responses, swapped = asyncio.run(main())
+    assert swapped.json() == {"model_version": "toy-v2", "previous": "toy-v1"}
+    assert {r.status_code for r in responses} == {200}
+    versions = [r.json()["model_version"] for r in responses]
+    assert set(versions) == {"toy-v1", "toy-v2"}
+    assert versions[-10:] == ["toy-v2"] * 10  # the last requests started after the swap
+    assert service.snapshot.version == "toy-v2" and service.metrics.swaps._value.get() == 1
+
+
+def test_reload_failure_keeps_the_old_model(embedder) -> None:
+    from omnisage.errors import OmniSageError
+
+    def broken(spec: dict) -> tuple:
+        raise OmniSageError(f"no model bundle in {spec.get('model')}")
+
+    with TestClient(create_app(QueryService(embedder, None, ServeConfig()), reloader=broken)) as client:
+        response = client.post("/v1/admin/reload", json={"model": "/nowhere"})
+        assert response.status_code == 409 and "still serving the old model" in response.json()["error"]
+        assert client.post("/v1/embed", json={"query": "ok"}).json()["model_version"] == "toy-v1"
+        assert client.post("/v1/admin/reload", content=b"[1]").status_code == 400
