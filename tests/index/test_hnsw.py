@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from omnisage.index.catalog import measure_recall, recall_at_k, unit_rows
 from omnisage.index.hnsw import HnswIndex
@@ -23,6 +24,7 @@ def test_recall_at_k_by_hand() -> None:
     assert recall_at_k(approx, exact) == (3 / 4 + 1) / 2
 
 
+@pytest.mark.slow
 def test_hnsw_recall_vs_exact_on_demo_sized_corpus() -> None:
     vectors = clustered(6000, 128, 60, seed=0)
     probes = clustered(500, 128, 60, seed=1)
