@@ -17,12 +17,19 @@ import numpy as np
 from tqdm import tqdm
 
 from omnisage.errors import OmniSageError
-from omnisage.text.normalize import normalize
-from omnisage.text.tokenizers import bigrams, trigram_keys, trigram_of_key, trigram_text, words
+from omnisage.text.tokenizers import analyze, key_of_trigram, trigram_of_key
 
 KINDS = ("unigrams", "bigrams", "trigrams")
 _CHUNK = 20_000  # texts per counting step
 _COMPACT_AT = 20_000_000  # buffered trigram keys before they are merged into counts
+_ASCII_BITS = (
+    (127 << 42) | (127 << 21) | 127
+)  # a packed trigram of three ASCII characters has no other bit set
+
+
+def _dense(keys: np.ndarray) -> np.ndarray:
+    """Packed all-ASCII trigram keys -> index into a 2^21 table (7 bits per character)."""
+    return ((keys >> 42) << 14) | (((keys >> 21) & 127) << 7) | (keys & 127)
 
 
 class Vocabulary:
@@ -38,6 +45,7 @@ class Vocabulary:
         keys = np.array([_trigram_key(t) for t in self.tokens["trigrams"]], dtype=np.int64)  # (V3,)
         self._trigram_order = np.argsort(keys, kind="stable")
         self._trigram_sorted = keys[self._trigram_order]
+        self._ascii_table: np.ndarray | None = None  # built on first lookup
 
     def __len__(self) -> int:
         return self.trigram_start + len(self.tokens["trigrams"])
@@ -47,11 +55,24 @@ class Vocabulary:
         return {kind: len(self.tokens[kind]) for kind in KINDS}
 
     def trigram_ids(self, keys: np.ndarray) -> np.ndarray:
-        """Trigram-local ids of packed trigram keys, -1 when out of vocabulary."""
+        """Trigram-local ids of packed trigram keys (`tokenizers.key_of_trigram`), -1 when out of vocabulary.
+
+        All-ASCII trigrams (most of them in Latin-script text) are read from a dense 128³ table; others are
+        found by binary search.
+        """
+        ids = np.full(keys.shape, -1, dtype=np.int64)
         if self._trigram_sorted.size == 0:
-            return np.full(keys.shape, -1, dtype=np.int64)
-        at = np.searchsorted(self._trigram_sorted, keys).clip(max=self._trigram_sorted.size - 1)
-        return np.where(self._trigram_sorted[at] == keys, self._trigram_order[at], -1)
+            return ids
+        if self._ascii_table is None:
+            self._ascii_table = np.full(1 << 21, -1, dtype=np.int32)
+            ascii_keys = (self._trigram_sorted & ~_ASCII_BITS) == 0
+            self._ascii_table[_dense(self._trigram_sorted[ascii_keys])] = self._trigram_order[ascii_keys]
+        is_ascii = (keys & ~_ASCII_BITS) == 0
+        ids[is_ascii] = self._ascii_table[_dense(keys[is_ascii])]
+        rest = keys[~is_ascii]
+        at = np.searchsorted(self._trigram_sorted, rest).clip(max=self._trigram_sorted.size - 1)
+        ids[~is_ascii] = np.where(self._trigram_sorted[at] == rest, self._trigram_order[at], -1)
+        return ids
 
     def token(self, token_id: int) -> str:
         """The token behind an id (for inspection and tests)."""
@@ -120,9 +141,10 @@ class Vocabulary:
 
 
 def _trigram_key(trigram: str) -> int:
-    if len(trigram) != 3:
-        raise OmniSageError(f"trigram vocabulary entry {trigram!r} is not 3 characters")
-    return (ord(trigram[0]) << 42) | (ord(trigram[1]) << 21) | ord(trigram[2])
+    try:
+        return key_of_trigram(trigram)
+    except ValueError as exc:
+        raise OmniSageError(f"trigram vocabulary: {exc}") from None
 
 
 class _TrigramCounter:
@@ -159,13 +181,10 @@ class _TrigramCounter:
 def _count(
     chunk: list[str], word_counts: Counter[str], bigram_counts: Counter[str], trigrams: _TrigramCounter
 ):
-    normalized = [normalize(t) for t in chunk]
-    for text in normalized:
-        word_list = words(text)
-        word_counts.update(word_list)
-        bigram_counts.update(bigrams(word_list))
-    keys, _ = trigram_keys([trigram_text(t) for t in normalized])
-    trigrams.add(keys)
+    tokens = analyze(chunk)
+    word_counts.update(tokens.unigrams)
+    bigram_counts.update(tokens.bigrams)
+    trigrams.add(tokens.trigram_keys)
 
 
 def _top(counts: Counter[str], cap: int, min_count: int) -> tuple[list[str], list[int]]:

@@ -1,10 +1,17 @@
-"""Tokenizers against hand-written examples: punctuation, CJK, other scripts, trigram boundaries, batch == single."""
+"""Tokenizers against hand-written examples (punctuation, CJK, other scripts, trigram boundaries), and the batch
+path (texts joined by a marker, ASCII / BMP fast patterns) against one text at a time with the full pattern."""
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
+import random
 
-from omnisage.text.tokenizers import TextTokenizer, tokenize, trigram_keys, trigram_of_key, trigram_text
+import numpy as np
+import pytest
+
+from omnisage.text import tokenizers
+from omnisage.text.normalize import normalize
+from omnisage.text.tokenizers import MARKER, TextTokenizer, analyze, split_batch, tokenize, trigram_of_key
 from omnisage.text.vocab import Vocabulary
 
 
@@ -41,8 +48,8 @@ def test_cjk_characters_are_words_but_trigrams_keep_runs():
     tokens = tokenize("北京烤鸭 recipe")
     assert tokens.unigrams == ["北", "京", "烤", "鸭", "recipe"]
     assert tokens.bigrams == ["北 京", "京 烤", "烤 鸭", "鸭 recipe"]
-    assert trigram_text("北京烤鸭 recipe") == "#北京烤鸭#recipe#"
-    assert tokens.trigrams[:4] == ["#北京", "北京烤", "京烤鸭", "烤鸭#"]
+    # trigrams run over "#北京烤鸭#recipe#"
+    assert tokens.trigrams[:5] == ["#北京", "北京烤", "京烤鸭", "烤鸭#", "鸭#r"]
     assert tokenize("すしカレー").unigrams == ["す", "し", "カ", "レ", "ー"]
 
 
@@ -63,10 +70,57 @@ def test_short_texts():
     assert tokenize("ab").trigrams == ["#ab", "ab#"]
 
 
-def test_trigram_keys_never_straddle_texts():
-    keys, owner = trigram_keys(["#ab#", "", "#c#", "#d"])
-    assert [trigram_of_key(int(k)) for k in keys] == ["#ab", "ab#", "#c#"]
-    assert owner.tolist() == [0, 0, 2]
+def test_tokens_never_straddle_texts_of_a_batch():
+    batch = analyze(["ab", "", None, "c d", "!!"])
+    assert [trigram_of_key(int(k)) for k in batch.trigram_keys] == ["#ab", "ab#", "#c#", "c#d", "#d#"]
+    assert batch.trigram_owner.tolist() == [0, 0, 3, 3, 3]
+    assert batch.unigrams == ["ab", "c", "d"] and batch.unigram_owner.tolist() == [0, 3, 3]
+    assert batch.bigrams == ["c d"] and batch.bigram_owner.tolist() == [3]
+    assert split_batch(["AB", "", None, "c  D", "!!"]).normalized() == ["ab", "", "", "c d", "!!"]
+    assert split_batch([]).normalized() == []
+
+
+def test_marker_inside_a_text_is_a_separator():
+    assert tokenize(f"red{MARKER}sofa").unigrams == ["red", "sofa"]
+    assert analyze([f"a{MARKER}b", "c"]).unigram_owner.tolist() == [0, 0, 1]
+
+
+_ALPHABETS = [
+    "abc xyz ABC 012 .,-!?'\t\n",
+    "éèñüßØœ Ｆｕｌｌ ﬁ",
+    "北京烤鸭すしカレー",
+    "нжд ΣΑΒ नमस्ते ไทย 빨간",
+    "🍕🎉 𝐀𝐁 𠀀𠀁 \u00ad\u200d",
+]
+
+
+def _reference(text: str) -> tuple[list[str], list[str]]:
+    """One text, normalized alone, split with the full (astral) patterns: the definition."""
+    word_re, segment_re, _ = tokenizers._patterns(astral=True)
+    normalized = normalize(text)
+    words = word_re.findall(normalized)
+    segments = segment_re.findall(normalized)
+    padded = f"#{'#'.join(segments)}#" if segments else ""
+    return words, [padded[i : i + 3] for i in range(len(padded) - 2)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batch_fast_paths_equal_reference(seed):
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(40):
+        pool = "".join(rng.sample(_ALPHABETS, rng.randint(1, 2)))
+        texts.append("".join(rng.choice(pool) for _ in range(rng.randint(0, 30))))
+    texts += ["plain ascii only", "ÉTÉ été", None]
+    batch = analyze(texts)
+    for i, text in enumerate(texts):
+        words, trigrams = _reference(text or "")
+        assert [w for w, o in zip(batch.unigrams, batch.unigram_owner) if o == i] == words, text
+        expected_bigrams = [f"{a} {b}" for a, b in itertools.pairwise(words)]
+        assert [w for w, o in zip(batch.bigrams, batch.bigram_owner) if o == i] == expected_bigrams, text
+        got = [trigram_of_key(int(k)) for k, o in zip(batch.trigram_keys, batch.trigram_owner) if o == i]
+        assert got == trigrams, text
+        assert split_batch(texts).normalized()[i] == normalize(text or "")
 
 
 def _vocab() -> Vocabulary:
@@ -95,3 +149,24 @@ def test_batch_equals_one_by_one():
     bounds = [*offsets.tolist(), ids.size]
     for i, text in enumerate(texts):
         np.testing.assert_array_equal(ids[bounds[i] : bounds[i + 1]], tokenizer.encode(text))
+
+
+def _string_oracle(vocab: Vocabulary, text: str | None) -> list[int]:
+    """Ids by looking `analyze`'s token strings up in the vocabulary: what the fast id path must equal."""
+    tokens = tokenize(text)
+    ids = [vocab.unigram_ids[t] for t in tokens.unigrams if t in vocab.unigram_ids]
+    ids += [vocab.bigram_start + vocab.bigram_ids[t] for t in tokens.bigrams if t in vocab.bigram_ids]
+    trigrams = {t: i for i, t in enumerate(vocab.tokens["trigrams"])}
+    return ids + [vocab.trigram_start + trigrams[t] for t in tokens.trigrams if t in trigrams]
+
+
+@pytest.mark.parametrize("unigram_cap", [2, 1000])
+def test_fast_ids_equal_string_lookup(unigram_cap):
+    rng = random.Random(unigram_cap)
+    pool = "abcde éñ北京 "
+    corpus = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 25))) for _ in range(300)]
+    # a small unigram cap leaves bigrams whose words are not unigrams: they must still be found
+    vocab = Vocabulary.build(corpus, unigram_cap=unigram_cap, trigram_cap=50, min_count=2)
+    tokenizer = TextTokenizer(vocab)
+    for text in [*corpus[:100], None, "", "zzz"]:
+        assert tokenizer.encode(text).tolist() == _string_oracle(vocab, text), text
