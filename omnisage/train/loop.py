@@ -1,0 +1,200 @@
+"""The training loop (SPEC §5): plain PyTorch, seeded, resumable, data parallel across torchrun workers.
+
+`fit` runs steps [resume step, cfg.steps): batch from the plan, forward under autocast (bf16 on GPU),
+backward, clip, optimizer and schedule step; metrics to `metrics.jsonl`, a checkpoint every
+`checkpoint_every` steps and at the end. It never builds features: the `BatchBuilder` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from omnisage.config import TrainConfig
+from omnisage.errors import OmniSageError
+from omnisage.losses.multitask import Collective, LocalCollective
+from omnisage.train.batches import TrainBatch
+from omnisage.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from omnisage.train.distributed import DistributedCollective, Workers
+from omnisage.train.objective import TrainingObjective, encoders_in_use
+from omnisage.train.optim import make_optimizer, parameter_groups, warmup_cosine
+
+METRICS = "metrics.jsonl"
+CHECKPOINTS = "checkpoints"
+
+
+def resolve_device(name: str, workers: Workers | None = None) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise OmniSageError("config train.device is cuda, but no CUDA device is available")
+        return torch.device("cuda", workers.local_rank if workers else 0)
+    if name != "cpu":
+        raise OmniSageError(f"config train.device: unknown {name!r} (known: auto, cpu, cuda)")
+    return torch.device("cpu")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where the device supports it (GPU), fp32 (None) otherwise."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    raise OmniSageError(f"config train.precision: unknown {precision!r} (known: auto, fp32, bf16)")
+
+
+@dataclass
+class FitResult:
+    steps: int  # the last step completed + 1
+    resumed_from: int  # 0 for a fresh run
+    last_losses: dict[str, float]
+    pairs_per_second: float  # over the steps this call ran (global pairs, all workers)
+
+
+def _write_jsonl_prefix(path: Path, keep_through: int) -> None:
+    """Drop metric lines of steps after `keep_through` (they are re-run after a resume)."""
+    if not path.exists():
+        return
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["step"] <= keep_through
+    ]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+
+
+def _global_mean(values: dict[str, float], workers: Workers, device: torch.device) -> dict[str, float]:
+    if not workers.distributed:
+        return values
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return dict(zip(values, (t / workers.world_size).tolist()))
+
+
+def fit(
+    objective: TrainingObjective,
+    make_batch: Callable[[int, int], TrainBatch],
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    workers: Workers | None = None,
+    device: torch.device | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> FitResult:
+    """Train `objective` for `cfg.steps` steps in total, resuming from the latest checkpoint in `out_dir`.
+
+    `stop_after` ends this call after that many steps (a checkpoint is written): used to test resumes.
+    """
+    workers = workers or Workers()
+    device = device or torch.device("cpu")
+    out_dir = Path(out_dir)
+    objective.to(device)
+    collective: Collective = DistributedCollective(workers) if workers.distributed else LocalCollective()
+    module: torch.nn.Module = objective
+    if workers.distributed:
+        # broadcast_buffers off: the frequency sketches see the same gathered ids on every worker anyway;
+        # unused parameters exist (e.g. a transformer's pooler when the encoder takes the CLS state).
+        module = DistributedDataParallel(
+            objective,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False,
+            find_unused_parameters=True,
+        )
+    lrs = {
+        "query_encoder": cfg.query_lr if cfg.query_lr is not None else cfg.lr,
+        "entity_encoder": cfg.lr,
+        "loss": cfg.lr,
+    }
+    optimizer = make_optimizer(
+        cfg.optimizer, parameter_groups(encoders_in_use(objective), lrs, cfg.weight_decay)
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
+    )
+
+    start = 0
+    saved = list_checkpoints(out_dir / CHECKPOINTS)
+    if saved:
+        state = load_checkpoint(saved[-1], rank=workers.rank, world_size=workers.world_size)
+        objective.load_state_dict(state["objective"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        start = int(state["step"])
+    metrics_path = out_dir / METRICS
+    if workers.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_jsonl_prefix(metrics_path, start)
+
+    amp = autocast_dtype(cfg.precision, device)
+    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    bar = tqdm(
+        total=cfg.steps, initial=start, desc="train", unit="step", disable=not (progress and workers.is_main)
+    )
+    module.train()
+    last: dict[str, float] = {}
+    pairs_done, began = 0, time.perf_counter()
+    window_pairs, window_began = 0, began
+    for step in range(start, end):
+        batch = make_batch(step, workers.rank).to(device)
+        context = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+        with context:
+            losses = module(batch, collective)
+        losses["total"].backward()
+        grad_norm = None
+        if cfg.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        global_pairs = batch.num_pairs * workers.world_size
+        pairs_done += global_pairs
+        window_pairs += global_pairs
+        if (step + 1) % cfg.log_every == 0 or step + 1 == end:
+            now = time.perf_counter()
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            values = _global_mean(values, workers, device)
+            rate = window_pairs / max(now - window_began, 1e-9)
+            window_pairs, window_began = 0, now
+            last = values
+            if workers.is_main:
+                record = {
+                    "step": step + 1,
+                    "loss": values["total"],
+                    "tasks": {k: v for k, v in values.items() if k != "total"},
+                    "lr": schedule.get_last_lr()[0],
+                    "temperature": float(1.0 / objective.loss.log_scale.detach().exp()),
+                    "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                    "pairs_per_s": rate,
+                }
+                with open(metrics_path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                bar.set_postfix(loss=f"{values['total']:.3f}", pairs_s=f"{rate:,.0f}")
+        bar.update(1)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
+            state = {
+                "objective": objective.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+            }
+            save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
+    bar.close()
+    elapsed = time.perf_counter() - began
+    return FitResult(end, start, last, pairs_done / elapsed if elapsed > 0 and pairs_done else 0.0)

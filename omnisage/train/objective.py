@@ -1,0 +1,82 @@
+"""The training objective as one module (SPEC §5): encoders in, multi-task loss out.
+
+Towers and loss live in one `nn.Module` so that DistributedDataParallel synchronizes every trainable
+parameter, the shared temperature included. Tasks are data (`tasks_for`); this module only runs the
+encoders once per step and hands each task its slice of the outputs.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from omnisage.losses.multitask import Collective, DatasetEmbeddings, MultiTaskLoss, Task, TowerEmbeddings
+from omnisage.train.batches import TrainBatch
+from omnisage.train.pairs import DATASETS
+
+
+def tasks_for(datasets: list[str] | tuple[str, ...], towers: tuple[str, ...]) -> list[Task]:
+    """The tasks of each dataset: its entities through the learned tower and/or the legacy vectors, and
+    query→query through the query encoder. Tasks of one dataset share its pairs."""
+    tasks: list[Task] = []
+    for name in datasets:
+        entity_type = DATASETS[name][0]
+        if entity_type == "query":
+            if "query" in towers:
+                tasks.append(Task(name, name, "query"))
+            continue
+        if "entity" in towers:
+            tasks.append(Task(name, name, "entity"))
+        if "legacy" in towers:
+            tasks.append(Task(f"legacy_{name}", name, "legacy"))
+    return tasks
+
+
+class TrainingObjective(nn.Module):
+    """(query encoder, entity encoder, loss) -> per-task losses of a `TrainBatch`."""
+
+    def __init__(self, query_encoder: nn.Module, entity_encoder: nn.Module | None, loss: MultiTaskLoss):
+        super().__init__()
+        self.query_encoder, self.entity_encoder, self.loss = query_encoder, entity_encoder, loss
+
+    def embed(self, batch: TrainBatch) -> dict[str, DatasetEmbeddings]:
+        queries = self.query_encoder(batch.query_tokens)  # (T, D) every query-encoder text of the step
+        entities = self.entity_encoder(batch.entities) if batch.entities is not None else None  # (E, D)
+        out: dict[str, DatasetEmbeddings] = {}
+        for task in self.loss.tasks:
+            data = batch.datasets.get(task.dataset)
+            if data is None:
+                continue
+            if task.dataset not in out:
+                out[task.dataset] = DatasetEmbeddings(
+                    queries[data.query_rows], data.query_ids, data.positive_ids, data.negative_ids, {}
+                )
+            side = out[task.dataset]
+            if task.tower == "query":
+                side.towers[task.name] = TowerEmbeddings(
+                    queries[data.positive_rows], queries[data.negative_rows]
+                )
+            elif task.tower == "entity":
+                assert entities is not None, "the batch has no entity-encoder inputs"
+                side.towers[task.name] = TowerEmbeddings(
+                    entities[data.positive_rows], entities[data.negative_rows]
+                )
+            else:  # legacy: fixed vectors, no parameters; entities without one drop out
+                side.towers[task.name] = TowerEmbeddings(
+                    F.normalize(data.positive_legacy, dim=-1),  # (B, L)
+                    F.normalize(data.negative_legacy, dim=-1),  # (R, L)
+                    positive_weight=data.positive_has_legacy.float(),
+                    negative_valid=data.negative_has_legacy,
+                )
+        return out
+
+    def forward(self, batch: TrainBatch, collective: Collective | None = None) -> dict[str, Tensor]:
+        return self.loss(self.embed(batch), collective)
+
+
+def encoders_in_use(objective: TrainingObjective) -> dict[str, nn.Module]:
+    """The modules with trainable parameters, by optimizer group name."""
+    modules: dict[str, nn.Module] = {"query_encoder": objective.query_encoder, "loss": objective.loss}
+    if objective.entity_encoder is not None and any(t.tower == "entity" for t in objective.loss.tasks):
+        modules["entity_encoder"] = objective.entity_encoder
+    return modules
