@@ -1,0 +1,271 @@
+"""Enriched pin/product rows -> tensors for the unified entity encoder (paper §3.2–3.4, SPEC §2, §4).
+
+Two steps, so that training can tokenize its catalog once and cut batches cheaply:
+`EntityFeaturizer.features(rows)` tokenizes every text field and packs the continuous vector into
+`EntityFeatures` (numpy, ragged: row -> elements -> token ids); `EntityFeatures.batch(rows, exclude_queries)`
+gathers an `EntityBatch` of torch tensors, leaving out a training pair's own query (leave-one-out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from omnisage.config import ModelConfig
+from omnisage.errors import DataError, OmniSageError
+from omnisage.schema import ENRICHED_ENTITIES
+from omnisage.text.normalize import normalize
+from omnisage.text.tokenizers import TextTokenizer, split_batch
+
+TEXT_FIELDS = ("title", "description", "caption", "board_titles", "engaged_queries", "brand", "color")
+LIST_FIELDS = frozenset(
+    {"board_titles", "engaged_queries"}
+)  # each element tokenized alone: no bigram across two
+LEAVE_ONE_OUT_FIELD = "engaged_queries"
+_ELEMENTS_PER_CHUNK = 65_536  # texts tokenized as one string: bounds the memory of a big table
+
+Entities = pa.Table | Sequence[Mapping[str, object]]
+
+
+def continuous_dim(config: ModelConfig) -> int:
+    """Width of [legacy pin | legacy product | image]; a switched-off block is absent."""
+    return 2 * config.legacy_dim * config.use_legacy_features + config.image_dim * config.use_image_features
+
+
+@dataclass
+class EntityBatch:
+    """A batch for `EntityEncoder`. Bag `f * B + b` holds field f of entity b (field-major)."""
+
+    token_ids: torch.Tensor  # (N,) int64 vocabulary ids of all bags, concatenated
+    offsets: torch.Tensor  # (F*B,) int64 start of each bag in token_ids
+    continuous: torch.Tensor  # (B, C) float32
+    num_fields: int
+
+    def __len__(self) -> int:
+        return self.continuous.shape[0]
+
+    def to(self, device: torch.device | str) -> EntityBatch:
+        return EntityBatch(
+            self.token_ids.to(device), self.offsets.to(device), self.continuous.to(device), self.num_fields
+        )
+
+
+@dataclass
+class RaggedField:
+    """One text field of R rows: row r owns elements [row_offsets[r], row_offsets[r+1]), element e owns
+    token_ids[token_offsets[e]:token_offsets[e+1]]. A scalar field has 0 or 1 element per row."""
+
+    token_ids: np.ndarray  # (T,) int64
+    token_offsets: np.ndarray  # (E+1,) int64
+    row_offsets: np.ndarray  # (R+1,) int64
+    keys: list[str] | None = None  # normalized element texts, for leave-one-out
+
+
+@dataclass
+class EntityFeatures:
+    """Tokenized text fields and continuous features of R entities (numpy; slice with `batch`)."""
+
+    fields: dict[str, RaggedField]  # in the configured field order
+    continuous: np.ndarray  # (R, C) float32
+
+    def __len__(self) -> int:
+        return self.continuous.shape[0]
+
+    def batch(
+        self,
+        rows: np.ndarray | Sequence[int] | None = None,
+        exclude_queries: Sequence[str | None] | None = None,
+    ) -> EntityBatch:
+        """The EntityBatch of `rows` (default: all). `exclude_queries[i]`, when given, is removed from row i's
+        engaged queries (compared after normalization): the pair's own query must not leak into its positive."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        if exclude_queries is not None and len(exclude_queries) != rows.size:
+            raise ValueError(f"exclude_queries has {len(exclude_queries)} entries for {rows.size} rows")
+        ids: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        for name, field in self.fields.items():
+            exclude = exclude_queries if name == LEAVE_ONE_OUT_FIELD else None
+            field_ids, field_lengths = _gather(field, rows, exclude)
+            ids.append(field_ids)
+            lengths.append(field_lengths)
+        flat_lengths = np.concatenate([np.zeros(0, np.int64), *lengths])  # (F*B,)
+        offsets = np.zeros(flat_lengths.size, dtype=np.int64)
+        np.cumsum(flat_lengths[:-1], out=offsets[1:])
+        return EntityBatch(
+            token_ids=torch.from_numpy(np.concatenate([np.zeros(0, np.int64), *ids])),
+            offsets=torch.from_numpy(offsets),
+            continuous=torch.from_numpy(np.ascontiguousarray(self.continuous[rows])),
+            num_fields=len(self.fields),
+        )
+
+
+class EntityFeaturizer:
+    """Enriched entity rows (`schema.ENRICHED_ENTITIES` columns, as an Arrow table or dicts) -> features."""
+
+    def __init__(self, tokenizer: TextTokenizer, config: ModelConfig):
+        unknown = sorted(set(config.text_fields) - set(TEXT_FIELDS))
+        if unknown:
+            raise OmniSageError(
+                f"config model.text_fields: unknown {unknown} (known: {', '.join(TEXT_FIELDS)})"
+            )
+        self.tokenizer, self.config = tokenizer, config
+
+    @property
+    def continuous_dim(self) -> int:
+        return continuous_dim(self.config)
+
+    def __call__(self, entities: Entities, exclude_query: Sequence[str | None] | None = None) -> EntityBatch:
+        """Featurize and batch in one go; `exclude_query[i]` is left out of row i's engaged queries."""
+        return self.features(entities).batch(exclude_queries=exclude_query)
+
+    def features(self, entities: Entities) -> EntityFeatures:
+        table = as_table(entities)
+        fields = {name: self._field(table, name) for name in self.config.text_fields}
+        return EntityFeatures(fields, self._continuous(table))
+
+    def _field(self, table: pa.Table, name: str) -> RaggedField:
+        """Tokenize one field: a list field has one element per list entry, a scalar field one per row."""
+        n = table.num_rows
+        column = (
+            table.column(name).combine_chunks() if name in table.column_names else pa.nulls(n, pa.string())
+        )
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            counts = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)  # (R,)
+            column = pc.list_flatten(column)
+        else:
+            counts = np.ones(n, dtype=np.int64)
+        try:
+            elements = column.cast(pa.string()).to_pylist()
+        except pa.ArrowException as exc:
+            raise DataError(f"expected text ({exc})", column=name) from None
+        ids, offsets, keys = [], [np.zeros(1, np.int64)], []
+        for start in range(0, len(elements), _ELEMENTS_PER_CHUNK):
+            split = split_batch(elements[start : start + _ELEMENTS_PER_CHUNK])
+            chunk_ids, chunk_offsets = self.tokenizer.encode_batch(split)
+            base = sum(a.size for a in ids)
+            ids.append(chunk_ids)
+            offsets.append(np.append(chunk_offsets[1:], chunk_ids.size) + base)
+            if name == LEAVE_ONE_OUT_FIELD:
+                keys.extend(split.normalized())
+        return RaggedField(
+            token_ids=np.concatenate([np.zeros(0, np.int64), *ids]),
+            token_offsets=np.concatenate(offsets),
+            row_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            keys=keys if name == LEAVE_ONE_OUT_FIELD else None,
+        )
+
+    def _continuous(self, table: pa.Table) -> np.ndarray:
+        config, n = self.config, table.num_rows
+        blocks: list[np.ndarray] = []
+        if config.use_legacy_features:
+            legacy, present = _vectors(table, "legacy_vector", config.legacy_dim)  # (R, L), (R,)
+            kinds = _entity_types(table, present)  # (R,)
+            blocks.append(np.where((present & (kinds == "pin"))[:, None], legacy, 0.0))
+            blocks.append(np.where((present & (kinds == "product"))[:, None], legacy, 0.0))
+        if config.use_image_features:
+            blocks.append(_vectors(table, "image_vector", config.image_dim)[0])
+        if not blocks:
+            return np.zeros((n, 0), dtype=np.float32)
+        return np.concatenate(blocks, axis=1).astype(np.float32)  # (R, C)
+
+
+def as_table(entities: Entities) -> pa.Table:
+    """An Arrow table with the enriched-entity column types; dicts may omit columns (taken as null)."""
+    if isinstance(entities, pa.Table):
+        return entities
+    rows = list(entities)
+    columns = {}
+    for field in ENRICHED_ENTITIES:
+        if any(field.name in r for r in rows):
+            values = [r.get(field.name) for r in rows]
+            try:
+                columns[field.name] = pa.array(values, type=field.type)
+            except (pa.ArrowException, TypeError, ValueError) as exc:
+                raise DataError(f"cannot read as {field.type}: {exc}", column=field.name) from None
+    return pa.table(columns) if columns else pa.table({"entity_type": pa.nulls(len(rows), pa.string())})
+
+
+def _vectors(table: pa.Table, column: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(R, dim) float32 vectors (zeros where null) and the (R,) mask of rows that have one."""
+    n = table.num_rows
+    if column not in table.column_names:
+        return np.zeros((n, dim), np.float32), np.zeros(n, bool)
+    try:
+        values = table.column(column).combine_chunks().cast(pa.list_(pa.float32()))
+    except (pa.ArrowException, TypeError) as exc:
+        raise DataError(f"expected a list of floats ({exc})", column=column) from None
+    present = values.is_valid().to_numpy(zero_copy_only=False)  # (R,)
+    lengths = pc.fill_null(pc.list_value_length(values), dim).to_numpy()  # (R,)
+    bad = np.flatnonzero(lengths != dim)
+    if bad.size:
+        raise DataError(
+            f"vector has {lengths[bad[0]]} dims, expected {dim}", row=int(bad[0]) + 1, column=column
+        )
+    out = np.zeros((n, dim), np.float32)
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float32)  # (present*dim,)
+    if flat.size:
+        if not np.isfinite(flat).all():
+            row = int(np.flatnonzero(present)[np.flatnonzero(~np.isfinite(flat))[0] // dim])
+            raise DataError("vector holds NaN or infinity", row=row + 1, column=column)
+        out[present] = flat.reshape(-1, dim)
+    return out, present
+
+
+def _entity_types(table: pa.Table, needed: np.ndarray) -> np.ndarray:
+    """entity_type of every row as a numpy string array; it must be pin or product where `needed`."""
+    if "entity_type" not in table.column_names:
+        if needed.any():
+            raise DataError("missing: needed to place legacy vectors", column="entity_type")
+        return np.full(table.num_rows, "", dtype=object)
+    kinds = np.array(table.column("entity_type").to_pylist(), dtype=object)
+    bad = np.flatnonzero(needed & ~np.isin(kinds, ["pin", "product"]))
+    if bad.size:
+        raise DataError(
+            f"expected pin or product, got {kinds[bad[0]]!r}", row=int(bad[0]) + 1, column="entity_type"
+        )
+    return kinds
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + n) for every (s, n), vectorized."""
+    total = int(lengths.sum())
+    shift = np.repeat(
+        starts - np.cumsum(lengths) + lengths, lengths
+    )  # (total,) start of own range minus its base
+    return shift + np.arange(total)
+
+
+def _gather(
+    field: RaggedField, rows: np.ndarray, exclude: Sequence[str | None] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of `rows` of one field (kept elements only), and the token count per row."""
+    first = field.row_offsets[rows]  # (B,)
+    count = field.row_offsets[rows + 1] - first  # (B,)
+    elements = _ranges(first, count)  # (E_b,)
+    owner = np.repeat(np.arange(rows.size), count)  # (E_b,)
+    if exclude is not None and field.keys is not None:
+        # Positions in `elements`, not element ids: the same entity may sit in several rows of a batch
+        # (a positive of two pairs, or also a negative) and only the excluding row loses the query.
+        row_start = np.cumsum(count) - count  # (B,) first position of each row in `elements`
+        dropped = [
+            row_start[i] + j
+            for i, query in enumerate(exclude)
+            if query
+            for key in (normalize(query),)
+            for j in range(count[i])
+            if field.keys[first[i] + j] == key
+        ]
+        if dropped:
+            keep = np.ones(elements.size, dtype=bool)
+            keep[dropped] = False
+            elements, owner = elements[keep], owner[keep]
+    token_first = field.token_offsets[elements]  # (E_b,)
+    token_count = field.token_offsets[elements + 1] - token_first  # (E_b,)
+    ids = field.token_ids[_ranges(token_first, token_count)]
+    per_row = np.bincount(owner, weights=token_count, minlength=rows.size).astype(np.int64)  # (B,)
+    return ids, per_row

@@ -1,0 +1,56 @@
+"""Hash embedding bag (Svenstrup et al. 2017; paper §3.4, SPEC §4): the text tower of the entity encoder.
+
+Each token id is hashed by K stable functions into one shared table; its vector is the importance-weighted
+sum of its K rows (weights learned per token). A bag of tokens is sum-pooled, then LayerNorm-ed. Memory is
+`num_buckets × dim + num_tokens × K` instead of `num_tokens × dim`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from omnisage.text.hashing import hash_buckets
+
+
+class HashEmbeddingBag(nn.Module):
+    """Bags of token ids -> (B, dim): `LayerNorm(Σ_tokens Σ_k w_k[id] · E[h_k(id)])`, zeros for empty bags."""
+
+    def __init__(
+        self, num_tokens: int, num_buckets: int = 100_000, dim: int = 256, seeds: Sequence[int] = (1, 2)
+    ):
+        super().__init__()
+        self.num_tokens, self.num_buckets, self.dim = num_tokens, num_buckets, dim
+        self.seeds = tuple(int(s) for s in seeds)
+        self.table = nn.Parameter(torch.randn(num_buckets, dim) * dim**-0.5)  # (buckets, dim)
+        self.importance = nn.Parameter(torch.ones(num_tokens, len(self.seeds)))  # (V, K)
+        # Derived from the seeds, so not saved: a bundle stores the seeds and rebuilds this table.
+        buckets = torch.from_numpy(hash_buckets(torch.arange(num_tokens).numpy(), self.seeds, num_buckets))
+        self.register_buffer("buckets", buckets, persistent=False)  # (V, K) int64
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(
+        self, token_ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """token_ids (N,) int64, offsets (B,) int64 bag starts (as nn.EmbeddingBag), optional weights (N,)
+        multiplying each token (e.g. its count in the bag) -> (B, dim)."""
+        k = len(self.seeds)
+        rows = self.buckets[token_ids]  # (N, K)
+        scale = self.importance[token_ids]  # (N, K)
+        if weights is not None:
+            scale = scale * weights.unsqueeze(-1)  # (N, K)
+        pooled = F.embedding_bag(
+            rows.reshape(-1),  # (N*K,) a token's K rows sit side by side, so bag b starts at offsets[b]*K
+            self.table,
+            offsets * k,
+            mode="sum",
+            per_sample_weights=scale.reshape(-1).to(self.table.dtype),  # (N*K,)
+        )  # (B, dim)
+        empty = torch.diff(offsets, append=offsets.new_tensor([token_ids.numel()])) == 0  # (B,)
+        return self.norm(pooled).masked_fill(empty.unsqueeze(-1), 0.0)  # (B, dim)
+
+    def extra_repr(self) -> str:
+        return f"tokens={self.num_tokens}, buckets={self.num_buckets}, dim={self.dim}, seeds={self.seeds}"

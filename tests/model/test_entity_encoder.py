@@ -1,0 +1,54 @@
+"""Entity encoder: unit vectors of the right shape for pins and products, one set of weights, text matters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from omnisage.model.entity_encoder import EntityEncoder
+from omnisage.model.features import TEXT_FIELDS, EntityFeaturizer
+from omnisage.text.tokenizers import TextTokenizer
+from omnisage.text.vocab import Vocabulary
+
+
+def _setup(rows, config):
+    texts = [
+        t for r in rows for f in TEXT_FIELDS for t in (r.get(f) if isinstance(r.get(f), list) else [r.get(f)])
+    ]
+    vocab = Vocabulary.build(texts, min_count=1)
+    torch.manual_seed(0)
+    return EntityFeaturizer(TextTokenizer(vocab), config), EntityEncoder(len(vocab), config).eval()
+
+
+def test_unit_vectors_for_both_types(rows, config):
+    featurizer, encoder = _setup(rows, config)
+    out = encoder(featurizer(rows))
+    assert out.shape == (3, config.dim)
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(3))
+    assert encoder(featurizer(rows[1:2])).shape == (1, config.dim)  # a product alone, same weights
+
+
+def test_text_changes_the_embedding(rows, config):
+    featurizer, encoder = _setup(rows, config)
+    edited = [dict(r) for r in rows]
+    edited[0]["title"] = "oak dining table"
+    a, b = encoder(featurizer(rows)), encoder(featurizer(edited))
+    assert not torch.allclose(a[0], b[0]) and torch.allclose(a[1:], b[1:])
+
+
+def test_continuous_only(rows, config):
+    config = dataclasses.replace(config, text_fields=())
+    featurizer, encoder = _setup(rows, config)
+    out = encoder(featurizer(rows))
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(3))
+
+
+def test_mlp_shape(config):
+    encoder = EntityEncoder(10, config)
+    linears = [m for m in encoder.mlp if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (config.hash_dim + 2 * config.legacy_dim + config.image_dim, config.mlp_hidden),
+        (config.mlp_hidden, config.mlp_hidden),
+        (config.mlp_hidden, config.dim),
+    ]
