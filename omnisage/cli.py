@@ -49,7 +49,101 @@ def _validate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-REGISTRARS: list[Registrar] = [_validate]
+def _embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="batch inference: embed every pin, product and query into Parquet parts",
+        description="Stream the enriched entity table through the entity encoder and the queries table "
+        "through the query encoder, into OUT/{entities,queries}/part-*.parquet (entity_type, entity_id, "
+        "vector, model_version). Resumable: finished parts are kept. --shard i/n runs worker i of n.",
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
+    p.add_argument("--enriched", metavar="PATH", help="enriched_entities.parquet, or the folder holding it")
+    p.add_argument("--queries", metavar="PATH", help="queries table (file), or a data directory holding one")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--shard", default="0/1", metavar="I/N", help="this worker's share of the parts (default 0/1)"
+    )
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from omnisage.config import load_config
+        from omnisage.infer.embed import embed_all, parse_shard, resolve_input
+        from omnisage.model.bundle import load_model
+
+        config = load_config(args.config, args.overrides).infer
+        shard = parse_shard(args.shard)
+        enriched = resolve_input(args.enriched, "enriched_entities")
+        queries = resolve_input(args.queries, "queries")
+        report = embed_all(load_model(args.model), args.out, config, enriched, queries, shard)
+        print(
+            f"ok: {report.rows:,} rows embedded in {report.parts_done} new parts "
+            f"({report.parts_skipped} already done) -> {args.out}"
+        )
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _index(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "index",
+        help="build the retrieval indexes (HNSW per entity type, plus legacy) and measure their recall",
+        description="Build one index per entity type from `omnisage embed` output, and one per item type over "
+        "the legacy embeddings of --world; report HNSW recall@k against exact search.",
+    )
+    p.add_argument("--embeddings", required=True, metavar="DIR", help="output of omnisage embed")
+    p.add_argument("--world", metavar="DIR", help="data directory whose legacy_embeddings get an index too")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from omnisage.config import load_config
+        from omnisage.index.catalog import build_indexes
+
+        config = load_config(args.config, args.overrides).index
+        built = build_indexes(args.embeddings, args.out, config, args.world)
+        for name, stats in built.stats.items():
+            print(
+                f"  {name:<15} {stats['count']:>10,} vectors  {config.kind}  "
+                + "  ".join(f"{k} {v}" for k, v in stats.items() if k != "count")
+            )
+        print(f"ok: indexes of model {built.model_version} in {args.out}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the query-embedding and search HTTP service",
+        description="Serve POST /v1/embed, GET /v1/search?q=&type=pin|product|query&k=, GET /healthz and "
+        "GET /metrics, with a TTL+LRU cache (and a Redis tier with --redis) in front of the query encoder.",
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
+    p.add_argument("--indexes", metavar="DIR", help="output of omnisage index (needed for /v1/search)")
+    p.add_argument("--host", help="default: serve.host (127.0.0.1)")
+    p.add_argument("--port", type=int, help="default: serve.port (8000)")
+    p.add_argument("--redis", metavar="URL", help="shared cache tier, e.g. redis://127.0.0.1:6379/0")
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        import dataclasses
+
+        from omnisage.config import load_config
+        from omnisage.serve.server import serve
+
+        config = load_config(args.config, args.overrides).serve
+        given = {"host": args.host, "port": args.port, "redis_url": args.redis}
+        config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
+        serve(args.model, args.indexes, config)
+        return 0
+
+    p.set_defaults(func=run)
+
+
+REGISTRARS: list[Registrar] = [_validate, _embed, _index, _serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
