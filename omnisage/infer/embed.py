@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from omnisage.config import InferConfig
-from omnisage.data.io import read_table, write_table
+from omnisage.data.io import find_table, read_table, write_table
 from omnisage.errors import DataError, OmniSageError
 from omnisage.index.store import write_atomic
 from omnisage.schema import QUERIES
@@ -107,6 +107,23 @@ class _TableRows:
     def slices(self, start: int, stop: int, batch: int) -> Iterator[pa.Table]:
         for b in range(start, stop, batch):
             yield self.table.slice(b, min(batch, stop - b))
+
+
+def resolve_input(path: str | Path | None, table: str) -> Path | None:
+    """A table given as its file, or as the folder holding it (`enriched_entities.parquet`, `queries.csv`...)."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        found = find_table(path, table)
+        if found is not None:
+            return found
+        if table == "enriched_entities" and any(path.glob("*.parquet")):
+            return path  # a folder of enriched parts
+        raise DataError(f"no '{table}' table in this folder", path=str(path))
+    if not path.exists():
+        raise DataError("no such file or folder", path=str(path))
+    return path
 
 
 def _part_path(out: Path, stream: str, k: int) -> Path:

@@ -1,0 +1,155 @@
+"""Fast CPU query encoding (paper §3.6): the query encoder exported to ONNX, optionally int8-quantized.
+
+`export_query_encoder` writes `query_encoder.onnx` (fp32), `query_encoder.int8.onnx` (dynamic int8
+quantization of the linear layers) and the tokenizer into one folder; `OnnxQueryEncoder` serves it with
+ONNX Runtime and the Rust tokenizer, with no PyTorch in the request path. int8 moves the embedding a
+little (cosine ≈ 0.98–0.99 to fp32), and since activations are quantized per batch, a query's int8
+vector also depends slightly on its batch-mates (cosine > 0.999): `benchmarks/bench_export.py` measures
+what both do to recall.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnisage.errors import MissingExtraError, OmniSageError
+from omnisage.index.store import write_atomic
+
+FP32, INT8 = "query_encoder.onnx", "query_encoder.int8.onnx"
+META = "export.json"
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingExtraError("onnxruntime", "serve") from None
+    return onnxruntime
+
+
+def export_query_encoder(
+    module: Any, tokenizer: Any, max_tokens: int, version: str, out_dir: str | Path, int8: bool = True
+) -> Path:
+    """Export `module(tokens: dict[str, Tensor]) -> (B, D)` unit vectors; returns the folder.
+
+    `tokenizer` is a Hugging Face fast tokenizer; its `model_input_names` become the ONNX inputs.
+    """
+    import torch
+
+    try:
+        import onnx  # noqa: F401  (the exporter and the quantizer need it)
+    except ImportError:
+        raise MissingExtraError("onnx", "serve") from None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
+    probe = tokenizer(["a probe query", "another"], return_tensors="pt", padding=True)
+    inputs = tuple(probe[n] for n in names)
+
+    class Positional(torch.nn.Module):
+        """ONNX wants positional tensors; the encoder takes the tokenizer's dict."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.inner(dict(zip(names, tensors)))  # (B, D)
+
+    wrapper = Positional().eval()
+    with torch.no_grad():
+        dim = int(wrapper(*inputs).shape[1])
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{FP32}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                inputs,
+                tmp,
+                input_names=names,
+                output_names=["embedding"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,  # the TorchScript exporter: no onnxscript dependency
+            )
+        os.replace(tmp, out / FP32)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    if int8:
+        quantize_int8(out / FP32, out / INT8)
+    tokenizer.save_pretrained(out / "tokenizer")
+    meta = {
+        "model_version": version,
+        "dim": dim,
+        "max_tokens": max_tokens,
+        "inputs": names,
+        "pad_token": tokenizer.pad_token,
+        "pad_id": tokenizer.pad_token_id,
+    }
+    write_atomic(out / META, lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
+    return out
+
+
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization: int8 weights, activations quantized on the fly per batch."""
+    _onnxruntime()
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint on every call
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+class OnnxQueryEncoder:
+    """Normalized query texts -> unit vectors (B, D) with ONNX Runtime; same interface as the model bundle."""
+
+    def __init__(self, export_dir: str | Path, int8: bool = True, threads: int = 1):
+        ort = _onnxruntime()
+        from tokenizers import Tokenizer
+
+        folder = Path(export_dir)
+        if not (folder / META).is_file():
+            raise OmniSageError(f"{folder}: no exported query encoder (missing {META})")
+        meta = json.loads((folder / META).read_text())
+        path = folder / (INT8 if int8 else FP32)
+        if not path.is_file():
+            raise OmniSageError(f"{path} is missing: export again with int8={int8}")
+        self.version, self.dim, self.inputs = meta["model_version"], int(meta["dim"]), list(meta["inputs"])
+        self.int8 = int8
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer" / "tokenizer.json"))
+        self.tokenizer.enable_truncation(int(meta["max_tokens"]))
+        self.tokenizer.enable_padding(pad_id=meta["pad_id"] or 0, pad_token=meta["pad_token"] or "[PAD]")
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        if not queries:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch(list(queries))
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),  # (B, T)
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        (vectors,) = self.session.run(None, {n: feeds[n] for n in self.inputs})  # (B, D)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        # Quantization error can move the norm slightly off 1: renormalize.
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

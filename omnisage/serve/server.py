@@ -1,0 +1,85 @@
+"""`omnisage serve`: load the query encoder and the index set, then run the HTTP API under uvicorn.
+
+One process, one event loop (uvloop + httptools), one encoder thread; scale out with more replicas behind
+a load balancer sharing the Redis tier (SPEC §10). The query encoder is the exported ONNX model by default
+(`serve.encoder`), exported on first use next to the bundle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omnisage.config import ServeConfig
+from omnisage.errors import MissingExtraError, OmniSageError
+from omnisage.index.catalog import IndexSet
+from omnisage.serve.service import QueryEmbedder, QueryService
+
+ENCODERS = ("onnx-int8", "onnx", "torch")
+
+
+def load_query_embedder(model_dir: str | Path, config: ServeConfig) -> QueryEmbedder:
+    """The model bundle's query encoder, as configured: exported ONNX (int8 or fp32) or plain PyTorch."""
+    if config.encoder not in ENCODERS:
+        raise OmniSageError(f"serve.encoder must be one of {', '.join(ENCODERS)}, got {config.encoder!r}")
+    from omnisage.model.bundle import load_model
+
+    model = load_model(model_dir)
+    if config.encoder == "torch":
+        import torch
+
+        torch.set_num_threads(config.threads)
+        return model
+    from omnisage.infer.export import OnnxQueryEncoder, ensure_exported
+
+    path = ensure_exported(model, model_dir, int8=config.encoder == "onnx-int8")
+    return OnnxQueryEncoder(path, threads=config.threads)
+
+
+def load_parts(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig):
+    """(query embedder, index set or None): what one snapshot of the service serves."""
+    embedder = load_query_embedder(model_dir, config)
+    indexes = IndexSet.load(index_dir, config.ef_search) if index_dir is not None else None
+    return embedder, indexes
+
+
+def run_server(service: QueryService, config: ServeConfig, reloader: Any = None) -> None:
+    """Serve until interrupted (blocking)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise MissingExtraError("uvicorn", "serve") from None
+    from omnisage.serve.app import create_app
+
+    app = create_app(service, reloader)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # one log line per request would cost more than a cache hit
+        log_level="warning",
+        lifespan="on",
+    )
+
+
+def serve(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig) -> None:
+    """Load, then serve; `POST /v1/admin/reload {"model": DIR, "indexes": DIR}` swaps both without downtime."""
+    embedder, indexes = load_parts(model_dir, index_dir, config)
+    service = QueryService(embedder, indexes, config)
+    current = {"model": str(model_dir), "indexes": str(index_dir) if index_dir is not None else None}
+
+    def reloader(spec: dict[str, Any]) -> tuple[QueryEmbedder, IndexSet | None]:
+        unknown = set(spec) - {"model", "indexes"}
+        if unknown:
+            raise OmniSageError(f"unknown reload fields {sorted(unknown)} (use model, indexes)")
+        wanted = {**current, **{k: v for k, v in spec.items() if v is not None}}
+        parts = load_parts(wanted["model"], wanted["indexes"], config)
+        current.update(wanted)
+        return parts
+
+    print(
+        f"omnisage serve: model {service.snapshot.version} on http://{config.host}:{config.port}", flush=True
+    )
+    run_server(service, config, reloader)
