@@ -206,6 +206,11 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         wait_http(self.url + "/healthz")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def cache_counts(self) -> dict[str, int]:
         return get_json(self.url + "/healthz")["cache"]["cache"]
 
@@ -219,7 +224,7 @@ def run_wrk(args: argparse.Namespace, server: Server, lines: list[str], mode: st
         data, script = Path(tmp) / "requests.txt", Path(tmp) / "stream.lua"
         data.write_text("\n".join(lines) + "\n")
         script.write_text(f'MODE = "{mode}"\n' + WRK_SCRIPT)
-        before = server.cache_counts()
+        before, cpu_before = server.cache_counts(), server.cpu_seconds()
         cmd = [
             "wrk",
             "-t1",
@@ -234,13 +239,15 @@ def run_wrk(args: argparse.Namespace, server: Server, lines: list[str], mode: st
         if args.client_cpus:
             cmd = ["taskset", "-c", args.client_cpus, *cmd]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        after = server.cache_counts()
+        after, cpu_after = server.cache_counts(), server.cpu_seconds()
     result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
     delta = {k: after[k] - before[k] for k in after}
     lookups = sum(delta.values())
     result["qps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["hit_rate"] = (delta["local_hit"] + delta["redis_hit"]) / lookups if lookups else 0.0
     result["redis_hits"] = delta["redis_hit"]
+    # Server CPU per request does not depend on what else the machine is doing, unlike the latencies.
+    result["server_cpu_us"] = (cpu_after - cpu_before) / max(result["requests"], 1) * 1e6
     return result
 
 
@@ -338,12 +345,12 @@ def main() -> None:
         f"{args.duration} s per phase, {args.connections} connections, encoder {args.encoder if not args.toy else 'toy'}, "
         f"{os.cpu_count()} CPUs\n"
     )
-    print("| phase | req/s | p50 ms | p90 ms | p99 ms | hit rate | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| phase | req/s | p50 ms | p90 ms | p99 ms | hit rate | server CPU µs/req | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
         print(
             f"| {name} | {r['qps']:,.0f} | {r['p50_us'] / 1000:.2f} | {r['p90_us'] / 1000:.2f} | "
-            f"{r['p99_us'] / 1000:.2f} | {r['hit_rate']:.3f} | {r['errors'] + r['non2xx']} |"
+            f"{r['p99_us'] / 1000:.2f} | {r['hit_rate']:.3f} | {r['server_cpu_us']:.0f} | {r['errors'] + r['non2xx']} |"
         )
     if args.out:
         Path(args.out).write_text(json.dumps({"args": vars(args), "phases": dict(rows)}, indent=2))

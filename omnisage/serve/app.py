@@ -53,7 +53,8 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
     async def _unavailable(_request: Request, exc: OmniSageError) -> Response:
         return json_response({"error": str(exc)}, 503)
 
-    @app.post("/v1/embed")
+    # The two hot routes are plain Starlette routes: FastAPI's dependency solving would add ~35 µs of CPU
+    # to every request (measured), a third of a cache hit's cost. They parse their input by hand anyway.
     async def embed(request: Request) -> Response:
         queries = parse_embed_body(await request.body(), service.config)
         vectors, version = await service.embed(queries)  # (Q, D)
@@ -62,13 +63,15 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
             return Response(vectors.astype("<f4").tobytes(), media_type=RAW, headers=headers)
         return json_response({"model_version": version, "dim": vectors.shape[1], "embeddings": vectors})
 
-    @app.get("/v1/search")
     async def search(request: Request) -> Response:
         available = service.search_types()
         if not available:
             raise OmniSageError("this service has no indexes loaded (start it with --indexes)")
         req = parse_search(request.scope["query_string"], service.config, available)
         return json_response(await service.search(req.query, req.types, req.k))
+
+    app.add_route("/v1/embed", embed, methods=["POST"], include_in_schema=False)
+    app.add_route("/v1/search", search, methods=["GET"], include_in_schema=False)
 
     @app.get("/healthz")
     async def healthz() -> Response:
