@@ -143,7 +143,46 @@ def _serve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-REGISTRARS: list[Registrar] = [_validate, _embed, _index, _serve]
+def _evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="Recall@k of a model vs SearchSage and baselines on held-out pairs (Markdown + JSON report)",
+        description="Sample held-out (query, entity) pairs from the last eval.eval_days of the logs of DIR, rank "
+        "each positive against a random corpus of its type, and report Recall@k per task, action and language "
+        "with bootstrap intervals for the model, its compatibility towers, SearchSage and the baselines.",
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="data directory (the logs and truth/)")
+    p.add_argument("--model", metavar="DIR", help="model bundle (omnisage train OUT/model)")
+    p.add_argument("--searchsage", metavar="DIR", help="bundle trained with --set train.towers=legacy")
+    p.add_argument(
+        "--entities", metavar="PATH", help="enriched entity table or omnisage enrich's OUT (default: in DIR)"
+    )
+    p.add_argument(
+        "--baselines", metavar="LIST", help="comma list of random,bm25,zero_shot (default: eval.baselines)"
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder")
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from omnisage.config import load_config
+        from omnisage.eval.report import headline
+        from omnisage.eval.run import run_evaluate
+
+        config = load_config(args.config, args.overrides)
+        baselines = (
+            None if args.baselines is None else [b.strip() for b in args.baselines.split(",") if b.strip()]
+        )
+        command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage evaluate"
+        report = run_evaluate(args.data, args.out, config, model=args.model, searchsage=args.searchsage,
+                              entities=args.entities, baselines=baselines, command=command)  # fmt: skip
+        print(headline(report))
+        print(f"ok: report in {args.out}/report.md (+ report.json, ranks.parquet, plots)")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+REGISTRARS: list[Registrar] = [_validate, _embed, _index, _serve, _evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

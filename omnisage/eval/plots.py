@@ -96,6 +96,9 @@ def read_training_log(path: Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
         if isinstance(record, dict) and isinstance(record.get("step"), int | float):
+            for key, value in list(record.items()):  # {"tasks": {"pin": 1.2}} -> {"loss/pin": 1.2}
+                if isinstance(value, dict):
+                    record.update({f"loss/{k}": v for k, v in record.pop(key).items()})
             out.append(record)
     return out
 

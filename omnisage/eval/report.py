@@ -183,9 +183,28 @@ def evaluation_markdown(report: dict) -> str:
             "\n## Items with no title and no description\n",
             recall_table(report["recall_no_text"], systems, langs=False),
         ]
+    if report.get("downstream"):
+        rows = [
+            [d["level"], d["classes"], f"{d['train_queries']:,} / {d['test_queries']:,}",
+             f"{d['embedding_precision']:.3f}", f"{d['fasttext_precision']:.3f}", gain_text(d["gain"])]
+            for d in report["downstream"]
+        ]  # fmt: skip
+        parts += [
+            "\n## Downstream: query-interest classification (precision@1 per taxonomy level)\n",
+            markdown_table(
+                ["level", "classes", "train / test", "linear on embeddings", "fastText-style", "gain"], rows
+            ),
+        ]
     seconds = ", ".join(f"{s} {t:.0f} s" for s, t in report["seconds"].items())
     parts.append(f"\nWall time (encoding + ranking): {seconds}.\n")
     return "\n".join(parts)
+
+
+def headline(report: dict) -> str:
+    """The main table alone (Recall@k per task and action, every system), for the terminal."""
+    return f"Recall@{report['k']} per task and action\n\n" + recall_table(
+        report["recall"], report["systems"], ci=False, langs=False
+    )
 
 
 def write_evaluation(out_dir: str | Path, report: dict, table: pa.Table, plots: bool = True) -> list[Path]:

@@ -1,0 +1,36 @@
+"""`omnisage evaluate` end to end on the toy world (baselines only), and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+from omnisage.cli import main
+from omnisage.data.io import write_table
+
+
+def test_evaluate_writes_a_report(toy_world, tmp_path, capsys) -> None:
+    data, entities = toy_world
+    write_table(entities, data / "enriched_entities.parquet")
+    out = tmp_path / "report"
+    code = main(["evaluate", "--data", str(data), "--baselines", "random,bm25", "--out", str(out),
+                 "--set", "eval.bootstrap=50"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| query → pin | save | 40 |" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["systems"] == ["random", "bm25"] and report["config"]["bootstrap"] == 50
+    assert (out / "report.md").is_file() and (out / "recall_vs_corpus.png").is_file()
+
+
+def test_evaluate_errors_are_one_line(toy_world, tmp_path, capsys) -> None:
+    data, entities = toy_world
+    assert main(["evaluate", "--data", str(data), "--baselines", "bm25", "--out", str(tmp_path)]) == 2
+    assert "no enriched entity table: pass --entities" in capsys.readouterr().err
+    write_table(entities, data / "enriched_entities.parquet")
+    assert main(["evaluate", "--data", str(data), "--baselines", "bm26", "--out", str(tmp_path)]) == 2
+    assert "unknown baseline ['bm26'] (known: random, bm25, zero_shot)" in capsys.readouterr().err
+    assert (
+        main(["evaluate", "--data", str(data), "--model", str(tmp_path / "nope"), "--out", str(tmp_path)])
+        == 2
+    )
+    assert "model bundle not found" in capsys.readouterr().err
