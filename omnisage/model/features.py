@@ -8,7 +8,7 @@ gathers an `EntityBatch` of torch tensors, leaving out a training pair's own que
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ from omnisage.errors import DataError, OmniSageError
 from omnisage.schema import ENRICHED_ENTITIES
 from omnisage.text.normalize import normalize
 from omnisage.text.tokenizers import TextTokenizer, split_batch
+from omnisage.text.vocab import Vocabulary
 
 TEXT_FIELDS = ("title", "description", "caption", "board_titles", "engaged_queries", "brand", "color")
 LIST_FIELDS = frozenset(
@@ -172,6 +173,30 @@ class EntityFeaturizer:
         if not blocks:
             return np.zeros((n, 0), dtype=np.float32)
         return np.concatenate(blocks, axis=1).astype(np.float32)  # (R, C)
+
+
+def entity_texts(entities: Entities, fields: Sequence[str] = TEXT_FIELDS) -> Iterator[str]:
+    """Every text of the given fields (each list entry on its own): what the vocabulary is built from."""
+    table = as_table(entities)
+    for name in fields:
+        if name not in table.column_names:
+            continue
+        column = table.column(name).combine_chunks()
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            column = pc.list_flatten(column)
+        yield from (t for t in column.cast(pa.string()).to_pylist() if t)
+
+
+def build_vocabulary(entities: Entities, config: ModelConfig, progress: bool = False) -> Vocabulary:
+    """The n-gram vocabularies of the configured text fields, with the configured caps and minimum count."""
+    return Vocabulary.build(
+        entity_texts(entities, config.text_fields),
+        unigram_cap=config.unigram_cap,
+        bigram_cap=config.bigram_cap,
+        trigram_cap=config.trigram_cap,
+        min_count=config.vocab_min_count,
+        progress=progress,
+    )
 
 
 def as_table(entities: Entities) -> pa.Table:

@@ -1,0 +1,151 @@
+"""The saved model (SPEC §4, §7): one self-contained directory that batch inference and serving load.
+
+    manifest.json         format, version hash, sha256 of every file
+    config.json           the ModelConfig, hash seeds included (without them a reload scatters tokens)
+    weights.safetensors   entity encoder + query projection
+    vocab/                the n-gram vocabularies
+    query_encoder/        the Hugging Face encoder and tokenizer (save_pretrained)
+
+Written into a temporary sibling directory and renamed into place, so a reader never sees half a bundle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import typing
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from omnisage.config import ModelConfig, config_to_dict
+from omnisage.errors import OmniSageError
+from omnisage.model.entity_encoder import EntityEncoder
+from omnisage.model.omnisage_model import OmniSageModel
+from omnisage.model.query_encoder import QueryEncoder, load_backbone
+from omnisage.text.vocab import Vocabulary
+
+__all__ = ["OmniSageModel", "load_model", "save_model"]
+
+FORMAT = "omnisage-model"
+FORMAT_VERSION = 1
+MANIFEST, CONFIG, WEIGHTS, VOCAB, QUERY_ENCODER = (
+    "manifest.json",
+    "config.json",
+    "weights.safetensors",
+    "vocab",
+    "query_encoder",
+)
+
+
+def save_model(directory: str | Path, model: OmniSageModel) -> str:
+    """Write `model` as a bundle at `directory` (replacing an older bundle there); returns its version hash."""
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()) and not (directory / MANIFEST).is_file():
+        raise OmniSageError(f"{directory} exists and is not a model bundle: refusing to overwrite it")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    try:
+        _write_json(tmp / CONFIG, config_to_dict(model.config))
+        weights = {f"entity_encoder.{k}": v for k, v in model.entity_encoder.state_dict().items()}
+        weights.update(
+            {f"query_projection.{k}": v for k, v in model.query_encoder.projection.state_dict().items()}
+        )
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / WEIGHTS)
+        model.vocab.save(tmp / VOCAB)
+        model.query_encoder.save_backbone(tmp / QUERY_ENCODER)
+        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        version = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+        _write_json(
+            tmp / MANIFEST,
+            {"format": FORMAT, "format_version": FORMAT_VERSION, "version": version, "files": files},
+        )
+        _swap_into_place(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    model.version = version
+    return version
+
+
+def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
+    """The bundle at `directory`, in eval mode on CPU. `verify` checks every file against its sha256."""
+    directory = Path(directory)
+    manifest = _read_json(directory / MANIFEST, directory)
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise OmniSageError(
+            f"{directory}: unsupported bundle format {manifest.get('format')!r} "
+            f"v{manifest.get('format_version')} (this omnisage reads {FORMAT} v{FORMAT_VERSION})"
+        )
+    if verify:
+        for name, digest in manifest["files"].items():
+            path = directory / name
+            if not path.is_file() or _sha256(path) != digest:
+                raise OmniSageError(f"{directory}: {name} is missing or changed since the bundle was saved")
+    config = _model_config(_read_json(directory / CONFIG, directory), directory)
+    vocab = Vocabulary.load(directory / VOCAB)
+    backbone, tokenizer = load_backbone(directory / QUERY_ENCODER)
+    query_encoder = QueryEncoder(backbone, tokenizer, config.dim, config.max_query_tokens)
+    entity_encoder = EntityEncoder(len(vocab), config)
+    weights = load_file(directory / WEIGHTS)
+    try:
+        entity_encoder.load_state_dict(_strip(weights, "entity_encoder."))
+        query_encoder.projection.load_state_dict(_strip(weights, "query_projection."))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise OmniSageError(f"{directory}: weights do not match config.json ({first})") from None
+    model = OmniSageModel(config, vocab, query_encoder, entity_encoder, version=manifest["version"])
+    return model.eval()
+
+
+def _swap_into_place(tmp: Path, directory: Path) -> None:
+    """Rename the finished bundle into place; an older bundle is moved aside first, then deleted."""
+    if not directory.exists():
+        os.replace(tmp, directory)
+        return
+    old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _model_config(values: dict[str, Any], directory: Path) -> ModelConfig:
+    hints = typing.get_type_hints(ModelConfig)
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise OmniSageError(f"{directory}: config.json has settings this omnisage does not know: {unknown}")
+    kwargs = {k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in values.items()}
+    return ModelConfig(**kwargs)
+
+
+def _strip(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path, directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OmniSageError(f"{directory}: not an omnisage model bundle (no {path.name})") from None
+    except (OSError, ValueError) as exc:
+        raise OmniSageError(f"{directory}: unreadable {path.name} ({exc})") from None

@@ -1,0 +1,108 @@
+"""The OmniSage model (paper §3.4): query encoder + unified pin/product encoder + the text pipeline they need.
+
+Training builds one with `OmniSageModel.create`, trains `query_encoder` and `entity_encoder`, and saves it
+with `omnisage.model.bundle.save_model`; batch inference and serving only call `encode_queries` and
+`encode_entities` on what `load_model` returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from omnisage.config import ModelConfig
+from omnisage.model.compatibility import prefix_numpy
+from omnisage.model.entity_encoder import EntityEncoder
+from omnisage.model.features import Entities, EntityBatch, EntityFeaturizer
+from omnisage.model.query_encoder import QueryEncoder
+from omnisage.text.tokenizers import TextTokenizer
+from omnisage.text.vocab import Vocabulary
+
+ENTITY_CHUNK = 2048  # rows featurized and encoded at a time
+
+
+class OmniSageModel(nn.Module):
+    def __init__(
+        self,
+        config: ModelConfig,
+        vocab: Vocabulary,
+        query_encoder: QueryEncoder,
+        entity_encoder: EntityEncoder,
+        version: str = "unsaved",
+    ):
+        super().__init__()
+        self.config, self.vocab, self.version = config, vocab, version
+        self.featurizer = EntityFeaturizer(TextTokenizer(vocab), config)
+        self.query_encoder, self.entity_encoder = query_encoder, entity_encoder
+
+    @classmethod
+    def create(cls, config: ModelConfig, vocab: Vocabulary, seed: int = 0) -> OmniSageModel:
+        """A new model: the pretrained query encoder of `config.query_encoder` (None = embedded MiniLM) with a
+        fresh projection, and a freshly initialized entity encoder; seeded without touching the global RNG."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            query_encoder = QueryEncoder.from_pretrained(
+                config.query_encoder, config.dim, config.max_query_tokens
+            )
+            entity_encoder = EntityEncoder(len(vocab), config)
+        return cls(config, vocab, query_encoder, entity_encoder)
+
+    @property
+    def device(self) -> torch.device:
+        return self.query_encoder.projection.weight.device
+
+    def tokenize_queries(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The query encoder's input dict (normalization included); what training feeds `query_encoder`."""
+        return self.query_encoder.tokenize(queries)
+
+    def encode_queries(
+        self, queries: Sequence[str], batch_size: int = 256, dims: int | None = None
+    ) -> np.ndarray:
+        """(N, D) float32 unit vectors. `dims` keeps the first `dims` components, renormalized (compatibility
+        with legacy embeddings of that width)."""
+        with _evaluating(self):
+            out = self.query_encoder.encode(list(queries), batch_size).cpu().numpy()
+        return prefix_numpy(out, dims) if dims is not None else out
+
+    def encode_entities(self, entities: Entities, batch_size: int = ENTITY_CHUNK) -> np.ndarray:
+        """Enriched pin/product rows (Arrow table or dicts) -> (N, D) float32 unit vectors.
+
+        The next chunk is featurized on a helper thread while the encoder runs (torch releases the GIL).
+        """
+        n = entities.num_rows if isinstance(entities, pa.Table) else len(entities)
+        chunks = [entities[i : i + batch_size] for i in range(0, n, batch_size)]
+        out = np.zeros((n, self.config.dim), dtype=np.float32)
+        with _evaluating(self), ThreadPoolExecutor(max_workers=1) as pool:
+            for start, batch in zip(range(0, n, batch_size), _prefetched(pool, self.featurizer, chunks)):
+                vectors = self.entity_encoder(batch.to(self.device))  # (b, D)
+                out[start : start + len(batch)] = vectors.float().cpu().numpy()
+        return out
+
+
+def _prefetched(
+    pool: ThreadPoolExecutor, featurizer: EntityFeaturizer, chunks: list
+) -> Iterator[EntityBatch]:
+    pending = pool.submit(featurizer, chunks[0]) if chunks else None
+    for following in [*chunks[1:], None]:
+        assert pending is not None
+        batch = pending.result()
+        pending = pool.submit(featurizer, following) if following is not None else None
+        yield batch
+
+
+@contextlib.contextmanager
+def _evaluating(module: nn.Module) -> Iterator[None]:
+    """Eval mode and no autograd inside the block; the module's previous mode is restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        module.train(was_training)

@@ -1,0 +1,77 @@
+"""Model bundle: save -> load gives identical embeddings with no training state, the version hash is stable,
+writes are atomic (no temp dirs left, an old bundle replaced), tampering and non-bundles are refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from omnisage.errors import OmniSageError
+from omnisage.model.bundle import load_model, save_model
+from omnisage.model.features import build_vocabulary
+from omnisage.model.omnisage_model import OmniSageModel
+
+QUERIES = ["red sofa", "ＯＡＫ table", "北京烤鸭", ""]
+
+
+@pytest.fixture
+def model(rows, config, tiny_query_encoder_dir) -> OmniSageModel:
+    config = dataclasses.replace(config, query_encoder=str(tiny_query_encoder_dir))
+    return OmniSageModel.create(config, build_vocabulary(rows, config), seed=3)
+
+
+def test_round_trip_gives_identical_embeddings(model, rows, tmp_path):
+    version = save_model(tmp_path / "bundle", model)
+    loaded = load_model(tmp_path / "bundle")
+    assert loaded.version == version == model.version and len(version) == 16
+    assert loaded.config == model.config and loaded.vocab.tokens == model.vocab.tokens
+    np.testing.assert_array_equal(loaded.encode_queries(QUERIES), model.encode_queries(QUERIES))
+    np.testing.assert_array_equal(loaded.encode_entities(rows), model.encode_entities(rows))
+    vectors = loaded.encode_entities(rows)
+    assert vectors.shape == (3, model.config.dim) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no temp dirs left behind
+
+
+def test_chunked_entities_and_prefix(model, rows):
+    table = pa.Table.from_pylist(rows * 3)
+    whole = model.encode_entities(table)
+    np.testing.assert_allclose(model.encode_entities(table, batch_size=2), whole, atol=1e-6)
+    queries = model.encode_queries(QUERIES, dims=8)
+    assert queries.shape == (4, 8)
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, rtol=1e-5)
+    assert model.encode_entities([]).shape == (0, model.config.dim)
+
+
+def test_same_model_same_version_and_replace(model, tmp_path):
+    first = save_model(tmp_path / "bundle", model)
+    assert save_model(tmp_path / "bundle", model) == first  # replaced in place, same content
+    model.entity_encoder.text.table.data[0, 0] += 1.0  # any weight change changes the version
+    assert save_model(tmp_path / "bundle", model) != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_hash_seeds_travel_with_the_bundle(model, rows, tmp_path):
+    save_model(tmp_path / "bundle", model)
+    saved = json.loads((tmp_path / "bundle" / "config.json").read_text())
+    assert tuple(saved["hash_seeds"]) == model.config.hash_seeds
+    loaded = load_model(tmp_path / "bundle")
+    assert loaded.entity_encoder.text.seeds == model.entity_encoder.text.seeds
+
+
+def test_refuses_tampered_bundles_and_other_directories(model, tmp_path):
+    save_model(tmp_path / "bundle", model)
+    (tmp_path / "bundle" / "vocab" / "unigrams.tsv").write_text("tampered\t1\n")
+    with pytest.raises(OmniSageError, match="missing or changed"):
+        load_model(tmp_path / "bundle")
+    with pytest.raises(OmniSageError, match="not an omnisage model bundle"):
+        load_model(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "pins.parquet").write_text("x")
+    with pytest.raises(OmniSageError, match="not a model bundle"):
+        save_model(tmp_path / "data", model)
+    assert (tmp_path / "data" / "pins.parquet").read_text() == "x"
