@@ -182,7 +182,47 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-REGISTRARS: list[Registrar] = [_validate, _embed, _index, _serve, _evaluate]
+def _train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the query and pin/product encoders (multi-task sampled softmax with logQ)",
+        description="Build unique (query, entity) training pairs from the logs of the training window, then "
+        "train the query encoder, the unified pin/product encoder and the compatibility towers jointly. "
+        "Writes OUT/model (the bundle), OUT/metrics.jsonl and OUT/checkpoints; rerunning resumes. "
+        "Data parallel: torchrun --nproc_per_node N -m omnisage.cli train ...",
+    )
+    p.add_argument(
+        "--data", required=True, metavar="DIR", help="data directory (engagements, pins, products, ...)"
+    )
+    p.add_argument(
+        "--enriched",
+        metavar="PATH",
+        help="enriched_entities.parquet or its folder (default: the one in DIR; without one, raw text only)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from omnisage.config import load_config
+        from omnisage.train.run import train_model
+
+        config = load_config(args.config, args.overrides)
+        summary = train_model(
+            args.data, args.out, config, enriched=args.enriched, progress=not args.no_progress
+        )
+        if "model_dir" in summary:
+            losses = ", ".join(f"{k} {v:.3f}" for k, v in summary["final_losses"].items())
+            print(f"loss: {losses}")
+            print(
+                f"ok: {summary['steps']} steps, {summary['pairs_per_second']:,.0f} pairs/s; model in {summary['model_dir']}"
+            )
+        return 0
+
+    p.set_defaults(func=run)
+
+
+REGISTRARS: list[Registrar] = [_validate, _train, _embed, _index, _serve, _evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,3 +20,50 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory):
+    """A randomly initialized 2-layer BERT (hidden 32) with the packaged MiniLM tokenizer, as a local folder."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from omnisage.model.query_encoder import default_encoder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
+    bert = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = BertModel(bert)
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def toy_data_dir(tmp_path_factory):
+    """The toy world as a data directory: raw pins/products/engagements and an enriched entity table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from train_toys import toy_world
+
+    from omnisage.data.io import write_table
+
+    entities, engagements = toy_world()
+    folder = tmp_path_factory.mktemp("toy_data")
+    for kind, name, key in (("pin", "pins", "pin_id"), ("product", "products", "product_id")):
+        rows = entities.filter(pc.equal(entities.column("entity_type"), kind))
+        write_table(
+            pa.table({key: rows.column("entity_id"), "title": rows.column("title")}),
+            folder / f"{name}.parquet",
+        )
+    write_table(engagements, folder / "engagements.parquet")
+    write_table(entities, folder / "enriched_entities.parquet")
+    return folder

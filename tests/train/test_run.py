@@ -1,0 +1,68 @@
+"""`omnisage train` end to end on the toy data directory: a bundle out, resumable, clear config errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from omnisage.cli import main
+from omnisage.config import load_config
+from omnisage.train.run import train_model
+
+
+def _config(encoder_dir, **train):
+    settings = {
+        "model.query_encoder": str(encoder_dir),
+        "model.dim": 16,
+        "model.hash_buckets": 256,
+        "model.hash_dim": 16,
+        "model.mlp_hidden": 32,
+        "model.vocab_min_count": 1,
+        "train.batch_size": 16,
+        "train.steps": 4,
+        "train.warmup_steps": 1,
+        "train.sketch_width": 1024,
+        "train.log_every": 1,
+        "train.checkpoint_every": 2,
+        "train.window_end": "2030-01-01",
+        "train.window_days": "none",
+        **{f"train.{k}": v for k, v in train.items()},
+    }
+    return load_config("tiny", [f"{k}={v}" for k, v in settings.items()])
+
+
+@pytest.mark.slow
+def test_trains_saves_a_bundle_and_resumes(toy_data_dir, tiny_encoder_dir, tmp_path):
+    from omnisage.model.bundle import load_model
+
+    config = _config(tiny_encoder_dir)
+    summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
+    assert summary["steps"] == 4 and summary["resumed_from"] == 0
+    assert set(summary["pairs"]) == {"pin", "product_onsite", "product_offsite", "query"}
+    assert summary["config"]["model"]["legacy_dim"] == 8  # adopted from the data
+    assert set(summary["tasks"]) >= {"pin", "legacy_pin", "query"}
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
+
+    model = load_model(tmp_path / "model")
+    vectors = model.encode_queries(["sofa", "lamp ideas"])
+    assert vectors.shape == (2, 16)
+
+    longer = _config(tiny_encoder_dir, steps=6)
+    again = train_model(toy_data_dir, tmp_path, longer, progress=False, log=lambda *_: None)
+    assert again["resumed_from"] == 4 and again["steps"] == 6
+
+
+def test_legacy_only_baseline_trains_no_entity_encoder(toy_data_dir, tiny_encoder_dir, tmp_path):
+    config = _config(tiny_encoder_dir, towers="legacy", steps=2)
+    summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
+    assert summary["tasks"] == ["legacy_pin", "legacy_product_onsite", "legacy_product_offsite"]
+
+
+def test_cli_reports_bad_settings_in_one_line(toy_data_dir, tmp_path, capsys):
+    code = main(["train", "--data", str(toy_data_dir), "--out", str(tmp_path), "--set", "train.towers=magic"])
+    err = capsys.readouterr().err
+    assert code == 2 and "train.towers" in err and "Traceback" not in err
+    code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    assert code == 2
