@@ -20,6 +20,7 @@ import numpy as np
 
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.index.store import write_atomic
+from omnisage.text.normalize import normalize
 
 FP32, INT8 = "query_encoder.onnx", "query_encoder.int8.onnx"
 META = "export.json"
@@ -143,7 +144,8 @@ class OnnxQueryEncoder:
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         if not queries:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self.tokenizer.encode_batch(list(queries))
+        # The same normalization the PyTorch query encoder applies before its tokenizer (idempotent).
+        encodings = self.tokenizer.encode_batch([normalize(q) for q in queries])
         feeds = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),  # (B, T)
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
@@ -153,3 +155,22 @@ class OnnxQueryEncoder:
         vectors = np.asarray(vectors, dtype=np.float32)
         # Quantization error can move the norm slightly off 1: renormalize.
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def export_dir_for(model_dir: str | Path, version: str) -> Path:
+    """`<bundle>/onnx` when the bundle folder is writable, else a per-version folder in the temp dir."""
+    folder = Path(model_dir) / "onnx"
+    if os.access(model_dir, os.W_OK) or (folder.is_dir() and os.access(folder, os.W_OK)):
+        return folder
+    return Path(tempfile.gettempdir()) / "omnisage-onnx" / version
+
+
+def ensure_exported(model: Any, model_dir: str | Path, int8: bool = True) -> Path:
+    """The export folder of this bundle's query encoder, exporting it first if missing or stale."""
+    folder = export_dir_for(model_dir, model.version)
+    meta = folder / META
+    fresh = meta.is_file() and json.loads(meta.read_text()).get("model_version") == model.version
+    if not fresh or not (folder / (INT8 if int8 else FP32)).is_file():
+        encoder = model.query_encoder
+        export_query_encoder(encoder, encoder.tokenizer, encoder.max_tokens, model.version, folder, int8=int8)
+    return folder

@@ -18,6 +18,16 @@ from omnisage.serve.service import QueryEmbedder, QueryService
 ENCODERS = ("onnx-int8", "onnx", "torch")
 
 
+class TorchQueryEmbedder:
+    """The bundle's PyTorch query encoder behind the `QueryEmbedder` interface (the reference path)."""
+
+    def __init__(self, model: Any):
+        self.model, self.version, self.dim = model, model.version, int(model.config.dim)
+
+    def encode_queries(self, queries: list[str]) -> Any:
+        return self.model.encode_queries(queries)
+
+
 def load_query_embedder(model_dir: str | Path, config: ServeConfig) -> QueryEmbedder:
     """The model bundle's query encoder, as configured: exported ONNX (int8 or fp32) or plain PyTorch."""
     if config.encoder not in ENCODERS:
@@ -29,11 +39,11 @@ def load_query_embedder(model_dir: str | Path, config: ServeConfig) -> QueryEmbe
         import torch
 
         torch.set_num_threads(config.threads)
-        return model
+        return TorchQueryEmbedder(model)
     from omnisage.infer.export import OnnxQueryEncoder, ensure_exported
 
-    path = ensure_exported(model, model_dir, int8=config.encoder == "onnx-int8")
-    return OnnxQueryEncoder(path, threads=config.threads)
+    int8 = config.encoder == "onnx-int8"
+    return OnnxQueryEncoder(ensure_exported(model, model_dir, int8=int8), int8=int8, threads=config.threads)
 
 
 def load_parts(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig):

@@ -1,0 +1,80 @@
+"""Batch inference and the exported query encoder on a real (tiny) model bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from omnisage.config import IndexConfig, InferConfig, ServeConfig
+from omnisage.index.catalog import build_indexes
+from omnisage.infer.embed import embed_all, load_embeddings
+from omnisage.infer.export import OnnxQueryEncoder, ensure_exported
+
+from .bundle_fixture import TITLES, enriched_rows, make_tiny_bundle
+
+QUERIES = ["Red sofa", "oak table for six people", "boots", "vase"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="module")
+def model(bundle):
+    from omnisage.model.bundle import load_model
+
+    return load_model(bundle)
+
+
+def test_onnx_encoder_matches_the_bundle(bundle, model) -> None:
+    folder = ensure_exported(model, bundle, int8=True)
+    assert folder == bundle / "onnx"
+    fp32 = OnnxQueryEncoder(folder, int8=False)
+    assert (fp32.version, fp32.dim) == (model.version, 16)
+    want = model.encode_queries(QUERIES)  # normalizes inside, as the ONNX encoder does
+    np.testing.assert_allclose(fp32.encode_queries(QUERIES), want, atol=1e-5)
+    int8 = OnnxQueryEncoder(folder, int8=True)
+    assert (int8.encode_queries(QUERIES) * want).sum(axis=1).min() > 0.95
+    assert ensure_exported(model, bundle) == folder  # fresh: not exported again
+
+
+def test_embed_index_and_search_with_the_bundle(bundle, model, tmp_path: Path) -> None:
+    import asyncio
+
+    from omnisage.serve.server import load_parts
+    from omnisage.serve.service import QueryService
+
+    table = enriched_rows(60)
+    pq.write_table(table, tmp_path / "enriched_entities.parquet")
+    pq.write_table(pa.table({"query_text": TITLES}), tmp_path / "queries.parquet")
+    config = InferConfig(batch_size=16, part_rows=25)
+    embed_all(
+        model, tmp_path / "emb", config, tmp_path / "enriched_entities.parquet", tmp_path / "queries.parquet"
+    )
+    ids, vectors, version = load_embeddings(tmp_path / "emb", "pin")
+    assert version == model.version and len(ids) == 40
+    pins = table.filter(pa.compute.equal(table.column("entity_type"), "pin"))
+    np.testing.assert_allclose(vectors, model.encode_entities(pins), atol=1e-5)
+
+    build_indexes(tmp_path / "emb", tmp_path / "idx", IndexConfig(m=8))
+    serve_config = ServeConfig(encoder="onnx")
+    embedder, indexes = load_parts(bundle, tmp_path / "idx", serve_config)
+    service = QueryService(embedder, indexes, serve_config)
+
+    async def search() -> dict:
+        try:
+            return await service.search("red velvet sofa", ("pin", "product", "query"), 3)
+        finally:
+            await service.close()
+
+    result = asyncio.run(search())
+    assert result["model_version"] == model.version
+    q = model.encode_queries(["red velvet sofa"])
+    best = np.argsort(-(vectors @ q[0]), kind="stable")[:3]
+    assert [h["id"] for h in result["results"]["pin"]] == [ids[i] for i in best]
+    assert "red velvet sofa" not in [h["id"] for h in result["results"]["query"]]
