@@ -27,6 +27,36 @@ def _add_config_args(parser: argparse.ArgumentParser, default: str = "default") 
     )
 
 
+def _synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="generate a synthetic Pinterest world (every input table, plus ground truth)",
+        description="Write pins, products, queries, boards, board_saves, engagements, legacy_embeddings and "
+        "image_embeddings (Parquet), truth/ and world.json into OUT, deterministic per seed, and print a "
+        "coverage summary. Settings: [synth] of the config, overridden by --scale/--seed.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--scale", type=int, metavar="PINS", help="number of pins (default: synth.pins)")
+    p.add_argument("--seed", type=int, help="random seed (default: synth.seed)")
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        import dataclasses
+
+        from omnisage.config import load_config
+        from omnisage.data.synthetic import format_summary, generate_world
+
+        config = load_config(args.config, args.overrides).synth
+        given = {"pins": args.scale, "seed": args.seed}
+        config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
+        summary = generate_world(config, args.out, progress=sys.stderr.isatty())
+        print(format_summary(summary))
+        print(f"ok: wrote a world of {config.pins:,} pins (seed {config.seed}) to {args.out}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
 def _validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
@@ -44,6 +74,46 @@ def _validate(sub: argparse._SubParsersAction) -> None:
         for name, n in counts.items():
             print(f"  {name:<{width}}  {n:>12,} rows")
         print(f"ok: {len(counts)} tables valid in {args.directory}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _enrich(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "enrich",
+        help="build the enriched entity table (board titles, engaged queries, captions)",
+        description="Enrich every pin and product of DIR with board titles, engaged queries and captions, "
+        "from logs before --as-of only; write OUT/enriched_entities.parquet and OUT/coverage.json.",
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="data directory (validated first)")
+    p.add_argument(
+        "--as-of",
+        required=True,
+        metavar="TS",
+        help="cutoff, ISO 8601 (UTC when no zone): later logs are ignored",
+    )
+    p.add_argument("--engine", choices=("duckdb", "spark"), help="default: enrich.engine (duckdb)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="engaged-query state (Parquet): updated from the logs since its cutoff, created when absent",
+    )
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        import dataclasses
+
+        from omnisage.config import load_config
+        from omnisage.features.enriched import format_report, parse_as_of, run_enrich
+
+        config = load_config(args.config, args.overrides).enrich
+        if args.engine:
+            config = dataclasses.replace(config, engine=args.engine)
+        report = run_enrich(args.data, parse_as_of(args.as_of), args.out, config, state_path=args.state)
+        print(format_report(report))
+        print(f"ok: wrote {args.out}/enriched_entities.parquet and {args.out}/coverage.json")
         return 0
 
     p.set_defaults(func=run)
@@ -222,7 +292,39 @@ def _train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-REGISTRARS: list[Registrar] = [_validate, _train, _embed, _index, _serve, _evaluate]
+def _ablate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ablate",
+        help="train the paper's model variants and report its Tables 2-6 on the same held-out pairs",
+        description="Train every variant the tables need into OUT/variants/<name> (resumable: a rerun only "
+        "does what is missing), rank them and the baselines on the same held-out pairs, and write "
+        "OUT/ablations.md and OUT/ablations.json.",
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="data directory (the logs)")
+    p.add_argument(
+        "--entities", metavar="PATH", help="enriched entity table or omnisage enrich's OUT (default: in DIR)"
+    )
+    p.add_argument(
+        "--tables", default="2,3,4,5,6", metavar="LIST", help="paper tables to build (default: all)"
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (variants, ranks, report)")
+    _add_config_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from omnisage.eval.ablations import run_ablate
+
+        tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+        command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage ablate"
+        run_ablate(args.data, args.out, args.config, args.overrides, tables=tables, entities=args.entities,
+                   command=command)  # fmt: skip
+        with open(f"{args.out}/ablations.md", encoding="utf-8") as fh:
+            print(fh.read())
+        return 0
+
+    p.set_defaults(func=run)
+
+
+REGISTRARS: list[Registrar] = [_synth, _validate, _enrich, _train, _embed, _index, _serve, _evaluate, _ablate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,9 +26,24 @@ class SynthConfig:
     pins: int = 3000
     seed: int = 7
     languages: tuple[str, ...] = ("en", "es", "fr", "de")
+    language_weights: tuple[float, ...] = (0.55, 0.18, 0.14, 0.13)  # share of items, queries, users
     legacy_dim: int = 256
     image_dim: int = 64
     log_days: int = 730
+    log_end: str = "2024-07-01"  # the logs end at 00:00 UTC of this day
+    # Other tables scale with the number of pins.
+    products_per_pin: float = 0.3
+    queries_per_pin: float = 0.2
+    boards_per_pin: float = 0.2
+    engagements_per_pin: float = 10.0  # log rows (pin, product and related-query engagements)
+    # Generative knobs: the coverage shares the paper reports emerge from these.
+    no_text_share: float = 0.30  # pins with neither title nor description
+    caption_on_topic: float = 0.88  # captions that describe the image's interest
+    unsaved_share: float = 0.07  # pins nobody saves to a board
+    secondary_leaf_share: float = 0.2  # items that mix a second interest
+    same_language_share: float = 0.35  # engagements restricted to items in the query's language
+    popularity_sigma: float = 1.3  # lognormal spread of item popularity
+    chunk_rows: int = 1_000_000  # rows generated and written per chunk (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,30 @@ class EvalConfig:
     corpus_chunk: int = 16384  # corpus entities scored per block (memory stays bounded)
     downstream_train_share: float = 0.5  # labelled queries used to fit the interest classifiers
     downstream_epochs: int = 60
+
+
+@dataclass(frozen=True)
+class EnrichConfig:
+    """Content enrichment (`omnisage enrich`; SPEC §2, paper §3.2): board titles, engaged queries, captions."""
+
+    engine: str = "duckdb"  # or "spark": the same SQL runs on both
+    spark_master: str = "local[2]"  # a cluster URL in production
+    spark_driver_memory: str = "4g"
+    spark_shuffle_partitions: int = 8
+    threads: int = 0  # DuckDB worker threads; 0 = all cores
+    window_days: int = 730  # engaged queries: two years of logs before --as-of
+    bucket_days: int = 1  # granularity of the incremental state (and of the window's start)
+    state_cap: int = 0  # queries kept per entity in the incremental state; 0 = all (exact)
+    top_queries: int = 20
+    top_board_titles: int = 10
+    # Weight of each engagement type in an engaged query's score (a weighted count).
+    action_weights: dict[str, float] = field(
+        default_factory=lambda: {"save": 1.0, "long_click": 1.0, "click": 0.25, "add_to_cart": 2.0, "checkout": 3.0}
+    )
+    caption_model: str | None = None  # local BLIP-style directory; None = precomputed captions only
+    caption_cache: str | None = None  # SQLite file; None = <out>/caption_cache.sqlite
+    caption_batch_size: int = 16
+    caption_max_tokens: int = 30
 
 
 @dataclass(frozen=True)
@@ -181,6 +220,7 @@ class ServeConfig:
 class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    enrich: EnrichConfig = field(default_factory=EnrichConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     infer: InferConfig = field(default_factory=InferConfig)
