@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 DEMO_SCALE ?= 3000
-EXTRAS := dev,spark,eval,serve
+DEMO_AS_OF ?= 2024-06-16
+EXTRAS := dev,spark,captions,eval,serve
 # Debian packages that tests need (Java for Spark local mode, redis-server for the serving cache tier).
 SYSTEM_CMDS := java:openjdk-17-jre-headless redis-server:redis-server wrk:wrk
 
@@ -35,6 +36,8 @@ setup: $(STAMP) system ## create .venv and install omnisage with its test extras
 demo: setup ## run the whole pipeline end to end on a synthetic world and show the result
 	$(VENV)/bin/omnisage synth --out $(DEMO_DIR)/world --scale $(DEMO_SCALE) --seed 7
 	$(VENV)/bin/omnisage validate $(DEMO_DIR)/world
+	# Log-derived features stop before the evaluation window (the last eval.eval_days + eval.gap_days of logs).
+	$(VENV)/bin/omnisage enrich --data $(DEMO_DIR)/world --as-of $(DEMO_AS_OF) --out $(DEMO_DIR)/enriched
 
 test: setup lint ## run every test (lint included)
 	$(PY) -m pytest -q

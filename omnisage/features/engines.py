@@ -1,0 +1,129 @@
+"""The two engines of the enrichment pipelines (SPEC §10): DuckDB embedded by default, Spark at cluster scale.
+
+Both run the *same SQL text*: the pipelines are written in the subset of SQL that DuckDB and Spark SQL read
+alike (CTEs, GROUP BY, joins, ROW_NUMBER windows, explicit CASTs, no engine-specific functions), so there is
+one definition of each feature. Inputs go in and results come out as Arrow tables.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from omnisage.config import EnrichConfig
+from omnisage.data.io import write_table
+from omnisage.errors import MissingExtraError, OmniSageError
+
+ENGINES = ("duckdb", "spark")
+
+
+class Engine(Protocol):
+    name: str
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make `table` queryable as `name` (replacing any earlier table of that name)."""
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one SELECT and return its rows (in no particular order)."""
+
+    def close(self) -> None: ...
+
+
+class DuckDBEngine:
+    """In-process DuckDB over Arrow tables (zero-copy registration)."""
+
+    name = "duckdb"
+
+    def __init__(self, threads: int = 0):
+        import duckdb
+
+        self._con = duckdb.connect()
+        if threads > 0:
+            self._con.execute(f"SET threads = {int(threads)}")
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self._con.register(name, table)
+
+    def query(self, sql: str) -> pa.Table:
+        return self._con.sql(sql).to_arrow_table()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def spark_session(master: str = "local[2]", driver_memory: str = "4g", shuffle_partitions: int = 8) -> Any:
+    """A SparkSession (or the running one) configured for the pipelines: UTC, no UI, quiet logs."""
+    try:
+        with warnings.catch_warnings():  # PySpark warns about pandas versions we never use
+            warnings.simplefilter("ignore", FutureWarning)
+            from pyspark.sql import SparkSession
+    except ImportError:
+        raise MissingExtraError("pyspark", "spark") from None
+    if shutil.which("java") is None:
+        raise OmniSageError("Spark needs Java 17+: run `make system` (or install openjdk-17-jre-headless)")
+    session = (
+        SparkSession.builder.master(master)
+        .appName("omnisage-enrich")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkEngine:
+    """Spark SQL. Tables are handed over as Parquet files in a scratch folder, as a cluster would read them."""
+
+    name = "spark"
+
+    def __init__(
+        self,
+        session: Any | None = None,
+        *,
+        scratch: str | Path | None = None,
+        config: EnrichConfig | None = None,
+    ):
+        config = config or EnrichConfig()
+        self._owned = session is None
+        self.session = session or spark_session(
+            config.spark_master, config.spark_driver_memory, config.spark_shuffle_partitions
+        )
+        self._scratch = Path(tempfile.mkdtemp(prefix="omnisage-spark-", dir=scratch))
+        self._views: list[str] = []
+
+    def register(self, name: str, table: pa.Table) -> None:
+        # A fresh file per registration: Spark caches file listings, so a path is never rewritten.
+        path = write_table(table, self._scratch / f"{name}-{len(self._views)}.parquet")
+        self.session.read.parquet(str(path)).createOrReplaceTempView(name)
+        self._views.append(name)
+
+    def query(self, sql: str) -> pa.Table:
+        with warnings.catch_warnings():  # PySpark checks the pandas version even for Arrow output
+            warnings.simplefilter("ignore", FutureWarning)
+            return self.session.sql(sql).toArrow()
+
+    def close(self) -> None:
+        for name in self._views:
+            self.session.catalog.dropTempView(name)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._owned:
+            self.session.stop()
+
+
+def open_engine(name: str, config: EnrichConfig | None = None, *, spark: Any | None = None) -> Engine:
+    """The engine called `name` ("duckdb" or "spark"); `spark` reuses a running SparkSession."""
+    config = config or EnrichConfig()
+    if name == "duckdb":
+        return DuckDBEngine(config.threads)
+    if name == "spark":
+        return SparkEngine(spark, config=config)
+    raise OmniSageError(f"unknown engine '{name}' (expected one of: {', '.join(ENGINES)})")
