@@ -168,6 +168,7 @@ class TrainConfig:
     max_grad_norm: float | None = 1.0
     precision: str = "auto"  # auto = bf16 autocast on GPU, fp32 on CPU; or fp32 / bf16
     device: str = "auto"  # auto = cuda when available
+    threads: int | None = None  # torch intra-op threads per worker; None = torch's default (all cores)
     seed: int = 17
     log_every: int = 10  # steps between metric lines in metrics.jsonl
     checkpoint_every: int = 250  # steps between checkpoints (and at the end)

@@ -84,7 +84,8 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
     if "legacy" in train.towers and model_config.legacy_dim > model_config.dim:
         raise OmniSageError(
             f"the compatibility tower scores the first model.legacy_dim={model_config.legacy_dim} dims of the "
-            f"query embedding, but model.dim is {model_config.dim}"
+            f"query embedding, but model.dim is {model_config.dim}: --set model.dim={model_config.legacy_dim} "
+            "(or more), or train without it (train.towers without legacy)"
         )
     engagements = world["engagements"]
     start, end = training_window(engagements, train, config.eval)
@@ -153,6 +154,8 @@ def train_model(
     _check(config)
     train = config.train
     out_dir = Path(out_dir)
+    if train.threads is not None:
+        torch.set_num_threads(train.threads)
     device = resolve_device(train.device)
     workers = init_workers(device)
     if device.type == "cuda":
