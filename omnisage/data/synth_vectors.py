@@ -10,54 +10,71 @@ import numpy as np
 from omnisage.data.synth_latent import NONE, Items, Taxonomy
 
 FRESH_DAYS = 180  # items younger than this at the end of the logs get noisier legacy embeddings
+SIBLING_CONFUSION = 0.3  # legacy embeddings place this share of items at a sibling leaf of the same sub
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    norm = np.sqrt(np.einsum("...i,...i->...", x, x))[..., None]  # cheaper than linalg.norm on big chunks
+    x /= np.maximum(norm, 1e-12)
+    return x
+
+
+def _hierarchy(rng: np.random.Generator, tax: Taxonomy, dim: int, shares: tuple[float, float]) -> np.ndarray:
+    """(L, dim) leaf directions that lean towards their sub's direction, which leans towards its top's: how
+    much of a leaf is shared with its siblings is what makes an embedding coarse."""
+    top = _unit(rng.standard_normal((tax.n_tops, dim), dtype=np.float32))
+    sub = _unit(
+        shares[0] * top[tax.sub_top] + rng.standard_normal((tax.n_subs, dim), dtype=np.float32) / np.sqrt(dim)
+    )
+    own = rng.standard_normal((tax.n_leaves, dim), dtype=np.float32) / np.sqrt(dim)
+    return _unit(shares[1] * sub[tax.leaf_sub] + own)
 
 
 class VectorModel:
-    """The fixed projections of one world: one random direction per top, sub, leaf and visible attribute."""
+    """The fixed projections of one world: a direction per leaf (sharing its sub's and top's) in each space,
+    and a direction per visible attribute in the image space."""
 
     def __init__(self, rng: np.random.Generator, tax: Taxonomy, legacy_dim: int, image_dim: int):
         self.tax = tax
-        normal = rng.standard_normal
-        self.top = _unit(normal((tax.n_tops, legacy_dim), dtype=np.float32))  # (T, L)
-        self.sub = _unit(normal((tax.n_subs, legacy_dim), dtype=np.float32))  # (S, L)
-        self.leaf = _unit(normal((tax.n_leaves, legacy_dim), dtype=np.float32))  # (Lf, L)
-        self.image_leaf = _unit(normal((tax.n_leaves, image_dim), dtype=np.float32))  # (Lf, I)
+        self.legacy_leaf = _hierarchy(rng, tax, legacy_dim, (1.2, 1.6))  # (L, legacy_dim): mostly sub and top
+        self.image_leaf = _hierarchy(
+            rng, tax, image_dim, (0.6, 1.5)
+        )  # (L, image_dim): looks like its siblings
         visual = np.isin(np.array(tax.kinds)[tax.attr_kind], ("color", "material"))
-        attr = _unit(normal((tax.n_attrs, image_dim), dtype=np.float32))
+        attr = _unit(rng.standard_normal((tax.n_attrs, image_dim), dtype=np.float32))
         self.image_attr = np.vstack(
             [attr * visual[:, None], np.zeros((1, image_dim), np.float32)]
         )  # (A+1, I)
+        # Sibling leaves (same sub), for confusing one leaf with another.
+        self._sub_start = np.searchsorted(tax.leaf_sub, tax.leaf_sub, side="left")
+        self._sub_size = np.searchsorted(tax.leaf_sub, tax.leaf_sub, side="right") - self._sub_start
 
-    def _interest(self, leaf: np.ndarray) -> np.ndarray:
-        """Coarse-heavy interest direction: mostly top-level, some sub, a little leaf."""
-        sub = self.tax.leaf_sub[leaf]
-        return _unit(0.6 * self.top[self.tax.leaf_top[leaf]] + 0.3 * self.sub[sub] + 0.15 * self.leaf[leaf])
+    def _sibling(self, rng: np.random.Generator, leaf: np.ndarray) -> np.ndarray:
+        confused = rng.random(len(leaf)) < SIBLING_CONFUSION
+        other = self._sub_start[leaf] + (rng.random(len(leaf)) * self._sub_size[leaf]).astype(np.int64)
+        return np.where(confused, other, leaf)
 
     def legacy(self, rng: np.random.Generator, items: Items, rows: slice, end_day: int) -> np.ndarray:
         """(n, legacy_dim) unit vectors for items[rows]."""
-        leaf, leaf2 = items.leaf[rows], items.leaf2[rows]
-        v = self._interest(leaf)  # (n, L)
+        leaf, leaf2 = self._sibling(rng, items.leaf[rows]), items.leaf2[rows]
+        v = self.legacy_leaf[leaf]  # (n, L), a copy (fancy indexing)
         mixed = leaf2 != NONE
-        if mixed.any():
-            v[mixed] = 0.75 * v[mixed] + 0.25 * self._interest(leaf2[mixed])
+        v[mixed] = 0.75 * v[mixed] + 0.25 * self.legacy_leaf[leaf2[mixed]]
         age = end_day - items.created_day[rows]
         fresh = np.clip(1.0 - age / FRESH_DAYS, 0.0, 1.0)
-        sigma = (0.55 + 1.0 * fresh).astype(np.float32)  # noise norm relative to the unit signal
+        sigma = (2.5 + 3.0 * fresh).astype(np.float32)  # noise norm relative to the unit signal
         noise = rng.standard_normal(v.shape, dtype=np.float32) * (sigma / np.sqrt(v.shape[1]))[:, None]
-        return _unit(_unit(v) + noise).astype(np.float32)
+        noise += _unit(v)
+        return _unit(noise)
 
     def image(self, rng: np.random.Generator, items: Items, rows: slice) -> np.ndarray:
         """(n, image_dim) unit vectors: what the picture shows (leaf, second leaf, color, material) plus noise."""
         leaf, leaf2 = items.leaf[rows], items.leaf2[rows]
-        v = self.image_leaf[leaf].copy()  # (n, I)
+        v = self.image_leaf[leaf]  # (n, I), a copy
         mixed = leaf2 != NONE
         v[mixed] += 0.4 * self.image_leaf[leaf2[mixed]]
         v += (
-            0.6 * self.image_attr[items.attr1[rows]] + 0.6 * self.image_attr[items.attr2[rows]]
+            0.5 * self.image_attr[items.attr1[rows]] + 0.5 * self.image_attr[items.attr2[rows]]
         )  # NONE -> zeros
-        v += rng.standard_normal(v.shape, dtype=np.float32) * (0.7 / np.sqrt(v.shape[1]))
-        return _unit(v).astype(np.float32)
+        v += rng.standard_normal(v.shape, dtype=np.float32) * (2.0 / np.sqrt(v.shape[1]))
+        return _unit(v)
