@@ -8,6 +8,7 @@ gathers an `EntityBatch` of torch tensors, leaving out a training pair's own que
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from omnisage.config import ModelConfig
 from omnisage.errors import DataError, OmniSageError
 from omnisage.schema import ENRICHED_ENTITIES
 from omnisage.text.normalize import normalize
-from omnisage.text.tokenizers import TextTokenizer, split_batch
+from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
 TEXT_FIELDS = ("title", "description", "caption", "board_titles", "engaged_queries", "brand", "color")
@@ -64,7 +65,15 @@ class RaggedField:
     token_ids: np.ndarray  # (T,) int64
     token_offsets: np.ndarray  # (E+1,) int64
     row_offsets: np.ndarray  # (R+1,) int64
-    keys: list[str] | None = None  # normalized element texts, for leave-one-out
+    texts: list[str | None] | None = None  # element texts, kept for leave-one-out
+    _normalized: dict[int, str] = dataclasses.field(default_factory=dict)  # element -> normalize(text), memo
+
+    def normalized(self, element: int) -> str:
+        """The element's text after `normalize` (computed on first use: most are never compared)."""
+        key = self._normalized.get(element)
+        if key is None:
+            key = self._normalized[element] = normalize(self.texts[element] or "") if self.texts else ""
+        return key
 
 
 @dataclass
@@ -144,20 +153,19 @@ class EntityFeaturizer:
             elements = column.cast(pa.string()).to_pylist()
         except pa.ArrowException as exc:
             raise DataError(f"expected text ({exc})", column=name) from None
-        ids, offsets, keys = [], [np.zeros(1, np.int64)], []
+        ids, offsets = [], [np.zeros(1, np.int64)]
         for start in range(0, len(elements), _ELEMENTS_PER_CHUNK):
-            split = split_batch(elements[start : start + _ELEMENTS_PER_CHUNK])
-            chunk_ids, chunk_offsets = self.tokenizer.encode_batch(split)
+            chunk_ids, chunk_offsets = self.tokenizer.encode_batch(
+                elements[start : start + _ELEMENTS_PER_CHUNK]
+            )
             base = sum(a.size for a in ids)
             ids.append(chunk_ids)
             offsets.append(np.append(chunk_offsets[1:], chunk_ids.size) + base)
-            if name == LEAVE_ONE_OUT_FIELD:
-                keys.extend(split.normalized())
         return RaggedField(
             token_ids=np.concatenate([np.zeros(0, np.int64), *ids]),
             token_offsets=np.concatenate(offsets),
             row_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            keys=keys if name == LEAVE_ONE_OUT_FIELD else None,
+            texts=elements if name == LEAVE_ONE_OUT_FIELD else None,
         )
 
     def _continuous(self, table: pa.Table) -> np.ndarray:
@@ -273,7 +281,7 @@ def _gather(
     count = field.row_offsets[rows + 1] - first  # (B,)
     elements = _ranges(first, count)  # (E_b,)
     owner = np.repeat(np.arange(rows.size), count)  # (E_b,)
-    if exclude is not None and field.keys is not None:
+    if exclude is not None and field.texts is not None:
         # Positions in `elements`, not element ids: the same entity may sit in several rows of a batch
         # (a positive of two pairs, or also a negative) and only the excluding row loses the query.
         row_start = np.cumsum(count) - count  # (B,) first position of each row in `elements`
@@ -283,7 +291,7 @@ def _gather(
             if query
             for key in (normalize(query),)
             for j in range(count[i])
-            if field.keys[first[i] + j] == key
+            if field.normalized(first[i] + j) == key
         ]
         if dropped:
             keep = np.ones(elements.size, dtype=bool)

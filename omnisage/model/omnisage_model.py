@@ -55,7 +55,7 @@ class OmniSageModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.query_encoder.projection.weight.device
+        return self.entity_encoder.text.table.device
 
     def tokenize_queries(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
         """The query encoder's input dict (normalization included); what training feeds `query_encoder`."""

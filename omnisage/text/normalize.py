@@ -12,6 +12,12 @@ import unicodedata
 _SPACES = re.compile(r"\s+")
 
 
+def fold(text: str) -> str:
+    """The character-level half of `normalize` (NFKC, then casefold), for tokenizers that split on whitespace
+    anyway and so can skip the whitespace pass."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 def normalize(text: str) -> str:
     """Canonical form of a query or item text: NFKC, casefolded, single-spaced, trimmed."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return _SPACES.sub(" ", fold(text)).strip()

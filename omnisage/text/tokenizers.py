@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from omnisage.text.normalize import normalize
+from omnisage.text.normalize import fold
 
 if TYPE_CHECKING:
     from omnisage.text.vocab import Vocabulary
@@ -64,9 +64,9 @@ def _ranges(codepoints: list[int]) -> list[tuple[int, int]]:
 MARKER = "\x00"  # joins the texts of a batch; a separator, so never inside a token
 _CODE_BITS = 21  # every Unicode code point fits in 21 bits, so a trigram packs into one int64
 _CODE_MASK = (1 << _CODE_BITS) - 1
-_ASCII_WORD = re.compile(
-    r"[a-z0-9]+|\x00"
-)  # on lowercased ASCII the same as the Unicode rule, and ~8x faster
+_SPACED_MARKER = f" {MARKER} "  # spaces keep the marker a word of its own on the `str.split` path
+# Lowercased ASCII: every character but [a-z0-9] and the marker is a separator (the Unicode rule, restricted).
+_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(1, 128)) if not c.isalnum()})
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
@@ -84,17 +84,12 @@ def _patterns(astral: bool) -> tuple[re.Pattern[str], re.Pattern[str], re.Patter
 
 @dataclass(frozen=True)
 class SplitBatch:
-    """A batch of texts after normalization and splitting, still joined: texts are separated by MARKER in
-    `text`, and MARKER appears as its own entry in `words` and `segments` between two texts."""
+    """A batch of texts after normalization and splitting; MARKER is an entry of `words` and `segments`
+    between two consecutive texts."""
 
     size: int  # number of texts
-    text: str  # the normalized texts joined by MARKER (whitespace runs not yet squeezed on the ASCII path)
     words: list[str]
     segments: list[str]  # separator-free runs (CJK kept together) that char trigrams are cut from
-
-    def normalized(self) -> list[str]:
-        """Each text after `normalize` (leave-one-out compares these)."""
-        return [" ".join(t.split()) for t in self.text.split(MARKER)] if self.size else []
 
     def trigrams(self) -> tuple[np.ndarray, np.ndarray]:
         """Packed char trigram keys (T,) int64 and the text each belongs to (T,) int64."""
@@ -109,20 +104,23 @@ class SplitBatch:
 
 
 def split_batch(texts: Sequence[str | None]) -> SplitBatch:
-    """Normalize a batch of texts (None = empty) as one string and split it into words and segments."""
+    """Normalize a batch of texts (None = empty) as one string and split it into words and segments.
+
+    All-ASCII batches take a fast path (lowercase, map separators to spaces, `str.split`: ~4x faster than
+    the regex), which gives the same words: on ASCII, `normalize` is lowercasing plus whitespace squeezing.
+    """
     parts = [t or "" for t in texts]
-    joined = MARKER.join(parts)
+    joined = _SPACED_MARKER.join(parts)
     if joined.count(MARKER) != max(len(parts) - 1, 0):  # a text holds the marker itself: blank it out
-        joined = MARKER.join(t.replace(MARKER, " ") for t in parts)
-    if joined.isascii():  # here normalize == lowercase + squeeze whitespace, and whitespace separates anyway
-        text = joined.lower()
-        word_list = segments = _ASCII_WORD.findall(text)
+        joined = _SPACED_MARKER.join(t.replace(MARKER, " ") for t in parts)
+    if joined.isascii():
+        word_list = segments = joined.lower().translate(_ASCII_SEPARATORS).split()
     else:
-        text = normalize(joined)  # the marker is a starter with no (de)composition: per-text == whole-batch
+        text = fold(joined)  # the marker is a starter with no (de)composition: per-text == whole-batch
         word_re, segment_re, cjk_re = _patterns(_ASTRAL.search(text) is not None)
         word_list = word_re.findall(text)
         segments = segment_re.findall(text) if cjk_re.search(text) else word_list
-    return SplitBatch(len(parts), text, word_list, segments)
+    return SplitBatch(len(parts), word_list, segments)
 
 
 @dataclass(frozen=True)
@@ -207,12 +205,31 @@ class TextTokenizer:
         ids, _ = self.encode_batch([text])
         return ids
 
-    def encode_batch(self, texts: Sequence[str | None] | SplitBatch) -> tuple[np.ndarray, np.ndarray]:
+    def encode_batch(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """Flat ids (N,) int64 and offsets (B,) int64: text i owns ids[offsets[i]:offsets[i+1]] (the last, to N).
 
-        `None` and texts without known tokens give empty bags. Also takes a `split_batch` result.
+        `None` and texts without known tokens give empty bags. ASCII and other texts are split in two groups
+        so that the ASCII fast path serves most of a Latin-script batch.
         """
-        split = texts if isinstance(texts, SplitBatch) else split_batch(texts)
+        parts = [t or "" for t in texts]
+        is_ascii = list(map(str.isascii, parts))
+        if all(is_ascii) or not any(is_ascii):
+            ids, owner = self._ids(split_batch(parts))
+        else:
+            ids, owner = [], []
+            for keep in (is_ascii, [not a for a in is_ascii]):
+                group_ids, group_owner = self._ids(split_batch(list(itertools.compress(parts, keep))))
+                ids.append(group_ids)
+                owner.append(np.flatnonzero(keep)[group_owner])  # group-local -> batch text index
+            ids, owner = np.concatenate(ids), np.concatenate(owner)
+        order = np.argsort(owner, kind="stable")  # a few sorted runs: a linear merge
+        counts = np.bincount(owner, minlength=len(parts))  # (B,)
+        offsets = np.zeros(len(parts), dtype=np.int64)
+        np.cumsum(counts[:-1], out=offsets[1:])
+        return ids[order], offsets
+
+    def _ids(self, split: SplitBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Known token ids of a split batch and the text each belongs to (unigrams, bigrams, trigrams)."""
         vocab = self.vocab
         index = np.fromiter(
             map(self._word_index.get, split.words, itertools.repeat(-1)),
@@ -233,12 +250,7 @@ class TextTokenizer:
         )
         owner = np.concatenate([owner[is_unigram], owner[:-1][is_pair], trigram_owner])
         known = np.concatenate([np.ones(int(is_unigram.sum()), bool), bigram_ids >= 0, trigram_ids >= 0])
-        ids, owner = ids[known], owner[known]
-        order = np.argsort(owner, kind="stable")  # three sorted runs: a linear merge
-        counts = np.bincount(owner, minlength=split.size)  # (B,)
-        offsets = np.zeros(split.size, dtype=np.int64)
-        np.cumsum(counts[:-1], out=offsets[1:])
-        return ids[order], offsets
+        return ids[known], owner[known]
 
 
 def _search(sorted_keys: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:

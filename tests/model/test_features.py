@@ -128,3 +128,18 @@ def test_empty_and_missing_columns(config, rows):
     assert len(batch) == 0 and batch.token_ids.numel() == 0
     batch = featurizer(as_table([{"title": "red sofa"}]))  # no type, no vectors: text only
     assert batch.continuous.abs().sum() == 0 and batch.token_ids.numel() > 0
+
+
+def test_leave_one_out_touches_only_its_own_row(rows, config):
+    # The same entity can be the positive of two pairs (and a negative) in one batch: only the row whose
+    # pair owns the query loses it.
+    features = _featurizer(rows, config).features(rows)
+    batch = features.batch([0, 0, 0], ["red sofa", None, "velvet couch"])
+    plain = features.batch([0], None)
+    without_red = features.batch([0], ["red sofa"])
+    without_velvet = features.batch([0], ["velvet couch"])
+    bags = _bags(batch)
+    f = config.text_fields.index("engaged_queries")
+    assert bags[f * 3 + 0] == _bags(without_red)[f]
+    assert bags[f * 3 + 1] == _bags(plain)[f]
+    assert bags[f * 3 + 2] == _bags(without_velvet)[f]

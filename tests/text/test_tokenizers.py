@@ -11,7 +11,7 @@ import pytest
 
 from omnisage.text import tokenizers
 from omnisage.text.normalize import normalize
-from omnisage.text.tokenizers import MARKER, TextTokenizer, analyze, split_batch, tokenize, trigram_of_key
+from omnisage.text.tokenizers import MARKER, TextTokenizer, analyze, tokenize, trigram_of_key
 from omnisage.text.vocab import Vocabulary
 
 
@@ -76,8 +76,7 @@ def test_tokens_never_straddle_texts_of_a_batch():
     assert batch.trigram_owner.tolist() == [0, 0, 3, 3, 3]
     assert batch.unigrams == ["ab", "c", "d"] and batch.unigram_owner.tolist() == [0, 3, 3]
     assert batch.bigrams == ["c d"] and batch.bigram_owner.tolist() == [3]
-    assert split_batch(["AB", "", None, "c  D", "!!"]).normalized() == ["ab", "", "", "c d", "!!"]
-    assert split_batch([]).normalized() == []
+    assert analyze([]).unigrams == [] and TextTokenizer(_vocab()).encode_batch([])[1].size == 0
 
 
 def test_marker_inside_a_text_is_a_separator():
@@ -120,7 +119,6 @@ def test_batch_fast_paths_equal_reference(seed):
         assert [w for w, o in zip(batch.bigrams, batch.bigram_owner) if o == i] == expected_bigrams, text
         got = [trigram_of_key(int(k)) for k, o in zip(batch.trigram_keys, batch.trigram_owner) if o == i]
         assert got == trigrams, text
-        assert split_batch(texts).normalized()[i] == normalize(text or "")
 
 
 def _vocab() -> Vocabulary:

@@ -1,0 +1,183 @@
+"""Entity encoder inference (text -> unit vector) items/s, and query encoder latency (SPEC §4, §7).
+
+Entities come from an enriched table (`--enriched demo_out/enriched_entities.parquet`) or, without it, from
+generated pins and products with Pinterest-like field lengths (a 6-word title, 20-word description, caption,
+10 board titles, 20 engaged queries; Zipfian words in a mix of plain-ASCII and accented text). The model has
+the default shape: 100k x 256 hash table, MLP 1024 -> 1024 -> 256. Target: >= 5,000 items/s on 2 cores.
+
+  python benchmarks/bench_entity_encoder.py --threads 2
+  python benchmarks/bench_entity_encoder.py --enriched demo_out/enriched_entities.parquet --skip-query
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from omnisage.config import ModelConfig
+from omnisage.model.entity_encoder import EntityEncoder
+from omnisage.model.features import EntityFeaturizer, build_vocabulary
+from omnisage.model.omnisage_model import OmniSageModel
+from omnisage.model.query_encoder import QueryEncoder
+from omnisage.text.tokenizers import TextTokenizer
+
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ten",
+    "ra",
+    "so",
+    "fa",
+    "bel",
+    "dor",
+    "ni",
+    "qu",
+    "zi",
+    "pe",
+    "ar",
+    "ul",
+    "wen",
+    "sé",
+    "ñu",
+    "gö",
+]
+
+
+def generated_entities(n: int, legacy_dim: int, image_dim: int, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    lexicon = sorted({"".join(rng.choice(SYLLABLES, rng.integers(1, 4))) for _ in range(30_000)})
+    p = 1.0 / np.arange(1, len(lexicon) + 1)
+    p /= p.sum()
+    words = iter(rng.choice(lexicon, size=n * 200, p=p).tolist())
+
+    def phrase(k: int) -> str:
+        return " ".join(next(words) for _ in range(k))
+
+    rows = []
+    for i in range(n):
+        kind = "pin" if i % 3 else "product"
+        rows.append(
+            {
+                "entity_type": kind,
+                "entity_id": str(i),
+                "title": phrase(6) if i % 10 < 7 else None,  # ~30% of items lack a title
+                "description": phrase(20) if i % 10 < 6 else None,
+                "caption": phrase(12),
+                "brand": phrase(1) if kind == "product" else None,
+                "color": phrase(1) if kind == "product" else None,
+                "board_titles": [phrase(3) for _ in range(10)] if kind == "pin" else [],
+                "engaged_queries": [phrase(3) for _ in range(20)] if i % 3 else [],
+                "legacy_vector": rng.standard_normal(legacy_dim).astype(np.float32).tolist(),
+                "image_vector": rng.standard_normal(image_dim).astype(np.float32).tolist(),
+            }
+        )
+    return pa.Table.from_pylist(rows)
+
+
+def best_of(repeats: int, fn) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_entities(args: argparse.Namespace, config: ModelConfig) -> None:
+    if args.enriched:
+        table = pq.read_table(args.enriched).slice(0, args.items)
+        config = dataclasses.replace(config, legacy_dim=_width(table, "legacy_vector", config.legacy_dim))
+        config = dataclasses.replace(config, image_dim=_width(table, "image_vector", config.image_dim))
+    else:
+        table = generated_entities(args.items, config.legacy_dim, config.image_dim)
+    start = time.perf_counter()
+    vocab = build_vocabulary(table, config)
+    print(
+        f"vocabulary {vocab.sizes} built in {time.perf_counter() - start:.1f}s from {table.num_rows:,} items"
+    )
+    featurizer = EntityFeaturizer(TextTokenizer(vocab), config)
+    encoder = EntityEncoder(len(vocab), config).eval()
+    model = OmniSageModel(config, vocab, None, encoder)  # type: ignore[arg-type]  # entity side only
+    batch = featurizer(table)
+    n = table.num_rows
+    print(f"{n:,} items, {batch.token_ids.numel() / n:.0f} token ids per item (all fields)")
+    featurize = best_of(args.repeats, lambda: featurizer(table))
+    with torch.inference_mode():
+        encode = best_of(args.repeats, lambda: encoder(batch))
+    total = best_of(args.repeats, lambda: model.encode_entities(table))
+    print(f"  featurize (text -> ids)      {n / featurize:>9,.0f} items/s")
+    print(f"  encoder forward (ids -> vec) {n / encode:>9,.0f} items/s")
+    print(f"  encode_entities end to end   {n / total:>9,.0f} items/s   (target >= 5,000)")
+
+
+def bench_queries(args: argparse.Namespace, config: ModelConfig) -> None:
+    encoder = QueryEncoder.from_pretrained(config.query_encoder, config.dim, config.max_query_tokens).eval()
+    rng = np.random.default_rng(1)
+    vocab = [
+        "red",
+        "sofa",
+        "oak",
+        "table",
+        "living",
+        "room",
+        "ideas",
+        "modern",
+        "kitchen",
+        "decor",
+        "velvet",
+        "chair",
+        "lamp",
+        "garden",
+    ]
+    queries = [" ".join(rng.choice(vocab, rng.integers(1, 5))) for _ in range(64 * args.repeats * 4)]
+    for size in (1, 64):
+        encoder.encode(queries[:size])  # warm up
+        times = []
+        for i in range(0, min(len(queries), size * 50), size):
+            start = time.perf_counter()
+            encoder.encode(queries[i : i + size])
+            times.append((time.perf_counter() - start) * 1000)
+        print(
+            f"  query encoder batch {size:>2}: p50 {statistics.median(times):7.2f} ms, "
+            f"p90 {np.percentile(times, 90):7.2f} ms ({size / statistics.median(times) * 1000:,.0f} queries/s)"
+        )
+
+
+def _width(table: pa.Table, column: str, default: int) -> int:
+    if column not in table.column_names:
+        return default
+    lengths = [len(v) for v in table.column(column).to_pylist()[:1000] if v is not None]
+    return lengths[0] if lengths else default
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--enriched", help="an enriched_entities.parquet to encode instead of generated items"
+    )
+    parser.add_argument("--items", type=int, default=8192)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-query", action="store_true", help="only the entity encoder")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = ModelConfig()
+    print(f"torch {torch.__version__}, {args.threads} threads")
+    bench_entities(args, config)
+    if not args.skip_query:
+        print("query encoder: embedded all-MiniLM-L6-v2 (fp32 PyTorch)")
+        bench_queries(args, config)
+
+
+if __name__ == "__main__":
+    main()
