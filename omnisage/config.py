@@ -218,6 +218,20 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class BenchConfig:
+    """The real-data product-search benchmark (`omnisage bench`; issue 6): split, legacy vectors, variants."""
+
+    eval_share: float = 0.2  # share of the queries with an engaged product held out (none seen in training)
+    seed: int = 0  # the split's seed (the corpus is drawn with eval.seed)
+    variants: tuple[str, ...] = ("omnisage", "searchsage", "no_engaged_queries", "single_task")
+    baselines: tuple[str, ...] = ("bm25", "zero_shot")
+    # The legacy ("pre-existing") product embedding: a frozen sentence encoder over this item text.
+    legacy_encoder: str | None = None  # local Hugging Face folder; None = the embedded all-MiniLM-L6-v2
+    legacy_fields: tuple[str, ...] = ("title", "brand", "color", "description")
+    legacy_max_tokens: int = 128
+
+
+@dataclass(frozen=True)
 class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -227,6 +241,7 @@ class Config:
     infer: InferConfig = field(default_factory=InferConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
