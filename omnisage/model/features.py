@@ -25,9 +25,8 @@ from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
 TEXT_FIELDS = ("title", "description", "caption", "board_titles", "engaged_queries", "brand", "color")
-LIST_FIELDS = frozenset(
-    {"board_titles", "engaged_queries"}
-)  # each element tokenized alone: no bigram across two
+# Each entry of a list field is tokenized on its own: no bigram or trigram spans two board titles.
+LIST_FIELDS = frozenset({"board_titles", "engaged_queries"})
 LEAVE_ONE_OUT_FIELD = "engaged_queries"
 _ELEMENTS_PER_CHUNK = 65_536  # texts tokenized as one string: bounds the memory of a big table
 
@@ -60,7 +59,7 @@ class EntityBatch:
 @dataclass
 class RaggedField:
     """One text field of R rows: row r owns elements [row_offsets[r], row_offsets[r+1]), element e owns
-    token_ids[token_offsets[e]:token_offsets[e+1]]. A scalar field has 0 or 1 element per row."""
+    token_ids[token_offsets[e]:token_offsets[e+1]]. A scalar field has one element per row (maybe empty)."""
 
     token_ids: np.ndarray  # (T,) int64
     token_offsets: np.ndarray  # (E+1,) int64
