@@ -89,13 +89,14 @@ def _recalls(world: Path, enriched: Path, runs: dict[str, tuple[Path, str]], con
 
 def compare(world: Path, preset: str, overrides: list[str], work: Path) -> None:
     from omnisage.config import EnrichConfig
-    from omnisage.data.validate import load_world
+    from omnisage.data.io import find_table, read_table
     from omnisage.features.enriched import run_enrich
+    from omnisage.schema import ENGAGEMENTS
     from omnisage.train.pairs import training_window
     from omnisage.train.run import train_model
 
     config = load_config(preset, overrides)
-    engagements = load_world(world, ["engagements"])["engagements"]
+    engagements = read_table(find_table(world, "engagements"), ENGAGEMENTS)
     _, end = training_window(engagements, config.train, config.eval)
     enriched_dir = work / "enriched"
     if not (enriched_dir / "enriched_entities.parquet").exists():

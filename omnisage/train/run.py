@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
+import torch.distributed as dist
 
 from omnisage.config import Config, ModelConfig, config_to_dict
 from omnisage.data.validate import load_world
@@ -27,6 +28,7 @@ from omnisage.train.distributed import Workers, init_workers, shutdown_workers
 from omnisage.train.loop import fit, resolve_device
 from omnisage.train.objective import TrainingObjective, tasks_for
 from omnisage.train.pairs import DATASETS, pairs_for_config, training_window
+from omnisage.train.scratch_encoder import is_scratch, materialize
 
 MODEL_DIR = "model"
 SUMMARY = "train_summary.json"
@@ -71,8 +73,8 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
     if world.get("engagements") is None:
         raise DataError("no engagements table: training needs the search logs", path=str(directory))
     enriched_path = Path(enriched) if enriched is not None else find_enriched(directory)
-    if enriched_path is not None and enriched_path.is_dir() and not any(enriched_path.glob("*.parquet")):
-        enriched_path = find_enriched(enriched_path)
+    if enriched_path is not None and enriched_path.is_dir() and find_enriched(enriched_path) is not None:
+        enriched_path = find_enriched(enriched_path)  # the `omnisage enrich` output folder
     if enriched_path is not None:
         entities = read_enriched(enriched_path)
     else:
@@ -169,9 +171,9 @@ def train_model(
         vocab = build_vocabulary(
             data.catalog.entities, data.model_config, progress=progress and workers.is_main
         )
-        model = OmniSageModel.create(
-            data.model_config, vocab, seed=train.seed
-        )  # same weights on every worker
+        start_from = _query_encoder_start(data.model_config, out_dir, train.seed, workers)
+        model = OmniSageModel.create(start_from, vocab, seed=train.seed)  # the same weights on every worker
+        model.config = data.model_config  # the bundle records "random:..." rather than the init folder
         tasks = tasks_for(tuple(data.pairs), train.towers)
         if not tasks:
             raise OmniSageError(
@@ -233,6 +235,18 @@ def train_model(
         return summary
     finally:
         shutdown_workers()
+
+
+def _query_encoder_start(model: ModelConfig, out_dir: Path, seed: int, workers: Workers) -> ModelConfig:
+    """The config to create the model from: a "random:..." query encoder is first written to OUT."""
+    if not is_scratch(model.query_encoder):
+        return model
+    folder = out_dir / "query_encoder_init"
+    if workers.is_main:
+        materialize(model.query_encoder, folder, seed)
+    if workers.distributed:
+        dist.barrier()
+    return dataclasses.replace(model, query_encoder=str(folder))
 
 
 def _plan_text(data: TrainData, per_worker: dict[str, int], tasks: list, workers: Workers) -> str:

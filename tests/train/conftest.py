@@ -23,31 +23,6 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def tiny_encoder_dir(tmp_path_factory):
-    """A randomly initialized 2-layer BERT (hidden 32) with the packaged MiniLM tokenizer, as a local folder."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from omnisage.model.query_encoder import default_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
-    bert = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = BertModel(bert)
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
 def toy_data_dir(tmp_path_factory):
     """The toy world as a data directory: raw pins/products/engagements and an enriched entity table."""
     import pyarrow as pa

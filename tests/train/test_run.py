@@ -10,10 +10,12 @@ from omnisage.cli import main
 from omnisage.config import load_config
 from omnisage.train.run import train_model
 
+TINY_ENCODER = "random:layers=1,hidden=32,heads=2"
 
-def _config(encoder_dir, **train):
+
+def _config(**train):
     settings = {
-        "model.query_encoder": str(encoder_dir),
+        "model.query_encoder": TINY_ENCODER,
         "model.dim": 16,
         "model.hash_buckets": 256,
         "model.hash_dim": 16,
@@ -33,14 +35,15 @@ def _config(encoder_dir, **train):
 
 
 @pytest.mark.slow
-def test_trains_saves_a_bundle_and_resumes(toy_data_dir, tiny_encoder_dir, tmp_path):
+def test_trains_saves_a_bundle_and_resumes(toy_data_dir, tmp_path):
     from omnisage.model.bundle import load_model
 
-    config = _config(tiny_encoder_dir)
+    config = _config()
     summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
     assert summary["steps"] == 4 and summary["resumed_from"] == 0
     assert set(summary["pairs"]) == {"pin", "product_onsite", "product_offsite", "query"}
     assert summary["config"]["model"]["legacy_dim"] == 8  # adopted from the data
+    assert summary["config"]["model"]["query_encoder"] == TINY_ENCODER
     assert set(summary["tasks"]) >= {"pin", "legacy_pin", "query"}
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
@@ -49,13 +52,13 @@ def test_trains_saves_a_bundle_and_resumes(toy_data_dir, tiny_encoder_dir, tmp_p
     vectors = model.encode_queries(["sofa", "lamp ideas"])
     assert vectors.shape == (2, 16)
 
-    longer = _config(tiny_encoder_dir, steps=6)
+    longer = _config(steps=6)
     again = train_model(toy_data_dir, tmp_path, longer, progress=False, log=lambda *_: None)
     assert again["resumed_from"] == 4 and again["steps"] == 6
 
 
-def test_legacy_only_baseline_trains_no_entity_encoder(toy_data_dir, tiny_encoder_dir, tmp_path):
-    config = _config(tiny_encoder_dir, towers="legacy", steps=2)
+def test_legacy_only_baseline_trains_no_entity_encoder(toy_data_dir, tmp_path):
+    config = _config(towers="legacy", steps=2)
     summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
     assert summary["tasks"] == ["legacy_pin", "legacy_product_onsite", "legacy_product_offsite"]
 
