@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omnisage.config import EnrichConfig
@@ -141,8 +142,17 @@ def full_sql(window: Window, weights: dict[str, float], k: int) -> str:
 
 
 def update_sql(window: Window, since_us: int | None, weights: dict[str, float], cap: int) -> str:
-    """The merged and expired state: `state` ∪ per-bucket counts of the new logs (ts ≥ since_us)."""
+    """The merged and expired state: `state` ∪ per-bucket counts of the new logs (ts ≥ since_us).
+
+    New logs only reach buckets from bucket(since_us) on: older state rows pass through untouched (only
+    expiry filters them), so an update costs a scan of the state plus an aggregation of the new logs.
+    """
     since = f" AND ts_us >= {since_us}" if since_us is not None else ""
+    touched = (
+        max(window.first_bucket, since_us // (DAY_US * window.bucket_days))
+        if since_us is not None
+        else window.first_bucket
+    )
     cols = ", ".join((*_KEYS, "bucket", *_COUNTS))
     sql = f"""WITH fresh AS (
   SELECT entity_type, entity_id, query_text, bucket, {_count_actions()}
@@ -151,8 +161,10 @@ def update_sql(window: Window, since_us: int | None, weights: dict[str, float], 
   GROUP BY entity_type, entity_id, query_text, bucket
 ),
 merged AS (
+  SELECT {cols} FROM state WHERE bucket >= {window.first_bucket} AND bucket < {touched}
+  UNION ALL
   SELECT entity_type, entity_id, query_text, bucket, {_sum_counts()}
-  FROM (SELECT {cols} FROM state WHERE bucket >= {window.first_bucket} UNION ALL SELECT {cols} FROM fresh) u
+  FROM (SELECT {cols} FROM state WHERE bucket >= {touched} UNION ALL SELECT {cols} FROM fresh) u
   GROUP BY entity_type, entity_id, query_text, bucket
 )"""
     if cap <= 0:
@@ -276,10 +288,15 @@ def update_state(
         raise OmniSageError(
             "--as-of is earlier than the cutoff of the engaged-query state: cannot go back in time"
         )
-    engine.register("engagement_log", log_table(new_engagements, state.bucket_days))
+    logs = log_table(new_engagements, state.bucket_days)
+    if (
+        state.as_of_us is not None
+    ):  # only the new rows travel to the engine (a Spark cluster never sees old logs)
+        logs = logs.filter(pc.greater_equal(logs.column("ts_us"), state.as_of_us))
+    engine.register("engagement_log", logs)
     engine.register("state", state.table)
     merged = engine.query(update_sql(window, state.as_of_us, state.weights, state.cap))
-    table = _sorted(merged, STATE_SCHEMA, [*_KEYS, "bucket"])
+    table = merged.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)  # rows in no particular order
     return EngagedQueryState(
         table, window.as_of_us, state.window_days, state.bucket_days, state.cap, state.weights
     )

@@ -50,7 +50,8 @@ def test_enrichment_is_identical_on_both_engines(tmp_path, spark):
                 state_path=path,
                 spark=spark,
             )
-        states[engine] = EngagedQueryState.load(path).table
+        keys = ["entity_type", "entity_id", "query_text", "bucket"]
+        states[engine] = EngagedQueryState.load(path).table.sort_by([(k, "ascending") for k in keys])
     duck, spark_out = _outputs(tmp_path / "duckdb-inc"), _outputs(tmp_path / "spark-inc")
     assert duck[1].num_rows > 100 and duck == spark_out
     assert states["duckdb"].equals(states["spark"])
