@@ -119,3 +119,26 @@ def test_precomputed_captions_and_bad_model_paths(tmp_path):
     (tmp_path / "bad.sqlite").write_bytes(b"garbage" * 100)
     with pytest.raises(OmniSageError, match="caption cache"):
         CaptionCache(tmp_path / "bad.sqlite")
+
+
+@pytest.mark.slow
+def test_enrich_fills_missing_captions_from_images(tiny_blip, tmp_path):
+    import pyarrow.parquet as pq
+
+    from omnisage.config import EnrichConfig
+    from omnisage.features.enriched import OUTPUT, run_enrich
+
+    from .tiny_world import AS_OF, tiny_tables, write_world
+
+    world = write_world(tmp_path / "world", tiny_tables())
+    (world / "img").mkdir()
+    (world / "img" / "p3.png").write_bytes(_png(3))  # p3: no caption, an image
+    config = EnrichConfig(caption_model=str(tiny_blip), caption_max_tokens=5)
+    report = run_enrich(world, AS_OF, tmp_path / "out", config)
+    captions = {r["entity_id"]: r["caption"] for r in pq.read_table(tmp_path / "out" / OUTPUT).to_pylist()}
+    assert captions["p1"] == "a plate of cookies"  # precomputed captions are kept
+    assert captions["p3"] and captions["p4"] is None and captions["d2"] is None  # no image: no caption
+    assert report["captions"] == {"images": 1, "cache_hits": 0, "captioned": 1, "unreadable": 0}
+    assert (tmp_path / "out" / "caption_cache.sqlite").is_file()
+    again = run_enrich(world, AS_OF, tmp_path / "out", config)
+    assert again["captions"]["cache_hits"] == 1 and again["captions"]["captioned"] == 0
