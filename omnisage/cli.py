@@ -324,7 +324,57 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-REGISTRARS: list[Registrar] = [_synth, _validate, _enrich, _train, _embed, _index, _serve, _evaluate, _ablate]
+def _bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="real-data benchmark: product search on relevance judgments (Home Depot, ESCI)",
+        description="Split the queries (or take --test), build the training world with legacy vectors from a "
+        "frozen sentence encoder, enrich, train each variant, and rank BM25, the zero-shot encoder, "
+        "SearchSage, the full model and its ablations on the same held-out pairs against a random corpus. "
+        "Writes OUT/report.md, OUT/report.json, OUT/ranks.parquet; a rerun reuses what is done.",
+    )
+    sources = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    hd = sources.add_parser("homedepot", help="the Home Depot relevance CSV (id, product_uid, ...)")
+    hd.add_argument("--data", required=True, metavar="CSV", help="train.csv of the Home Depot relevance set")
+    hd.add_argument("--test", metavar="CSV", help="evaluate on this file (same format; unseen queries only)")
+    es = sources.add_parser("esci", help="Amazon Shopping Queries (ESCI) examples + products Parquet")
+    es.add_argument("--examples", required=True, metavar="PARQUET", help="shopping_queries_dataset_examples")
+    es.add_argument("--products", required=True, metavar="PARQUET", help="shopping_queries_dataset_products")
+    es.add_argument("--locales", metavar="LIST", help="comma list of us,es,jp (default: all)")
+    es.add_argument("--small-version", action="store_true", help="only the rows with small_version = 1")
+    es.add_argument("--published-split", action="store_true", help="train on split=train, test on split=test")
+    for q in (hd, es):
+        q.add_argument("--out", metavar="DIR", help="output folder (default: bench_out/SOURCE)")
+        q.add_argument("--save-model", metavar="DIR", help="also keep the full model's bundle here (to serve)")
+        q.add_argument("--cache", default=".omnisage-cache", metavar="DIR", help="legacy-vector cache")
+        q.add_argument("--strict", action="store_true", help="stop at the first bad row (default: count it)")
+        q.add_argument("--no-progress", action="store_true", help="no progress bars")
+        _add_config_args(q, default="bench")
+
+    def run(args: argparse.Namespace) -> int:
+        from omnisage.bench.product_search import read_sources, run_benchmark
+
+        if args.source == "homedepot":
+            data, test = read_sources("homedepot", data=args.data, test=args.test, lenient=not args.strict)
+        else:
+            locales = tuple(x.strip() for x in args.locales.split(",")) if args.locales else None
+            data, test = read_sources("esci", examples=args.examples, products=args.products, locales=locales,
+                                      small_version=args.small_version, published_split=args.published_split,
+                                      lenient=not args.strict)  # fmt: skip
+        out = args.out or f"bench_out/{args.source}"
+        command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"omnisage bench {args.source}"
+        run_benchmark(data, out, args.config, args.overrides, test=test, save_model=args.save_model,
+                      cache_dir=args.cache, command=command, progress=not args.no_progress)  # fmt: skip
+        with open(f"{out}/report.md", encoding="utf-8") as fh:
+            print(fh.read())
+        return 0
+
+    p.set_defaults(func=run)
+
+
+REGISTRARS: list[Registrar] = [
+    _synth, _validate, _enrich, _train, _embed, _index, _serve, _evaluate, _ablate, _bench,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,77 @@
+"""`omnisage bench homedepot` end to end on a tiny CSV with tiny encoders: report, reuse on rerun, saved model.
+
+The real Home Depot run (`benchmarks/bench_homedepot.py`) takes tens of minutes; this checks the plumbing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from omnisage.cli import main
+
+
+def tiny_settings(encoder: Path) -> list[str]:
+    settings = [
+        f"model.query_encoder={encoder}",
+        f"bench.legacy_encoder={encoder}",
+        "model.dim=32",  # the tiny encoder's width: the legacy vectors are 32-d
+        "model.mlp_hidden=16",
+        "model.hash_buckets=256",
+        "model.hash_dim=8",
+        "model.vocab_min_count=1",
+        "train.steps=2",
+        "train.batch_size=8",
+        "train.warmup_steps=1",
+        "train.threads=1",
+        "eval.corpus_size=12",
+        "eval.bootstrap=50",
+    ]
+    return [arg for s in settings for arg in ("--set", s)]
+
+
+@pytest.mark.slow
+def test_bench_homedepot_end_to_end(
+    csv_path: Path, tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out, saved = tmp_path / "out", tmp_path / "saved_model"
+    args = ["bench", "homedepot", "--data", str(csv_path), "--out", str(out), "--cache", str(tmp_path / "c")]
+    args += ["--save-model", str(saved), "--no-progress", *tiny_settings(tiny_encoder_dir)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "Recall@10 on held-out queries" in printed and "rejected rows: 1 (1 missing product title)" in printed
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["systems"]) == [
+        "bm25",
+        "zero_shot",
+        "omnisage",
+        "omnisage-compat",
+        "searchsage",
+        "no_engaged_queries",
+        "single_task",
+    ]
+    recall = {(r["system"], r["task"]): r["recall"] for r in report["recall"]}
+    assert all(0.0 <= v <= 1.0 for v in recall.values())
+    assert ("omnisage", "product") in recall and ("omnisage", "query") in recall
+    assert report["sets"]["product"] == {"pairs": report["split"]["heldout_pairs"], "corpus": 12}
+    assert report["training"]["searchsage"]["tasks"] == ["legacy_product_onsite"]
+    assert report["training"]["single_task"]["tasks"] == ["product_onsite"]
+    assert (out / "ranks.parquet").is_file() and (out / "world" / "rejected_rows.csv").is_file()
+
+    from omnisage.model.bundle import load_model
+
+    model = load_model(saved)
+    assert model.encode_queries(["cordless drill"]).shape == (1, 32)
+
+    # A rerun reuses the world, the enrichment and every trained variant.
+    summary = out / "variants" / "omnisage" / "train_summary.json"
+    stamp = summary.stat().st_mtime_ns
+    assert main(args) == 0
+    assert summary.stat().st_mtime_ns == stamp
+    # Other settings on the same output folder are refused with one line, not silently mixed.
+    assert main([*args, "--set", "train.steps=3"]) == 2
+    assert "was made with other settings" in capsys.readouterr().err
