@@ -345,7 +345,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
     es.add_argument("--published-split", action="store_true", help="train on split=train, test on split=test")
     for q in (hd, es):
         q.add_argument("--out", metavar="DIR", help="output folder (default: bench_out/SOURCE)")
-        q.add_argument("--save-model", metavar="DIR", help="also keep the full model's bundle here (to serve)")
+        q.add_argument("--save-model", metavar="DIR", help="keep the full model's bundle here (to serve)")
         q.add_argument("--cache", default=".omnisage-cache", metavar="DIR", help="legacy-vector cache")
         q.add_argument("--strict", action="store_true", help="stop at the first bad row (default: count it)")
         q.add_argument("--no-progress", action="store_true", help="no progress bars")
