@@ -225,10 +225,12 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="DIR", help="model bundle (omnisage train OUT/model)")
     p.add_argument("--searchsage", metavar="DIR", help="bundle trained with --set train.towers=legacy")
     p.add_argument(
-        "--entities", metavar="PATH", help="enriched entity table or omnisage enrich's OUT (default: in DIR)"
+        "--enriched", metavar="PATH", help="enriched_entities.parquet or its folder (default: the one in DIR)"
     )
     p.add_argument(
-        "--baselines", metavar="LIST", help="comma list of random,bm25,zero_shot (default: eval.baselines)"
+        "--baselines",
+        metavar="LIST",
+        help="comma list of random,bm25,bm25_enriched,zero_shot (default: eval.baselines)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="report folder")
     _add_config_args(p)
@@ -244,7 +246,7 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
         )
         command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage evaluate"
         report = run_evaluate(args.data, args.out, config, model=args.model, searchsage=args.searchsage,
-                              entities=args.entities, baselines=baselines, command=command)  # fmt: skip
+                              entities=args.enriched, baselines=baselines, command=command)  # fmt: skip
         print(headline(report))
         print(f"ok: report in {args.out}/report.md (+ report.json, ranks.parquet, plots)")
         return 0
@@ -302,7 +304,7 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, metavar="DIR", help="data directory (the logs)")
     p.add_argument(
-        "--entities", metavar="PATH", help="enriched entity table or omnisage enrich's OUT (default: in DIR)"
+        "--enriched", metavar="PATH", help="enriched_entities.parquet or its folder (default: the one in DIR)"
     )
     p.add_argument(
         "--tables", default="2,3,4,5,6", metavar="LIST", help="paper tables to build (default: all)"
@@ -315,7 +317,7 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
 
         tables = [t.strip() for t in args.tables.split(",") if t.strip()]
         command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage ablate"
-        run_ablate(args.data, args.out, args.config, args.overrides, tables=tables, entities=args.entities,
+        run_ablate(args.data, args.out, args.config, args.overrides, tables=tables, entities=args.enriched,
                    command=command)  # fmt: skip
         with open(f"{args.out}/ablations.md", encoding="utf-8") as fh:
             print(fh.read())

@@ -92,16 +92,10 @@ class EvalConfig:
     pin_actions: tuple[str, ...] = ("save", "long_click")
     product_actions: tuple[str, ...] = ("save", "long_click", "add_to_cart", "checkout")
     query_actions: tuple[str, ...] = ("click",)
-    baselines: tuple[str, ...] = ("random", "bm25", "zero_shot")
-    baseline_fields: tuple[str, ...] = (  # item text that BM25 and the zero-shot encoder see
-        "title",
-        "description",
-        "caption",
-        "brand",
-        "color",
-        "board_titles",
-        "engaged_queries",
-    )
+    # bm25 / zero_shot read the item's own text (baseline_fields); bm25_enriched also reads every enrichment
+    # the model reads (model.text_fields: board titles, engaged queries), i.e. BM25 with document expansion.
+    baselines: tuple[str, ...] = ("random", "bm25", "bm25_enriched", "zero_shot")
+    baseline_fields: tuple[str, ...] = ("title", "description", "caption", "brand", "color")
     zero_shot_max_tokens: int = 128
     corpus_chunk: int = 16384  # corpus entities scored per block (memory stays bounded)
     downstream_train_share: float = 0.5  # labelled queries used to fit the interest classifiers
@@ -124,7 +118,13 @@ class EnrichConfig:
     top_board_titles: int = 10
     # Weight of each engagement type in an engaged query's score (a weighted count).
     action_weights: dict[str, float] = field(
-        default_factory=lambda: {"save": 1.0, "long_click": 1.0, "click": 0.25, "add_to_cart": 2.0, "checkout": 3.0}
+        default_factory=lambda: {
+            "save": 1.0,
+            "long_click": 1.0,
+            "click": 0.25,
+            "add_to_cart": 2.0,
+            "checkout": 3.0,
+        }
     )
     caption_model: str | None = None  # local BLIP-style directory; None = precomputed captions only
     caption_cache: str | None = None  # SQLite file; None = <out>/caption_cache.sqlite

@@ -16,7 +16,12 @@ from omnisage.eval.ablations import VARIANTS, pair_mask
 from omnisage.eval.evaluate import RANK_PREFIX, rank_systems, relative_gain, summarize
 from omnisage.eval.report import TASK_NAMES, cell, gain_text, markdown_table
 
-BASELINE_LABELS = {"bm25": "BM25", "zero_shot": "zero-shot MiniLM", "random": "random"}
+BASELINE_LABELS = {
+    "bm25": "BM25",
+    "bm25_enriched": "BM25 + enrichments",
+    "zero_shot": "zero-shot MiniLM",
+    "random": "random",
+}
 
 
 def _recall(table: pa.Table, system: str, mask: np.ndarray, k: int) -> float | None:
@@ -178,7 +183,7 @@ def acceptance_checks(table: pa.Table, cfg: EvalConfig) -> list[dict]:
 
     for task in ("pin", "product", "query"):
         full = _recall(table, "full", pair_mask(table, task), cfg.k)
-        for other in ("searchsage", "bm25", "zero_shot"):
+        for other in ("searchsage", "bm25", "bm25_enriched", "zero_shot"):
             theirs = _recall(table, other, pair_mask(table, task), cfg.k)
             if full is not None and theirs is not None:
                 add(f"full model beats {other} on query→{task}", full > theirs, f"{full:.3f} vs {theirs:.3f}")

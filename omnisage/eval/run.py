@@ -19,7 +19,7 @@ from omnisage.eval.evaluate import evaluate_systems
 from omnisage.eval.protocol import load_eval_sets
 from omnisage.eval.systems import System, compatibility_system, model_system
 
-KNOWN_BASELINES = ("random", "bm25", "zero_shot")
+KNOWN_BASELINES = ("random", "bm25", "bm25_enriched", "zero_shot")
 
 
 def load_entities(data_dir: str | Path, entities: str | Path | None) -> pa.Table:
@@ -32,7 +32,7 @@ def load_entities(data_dir: str | Path, entities: str | Path | None) -> pa.Table
         path = find_enriched(path) or path
     if path is None or not path.exists():
         raise DataError(
-            "no enriched entity table: pass --entities (the output of `omnisage enrich`)", path=str(data_dir)
+            "no enriched entity table: pass --enriched (the output of `omnisage enrich`)", path=str(data_dir)
         )
     return read_enriched(path)
 
@@ -60,6 +60,7 @@ def baseline_systems(names: Sequence[str], config: Config) -> list[System]:
     makers: dict[str, Callable[[], System]] = {
         "random": lambda: RandomSystem(seed=cfg.seed),
         "bm25": lambda: BM25System(cfg.baseline_fields),
+        "bm25_enriched": lambda: BM25System(config.model.text_fields, name="bm25_enriched"),
         "zero_shot": lambda: zero_shot_system(cfg.baseline_fields, max_tokens=cfg.zero_shot_max_tokens),
     }
     return [makers[name]() for name in names]

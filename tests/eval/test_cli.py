@@ -25,10 +25,12 @@ def test_evaluate_writes_a_report(toy_world, tmp_path, capsys) -> None:
 def test_evaluate_errors_are_one_line(toy_world, tmp_path, capsys) -> None:
     data, entities = toy_world
     assert main(["evaluate", "--data", str(data), "--baselines", "bm25", "--out", str(tmp_path)]) == 2
-    assert "no enriched entity table: pass --entities" in capsys.readouterr().err
+    assert "no enriched entity table: pass --enriched" in capsys.readouterr().err
     write_table(entities, data / "enriched_entities.parquet")
     assert main(["evaluate", "--data", str(data), "--baselines", "bm26", "--out", str(tmp_path)]) == 2
-    assert "unknown baseline ['bm26'] (known: random, bm25, zero_shot)" in capsys.readouterr().err
+    assert (
+        "unknown baseline ['bm26'] (known: random, bm25, bm25_enriched, zero_shot)" in capsys.readouterr().err
+    )
     assert (
         main(["evaluate", "--data", str(data), "--model", str(tmp_path / "nope"), "--out", str(tmp_path)])
         == 2
