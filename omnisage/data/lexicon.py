@@ -1,7 +1,5 @@
-"""The synthetic world's built-in multilingual lexicon: an interest taxonomy and attribute words in en/es/fr/de.
-
-Every concept has real surface words in each language (several synonyms where people use several), so the
-same interest reads differently across languages: the gap that engaged queries and board titles bridge.
+"""The synthetic world's built-in lexicon: an interest taxonomy and attributes with real words (and synonyms)
+in en/es/fr/de, so one interest reads differently across languages: the gap engaged queries and boards bridge.
 """
 
 from __future__ import annotations

@@ -184,10 +184,11 @@ def sample_items(
     secondary_share: float,
     popularity_sigma: float,
 ) -> Items:
+    """n pins or products: a leaf (and maybe a second one), 0-2 attributes, a language, a creation time
+    (60% before the logs start, the rest during them) and a lognormal popularity."""
     leaf = categorical(rng, leaf_p, n)
     attr_probs = (0.35, 0.45, 0.20) if kind == "pin" else (0.15, 0.50, 0.35)
     a1, a2 = _attributes(rng, tax, tax.leaf_top[leaf], attr_probs)
-    # 60% of items predate the logs; the rest appear during them (and have less history: "new items").
     before = rng.random(n) < 0.6
     day = np.where(
         before,

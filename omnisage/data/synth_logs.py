@@ -1,9 +1,5 @@
-"""Board saves and two years of search engagement logs for the synthetic world (issue 2; paper §3.2, §4.1).
-
-A log row is a query, drawn by Zipf popularity, engaging an entity that truly matches it (same leaf or sub,
-the query's attributes), drawn by item popularity among items that existed at that moment. Everything is
-vectorized over index arrays; `GroupSampler` turns "draw a member of group g, created before day d, in
-proportion to weight" into binary searches.
+"""Board saves and two years of engagement logs for the synthetic world (issue 2; paper §3.2, §4.1): a Zipf-
+popular query engages an entity that truly matches it, drawn by popularity among entities existing then.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
 """The synthetic Pinterest world (`omnisage synth`, issue 2): every input table of SPEC §1 plus ground truth
-under `truth/`, deterministic per seed, generated in bounded-memory chunks. Latent state comes from
-`synth_latent`/`synth_queries`, text from `synth_text`, embeddings from `synth_vectors`, board saves and
-logs from `synth_logs`; this module draws the world, writes it and summarizes its coverage.
+under `truth/`, deterministic per seed, written in bounded-memory chunks, with a coverage summary.
 """
 
 from __future__ import annotations
