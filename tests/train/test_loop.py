@@ -73,3 +73,13 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
 
     assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")
     assert len(losses(tmp_path / "resumed")) == 7
+
+
+def test_bf16_autocast_trains_with_float32_logits(tmp_path):
+    train = _train(tmp_path, steps=3, precision="bf16")
+    objective, builder = setup(train)
+    result = fit(objective, builder, train, tmp_path, progress=False)
+    assert result.steps == 3 and all(torch.isfinite(torch.tensor(v)) for v in result.last_losses.values())
+    assert all(
+        p.dtype == torch.float32 for p in objective.parameters()
+    )  # autocast, not a cast of the weights
