@@ -189,7 +189,7 @@ class IndexConfig:
     kind: str = "hnsw"  # or "exact" (the reference)
     m: int = 32  # HNSW graph degree
     ef_construction: int = 200
-    ef_search: int = 128  # query-time beam width: recall vs speed
+    ef_search: int = 256  # query-time beam width: recall vs speed (bench_index.py)
     recall_k: int = 10  # recall@k of HNSW vs exact, measured at build time
     recall_probes: int = 1000  # query embeddings used to measure it
     seed: int = 0

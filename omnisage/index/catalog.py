@@ -51,12 +51,20 @@ def build_index(ids: np.ndarray, vectors: np.ndarray, config: IndexConfig) -> Ve
     raise OmniSageError(f"index.kind must be 'exact' or 'hnsw', got {config.kind!r}")
 
 
-def measure_recall(index: VectorIndex, vectors: np.ndarray, probes: np.ndarray, k: int) -> float:
-    """Recall@k of `index` against exact search over the same `vectors`, for the probe queries (P, D)."""
+def measure_recall(
+    index: VectorIndex, vectors: np.ndarray, probes: np.ndarray, k: int, tie_tolerance: float = 1e-5
+) -> float:
+    """Recall@k of `index` against exact search over the same `vectors`, for the probe queries (P, D).
+
+    A returned row counts as found when its exact score reaches the exact k-th score (within
+    `tie_tolerance`): among near-ties, which one an index returns is arbitrary, not an error.
+    """
     exact = ExactIndex(index.ids, vectors)
-    _, want = exact.search(probes, k)
-    _, got = index.search(probes, k)
-    return recall_at_k(got, want)
+    want_scores, _ = exact.search(probes, k)  # (P, k)
+    _, got = index.search(probes, k)  # (P, k), -1 where nothing was returned
+    got_scores = np.einsum("pd,pkd->pk", probes, vectors[np.maximum(got, 0)])  # (P, k) exact scores
+    found = (got >= 0) & (got_scores >= want_scores[:, -1:] - tie_tolerance)
+    return float(found.sum() / want_scores.size) if want_scores.size else 1.0
 
 
 @dataclass
@@ -156,6 +164,12 @@ def build_indexes(
     if not entities:
         raise OmniSageError(f"{embeddings_dir}: no embeddings found (run `omnisage embed` first)")
     legacy = read_legacy(world_dir) if world_dir is not None else {}
+    for kind, (_, vectors) in list(legacy.items()):
+        if vectors.shape[1] > int(dim):  # a D-dim query embedding has no L-dim prefix to search them with
+            del legacy[kind]
+            print(
+                f"omnisage index: skipping legacy {kind} index: legacy dim {vectors.shape[1]} > model dim {dim}"
+            )
     named = dict(entities) | {LEGACY_PREFIX + k: v for k, v in legacy.items()}
 
     rng = np.random.default_rng(config.seed)

@@ -48,7 +48,9 @@ def enriched_rows(n: int = 60, seed: int = 0) -> pa.Table:
     return pa.table(columns, schema=ENRICHED_ENTITIES)
 
 
-def make_tiny_bundle(folder: Path, seed: int = 0) -> Path:
+def make_tiny_bundle(
+    folder: Path, seed: int = 0, legacy_dim: int = LEGACY_DIM, image_dim: int = IMAGE_DIM, dim: int = 16
+) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -71,9 +73,9 @@ def make_tiny_bundle(folder: Path, seed: int = 0) -> Path:
     BertModel(bert).save_pretrained(backbone_dir)
     tokenizer.save_pretrained(backbone_dir)
     config = ModelConfig(
-        dim=16,
-        legacy_dim=LEGACY_DIM,
-        image_dim=IMAGE_DIM,
+        dim=dim,
+        legacy_dim=legacy_dim,
+        image_dim=image_dim,
         hash_buckets=64,
         hash_dim=12,
         mlp_hidden=32,
