@@ -359,12 +359,21 @@ def _fix_vector_width(table: pa.Table, name: str) -> pa.Table:
     return table.set_column(i, pa.field(name, fixed.type, nullable=False), fixed)
 
 
+def _temp_beside(path: Path) -> str:
+    """A temp file in the target's folder, with the permissions a plain create would give (umask applied)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
 def write_table(table: pa.Table, path: str | Path, *, row_group_size: int = 1 << 20) -> Path:
     """Write Parquet atomically: a temp file in the same folder, then a rename (no half-written output)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temp_beside(path)
     try:
         pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd")
         os.replace(tmp, path)
@@ -380,8 +389,7 @@ class AtomicParquetWriter:
     def __init__(self, path: str | Path, schema: pa.Schema):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
+        self._tmp = _temp_beside(self.path)
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
 
     def write(self, batch: pa.Table | pa.RecordBatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -64,8 +65,14 @@ def test_same_table_from_parquet_csv_and_jsonl_is_identical(tmp_path: Path) -> N
         {"pin_id": "p2", "lang": "fr"},
     ]
     jsonl = read_table(write(tmp_path, "pins.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n"), PINS)
-    parquet = read_table(write_table(csv, tmp_path / "pins.parquet"), PINS)
+    written = write_table(csv, tmp_path / "pins.parquet")
+    parquet = read_table(written, PINS)
     assert csv.equals(jsonl) and csv.equals(parquet)
+    # the atomic temp-file write still gives the permissions of a plain create, and leaves no temp file behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert written.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_missing_column(tmp_path: Path) -> None:
