@@ -212,7 +212,7 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def cache_counts(self) -> dict[str, int]:
-        return get_json(self.url + "/healthz")["cache"]["cache"]
+        return get_json(self.url + "/healthz")["cache"]["lookups"]
 
     def stop(self) -> None:
         self.proc.terminate()

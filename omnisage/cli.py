@@ -213,6 +213,30 @@ def _serve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _search(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="query a running service and print the pins, products and related queries it finds",
+        description="Send each QUERY to GET /v1/search of a running `omnisage serve` and print the results, "
+        "with titles from --world when given.",
+    )
+    p.add_argument("queries", nargs="+", metavar="QUERY")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
+    p.add_argument("--world", metavar="DIR", help="data directory to show pin/product titles from")
+    p.add_argument("-k", type=int, default=5, help="results per type (default: 5)")
+    p.add_argument("--type", help="pin, product, query or a comma list (default: all three)")
+
+    def run(args: argparse.Namespace) -> int:
+        from omnisage.serve.client import format_results, search, titles
+
+        names = titles(args.world)
+        for query in args.queries:
+            print(format_results(search(args.url, query, args.k, args.type), names))
+        return 0
+
+    p.set_defaults(func=run)
+
+
 def _evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -375,7 +399,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
 
 
 REGISTRARS: list[Registrar] = [
-    _synth, _validate, _enrich, _train, _embed, _index, _serve, _evaluate, _ablate, _bench,
+    _synth, _validate, _enrich, _train, _embed, _index, _serve, _search, _evaluate, _ablate, _bench,
 ]  # fmt: skip
 
 

@@ -125,4 +125,4 @@ class ServiceMetrics:
         self.model.info({"version": version})
 
     def describe(self) -> dict[str, Any]:
-        return {"cache": dict(self.counts), "hit_ratio": round(self.hit_ratio(), 4), "qps": self.qps.rate()}
+        return {"lookups": dict(self.counts), "hit_ratio": round(self.hit_ratio(), 4)}

@@ -177,6 +177,7 @@ class QueryService:
             "dim": snap.embedder.dim,
             "indexes": {n: len(i) for n, i in indexes.indexes.items()} if indexes else {},
             "cache": {"local_entries": len(self.local), "redis": redis, **self.metrics.describe()},
+            "qps": self.metrics.qps.rate(),
             "uptime_s": round(time.time() - self.started, 1),
         }
 

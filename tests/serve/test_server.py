@@ -10,6 +10,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
+
+from omnisage.errors import OmniSageError
+from omnisage.serve.client import format_results, search
 
 from .conftest import free_port
 
@@ -46,8 +50,28 @@ def test_uvicorn_server_on_loopback() -> None:
             assert client.get("/v1/search?q=x").status_code == 503
             assert client.post("/v1/embed", content=b"\xff").status_code == 400
             assert 'omnisage_cache_lookups_total{result="local_hit"} 2.0' in client.get("/metrics").text
+        with pytest.raises(OmniSageError, match="503 this service has no indexes loaded"):
+            search(url, "red shoes", 3)
     finally:
         proc.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal: exit by SIGTERM, no traceback.
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
         assert "Traceback" not in proc.stderr.read()
+
+
+def test_unreachable_service_and_result_formatting() -> None:
+    with pytest.raises(OmniSageError, match="cannot reach the service"):
+        search(f"http://127.0.0.1:{free_port()}", "red shoes", 3)
+    result = {
+        "query": "red shoes",
+        "model_version": "v1",
+        "results": {"pin": [{"id": "p1", "score": 0.5}], "query": [{"id": "red sneakers", "score": 0.9}]},
+    }
+    text = format_results(result, {("pin", "p1"): "Red running shoes"})
+    assert text.splitlines() == [
+        "query: 'red shoes'  (model v1)",
+        "  pin:",
+        "    +0.500  p1             Red running shoes",
+        "  query:",
+        "    +0.900  red sneakers",
+    ]
