@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,12 +113,14 @@ def fit(
     if workers.distributed:
         # broadcast_buffers off: the frequency sketches see the same gathered ids on every worker anyway;
         # unused parameters exist (e.g. a transformer's pooler when the encoder takes the CLS state).
-        module = DistributedDataParallel(
-            objective,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            broadcast_buffers=False,
-            find_unused_parameters=True,
-        )
+        with warnings.catch_warnings():  # its replacement still syncs buffers at init: not what we want
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            module = DistributedDataParallel(
+                objective,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False,
+                find_unused_parameters=True,
+            )
     lrs = {
         "query_encoder": cfg.query_lr if cfg.query_lr is not None else cfg.lr,
         "entity_encoder": cfg.lr,
