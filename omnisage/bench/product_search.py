@@ -146,7 +146,7 @@ def variant_config(
 
 def train_variants(
     names: list[str], world: Path, enriched: Path, out: Path, preset: str | Path, overrides: list[str],
-    split: BenchSplit, dim: int, *, log: Log,
+    split: BenchSplit, dim: int, *, progress: bool, log: Log,
 ) -> dict[str, tuple[Config, Path, float]]:  # fmt: skip
     """Train (or resume, or reuse) each variant into OUT/variants/<name>; returns its config, bundle, seconds."""
     from omnisage.train.run import MODEL_DIR, SUMMARY, train_model
@@ -163,7 +163,7 @@ def train_variants(
         start = time.perf_counter()
         if not (folder / SUMMARY).is_file():
             log(f"== training '{name}': {variant.about}")
-            train_model(world, folder, config, enriched=enriched, log=log)
+            train_model(world, folder, config, enriched=enriched, progress=progress, log=log)
         done[name] = (config, folder / MODEL_DIR, time.perf_counter() - start)
     return done
 
@@ -222,7 +222,16 @@ def run_benchmark(
         split, out, config, Path(cache_dir), progress=progress, log=log
     )
     trained = train_variants(
-        list(config.bench.variants), world, enriched, out, preset, overrides, split, dim, log=log
+        list(config.bench.variants),
+        world,
+        enriched,
+        out,
+        preset,
+        overrides,
+        split,
+        dim,
+        progress=progress,
+        log=log,
     )
     seconds.update({f"train:{name}": t for name, (_, _, t) in trained.items()})
     sets, windows = eval_sets(split, pq.read_table(enriched), config.eval)

@@ -141,3 +141,45 @@ def test_training_world_and_eval_sets_never_see_heldout_queries(
 def test_fixture_builder_is_deterministic(tmp_path: Path) -> None:
     a = homedepot_csv(tmp_path / "a.csv").read_text()
     assert a == homedepot_csv(tmp_path / "b.csv").read_text() and a.count("\n") == 1 + 3 * 5 * 2 + 3
+
+
+def test_esci_published_split_trains_on_train_and_tests_on_test(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from omnisage.bench.product_search import read_sources
+
+    examples, products = tmp_path / "examples.parquet", tmp_path / "products.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "query": ["red mug", "blue mug", "mug", "kettle"],
+                "query_id": [1, 2, 3, 4],
+                "product_id": ["B1", "B2", "B1", "B3"],
+                "product_locale": ["us", "us", "us", "es"],
+                "esci_label": ["E", "E", "E", "E"],
+                "small_version": [1, 1, 1, 1],
+                "split": ["train", "train", "test", "test"],
+            }
+        ),
+        examples,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "product_id": ["B1", "B2", "B3"],
+                "product_locale": ["us", "us", "es"],
+                "product_title": ["Red Mug", "Blue Mug", "Hervidor"],
+                "product_description": [None, None, None],
+                "product_bullet_point": [None, None, None],
+                "product_brand": [None, None, None],
+                "product_color": [None, None, None],
+            }
+        ),
+        products,
+    )
+    train, test = read_sources("esci", examples=examples, products=products, published_split=True)
+    assert train.judgments.column("query_text").to_pylist() == ["red mug", "blue mug"]
+    assert test is not None and test.judgments.column("query_text").to_pylist() == ["mug", "kettle"]
+    split = split_by_file(train, test)
+    assert split.heldout.column("product_id").to_pylist() == ["us:B1", "es:B3"]
+    assert split.queries.column("lang").to_pylist() == ["en", "en", "en", "es"]
