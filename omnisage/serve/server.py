@@ -74,22 +74,31 @@ def run_server(service: QueryService, config: ServeConfig, reloader: Any = None)
     )
 
 
-def serve(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig) -> None:
-    """Load, then serve; `POST /v1/admin/reload {"model": DIR, "indexes": DIR}` swaps both without downtime."""
-    embedder, indexes = load_parts(model_dir, index_dir, config)
-    service = QueryService(embedder, indexes, config)
+def make_reloader(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig) -> Any:
+    """The hot-swap loader: `{"model": DIR, "indexes": DIR}` (either optional) -> new (embedder, indexes).
+
+    Omitted paths default to the ones last loaded, so publishing a new bundle or index set in place and
+    posting `{}` reloads it.
+    """
     current = {"model": str(model_dir), "indexes": str(index_dir) if index_dir is not None else None}
 
     def reloader(spec: dict[str, Any]) -> tuple[QueryEmbedder, IndexSet | None]:
         unknown = set(spec) - {"model", "indexes"}
         if unknown:
             raise OmniSageError(f"unknown reload fields {sorted(unknown)} (use model, indexes)")
-        wanted = {**current, **{k: v for k, v in spec.items() if v is not None}}
+        wanted = {**current, **{k: str(v) for k, v in spec.items() if v is not None}}
         parts = load_parts(wanted["model"], wanted["indexes"], config)
         current.update(wanted)
         return parts
 
+    return reloader
+
+
+def serve(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig) -> None:
+    """Load, then serve; `POST /v1/admin/reload {"model": DIR, "indexes": DIR}` swaps both without downtime."""
+    embedder, indexes = load_parts(model_dir, index_dir, config)
+    service = QueryService(embedder, indexes, config)
     print(
         f"omnisage serve: model {service.snapshot.version} on http://{config.host}:{config.port}", flush=True
     )
-    run_server(service, config, reloader)
+    run_server(service, config, make_reloader(model_dir, index_dir, config))

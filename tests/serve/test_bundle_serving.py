@@ -1,0 +1,62 @@
+"""The commands end to end on real (tiny) bundles: embed -> index -> service, and a hot swap to a second model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from omnisage.cli import main
+from omnisage.config import ServeConfig
+from omnisage.serve.app import create_app
+from omnisage.serve.server import load_parts, make_reloader
+from omnisage.serve.service import QueryService
+
+from ..infer.bundle_fixture import TITLES, enriched_rows, make_tiny_bundle
+
+
+def build(root: Path, seed: int) -> tuple[Path, Path]:
+    """A bundle, its embeddings and its indexes, through the command line."""
+    model = make_tiny_bundle(root / f"m{seed}", seed=seed)
+    args = ["--model", str(model), "--enriched", str(root), "--queries", str(root / "queries.parquet")]
+    assert main(["embed", *args, "--out", str(root / f"emb{seed}"), "--set", "infer.part_rows=25"]) == 0
+    assert main(["index", "--embeddings", str(root / f"emb{seed}"), "--out", str(root / f"idx{seed}")]) == 0
+    return model, root / f"idx{seed}"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
+    root = tmp_path_factory.mktemp("served")
+    pq.write_table(enriched_rows(60), root / "enriched_entities.parquet")
+    pq.write_table(pa.table({"query_text": TITLES}), root / "queries.parquet")
+    return (*build(root, 0), *build(root, 1))
+
+
+@pytest.mark.slow
+def test_commands_then_hot_swap_to_another_bundle(built) -> None:
+    model0, idx0, model1, idx1 = built
+    assert len(list((idx0.parent / "emb0" / "entities").glob("part-*.parquet"))) == 3
+    stats = json.loads((idx0 / "indexes.json").read_text())["stats"]
+    assert {n: s["count"] for n, s in stats.items()} == {"pin": 40, "product": 20, "query": 10}
+    config = ServeConfig(encoder="onnx-int8", max_wait_ms=0)
+    service = QueryService(*load_parts(model0, idx0, config), config)
+    with TestClient(create_app(service, make_reloader(model0, idx0, config))) as client:
+        before = client.get("/v1/search?q=red+sofa&k=3").json()
+        assert set(before["results"]) == {"pin", "product", "query"}
+        mismatch = client.post("/v1/admin/reload", json={"model": str(model1)})  # new model, old indexes
+        assert mismatch.status_code == 409 and "indexes were built from model" in mismatch.json()["error"]
+        swapped = client.post("/v1/admin/reload", json={"model": str(model1), "indexes": str(idx1)}).json()
+        assert swapped == {"model_version": service.snapshot.version, "previous": before["model_version"]}
+        after = client.get("/v1/search?q=red+sofa&k=3").json()
+        assert after["model_version"] != before["model_version"]
+        assert client.post("/v1/admin/reload", json={"bogus": 1}).status_code == 409
+
+
+def test_bad_shard_is_a_one_line_error(built, capsys) -> None:
+    model0 = built[0]
+    code = main(["embed", "--model", str(model0), "--out", "/tmp/unused", "--shard", "3/2"])
+    assert code == 2 and "--shard expects i/n" in capsys.readouterr().err
