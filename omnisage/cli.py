@@ -257,6 +257,9 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
         help="comma list of random,bm25,bm25_enriched,zero_shot (default: eval.baselines)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="report folder")
+    p.add_argument(
+        "--readme", metavar="FILE", help="also write the results into this README's Results section"
+    )
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -270,7 +273,7 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
         )
         command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage evaluate"
         report = run_evaluate(args.data, args.out, config, model=args.model, searchsage=args.searchsage,
-                              entities=args.enriched, baselines=baselines, command=command)  # fmt: skip
+                              entities=args.enriched, baselines=baselines, command=command, readme=args.readme)  # fmt: skip
         print(headline(report))
         print(f"ok: report in {args.out}/report.md (+ report.json, ranks.parquet, plots)")
         return 0
@@ -334,6 +337,9 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
         "--tables", default="2,3,4,5,6", metavar="LIST", help="paper tables to build (default: all)"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (variants, ranks, report)")
+    p.add_argument(
+        "--readme", metavar="FILE", help="also write the results into this README's Results section"
+    )
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -342,7 +348,7 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
         tables = [t.strip() for t in args.tables.split(",") if t.strip()]
         command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage ablate"
         run_ablate(args.data, args.out, args.config, args.overrides, tables=tables, entities=args.enriched,
-                   command=command)  # fmt: skip
+                   command=command, readme=args.readme)  # fmt: skip
         with open(f"{args.out}/ablations.md", encoding="utf-8") as fh:
             print(fh.read())
         return 0

@@ -270,6 +270,7 @@ def run_ablate(
     trainer: Trainer = default_trainer,
     loader: Loader = default_loader,
     plots: bool = True,
+    readme: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """`omnisage ablate`: train and rank the variants, then write OUT/ablations.md and OUT/ablations.json."""
@@ -295,4 +296,9 @@ def run_ablate(
         from omnisage.eval.plots import plot_training
 
         plot_training(logs, out / "training_curves.png")
+    if readme is not None:
+        from omnisage.eval.report import update_readme
+
+        body = markdown.split("\n## ", 1)[1] if "\n## " in markdown else markdown
+        update_readme(readme, "ablate", "### " + body.replace("\n## ", "\n### "), command)
     return report

@@ -97,11 +97,12 @@ def run_evaluate(
     baselines: Sequence[str] | None = None,
     command: str = "omnisage evaluate",
     plots: bool = True,
+    readme: str | Path | None = None,
 ) -> dict:
     """Evaluate every system on the same held-out pairs and corpora; write the report into `out`."""
     from omnisage.eval.downstream import interest_classification
     from omnisage.eval.plots import plot_training
-    from omnisage.eval.report import evaluation_report, write_evaluation
+    from omnisage.eval.report import evaluation_report, headline, update_readme, write_evaluation
 
     cfg = config.eval
     table = load_entities(data, entities)
@@ -134,4 +135,6 @@ def run_evaluate(
     logs = training_logs(bundles)
     if plots and logs:
         plot_training(logs, Path(out) / "training_curves.png")
+    if readme is not None:
+        update_readme(readme, "evaluate", headline(report), command)
     return report

@@ -13,13 +13,15 @@ def test_evaluate_writes_a_report(toy_world, tmp_path, capsys) -> None:
     write_table(entities, data / "enriched_entities.parquet")
     out = tmp_path / "report"
     code = main(["evaluate", "--data", str(data), "--baselines", "random,bm25", "--out", str(out),
-                 "--set", "eval.bootstrap=50"])  # fmt: skip
+                 "--set", "eval.bootstrap=50", "--readme", str(tmp_path / "README.md")])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     assert "| query → pin | save | 40 |" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["systems"] == ["random", "bm25"] and report["config"]["bootstrap"] == 50
     assert (out / "report.md").is_file() and (out / "recall_vs_corpus.png").is_file()
+    readme = (tmp_path / "README.md").read_text()
+    assert "## Results" in readme and "| query → pin | save | 40 |" in readme
 
 
 def test_evaluate_errors_are_one_line(toy_world, tmp_path, capsys) -> None:
