@@ -4,6 +4,7 @@ Phases, each against a freshly started server process unless noted:
   cold           empty caches, Zipf stream A
   warm           same server, Zipf stream B (same distribution, other draws): the cache holds what A saw
   uncached       one connection, every query new: the encoder's end-to-end latency
+  hot            after posting all 100k queries: every lookup a hit (a long-running service's steady state)
   redis cold     with a Redis tier, empty
   redis replica  a new server (empty local tier) sharing the now-warm Redis: what a fresh replica sees
 Reports QPS, p50/p90/p99 latency and cache hit rate per phase (Markdown table, and JSON with --out).
@@ -259,6 +260,17 @@ def bodies(queries: list[str], ranks: np.ndarray, mode: str, k: int) -> list[str
     return [json.dumps({"query": queries[r]}) for r in ranks]
 
 
+def prewarm(server: Server, queries: list[str], chunk: int = 256) -> float:
+    """Put every distinct query in the cache (the steady state of a long-running service); returns seconds."""
+    start = time.perf_counter()
+    for lo in range(0, len(queries), chunk):
+        body = json.dumps({"queries": queries[lo : lo + chunk]}).encode()
+        request = urllib.request.Request(server.url + "/v1/embed", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+    return time.perf_counter() - start
+
+
 def start_redis() -> tuple[subprocess.Popen, str]:
     binary = shutil.which("redis-server")
     if binary is None:
@@ -282,7 +294,7 @@ def main() -> None:
     parser.add_argument("--endpoint", choices=("embed", "search"), default="embed")
     parser.add_argument("--encoder", default="onnx-int8", help="serve.encoder: onnx-int8 | onnx | torch")
     parser.add_argument("--threads", type=int, default=1, help="encoder intra-op threads")
-    parser.add_argument("--max-wait-ms", type=float, default=1.0)
+    parser.add_argument("--max-wait-ms", type=float, default=0.0)
     parser.add_argument("--queries", type=int, default=100_000, help="distinct queries")
     parser.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent")
     parser.add_argument("--duration", type=int, default=15, help="seconds per phase")
@@ -291,6 +303,7 @@ def main() -> None:
     parser.add_argument("--server-cpus", help="taskset CPU list for the server, e.g. 0")
     parser.add_argument("--client-cpus", help="taskset CPU list for wrk, e.g. 1")
     parser.add_argument("--skip-redis", action="store_true")
+    parser.add_argument("--prewarm", action="store_true", help="also run the hot phase for --endpoint search")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     if not args.toy and not args.model:
@@ -321,6 +334,10 @@ def main() -> None:
         phase("cold (local tier)", server, stream_a, args.connections)
         phase("warm (local tier)", server, stream_b, args.connections)
         phase("uncached, 1 connection", server, unseen, 1)
+        if args.endpoint == "embed" or args.prewarm:
+            seconds = prewarm(server, queries)
+            print(f"  prewarmed {len(queries):,} queries in {seconds:.0f} s", file=sys.stderr)
+            phase("hot (every query cached)", server, stream_a, args.connections)
     finally:
         server.stop()
     if not args.skip_redis:

@@ -209,7 +209,9 @@ class ServeConfig:
     redis_timeout_ms: float = 50.0
     redis_retry_s: float = 2.0  # after a Redis failure, serve from the local tier this long before retrying
     max_batch: int = 64  # cache misses per encoder call
-    max_wait_ms: float = 1.0  # how long a miss waits for others to share its encoder call
+    # Misses that arrive while the encoder is busy always share its next call; max_wait_ms > 0 also holds an
+    # idle encoder back that long to gather more (throughput for latency; 0 = lowest uncached latency).
+    max_wait_ms: float = 0.0
     max_query_chars: int = 256  # longer queries are rejected (400)
     max_queries: int = 256  # per /v1/embed request
     max_k: int = 100

@@ -1,8 +1,9 @@
-"""Micro-batching of cache misses: requests arriving within `max_wait_ms` share one encoder call.
+"""Micro-batching of cache misses: requests arriving while the encoder is busy share its next call.
 
 Callers `await submit(texts)` on the event loop; one worker task gathers pending texts (up to `max_batch`)
 and runs the blocking `resolve` function on a single worker thread, so the event loop keeps accepting
-requests while the encoder runs. Under load, texts pile up during each call and the next batch grows.
+requests while the encoder runs. Under load, texts pile up during each call and the next batch grows;
+`max_wait_ms` > 0 additionally holds an idle encoder back that long to gather batch-mates.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class MicroBatcher:
         self,
         resolve: Resolve,
         max_batch: int = 64,
-        max_wait_ms: float = 1.0,
+        max_wait_ms: float = 0.0,
         on_batch: Callable[[int], None] | None = None,
     ):
         self.resolve, self.max_batch, self.max_wait_s = resolve, max(1, max_batch), max_wait_ms / 1000

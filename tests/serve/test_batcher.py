@@ -73,3 +73,22 @@ def test_close_answers_everything_already_submitted() -> None:
         assert late.shape == (1, 3)
 
     asyncio.run(main())
+
+
+def test_misses_arriving_while_the_encoder_is_busy_share_the_next_call(embedder) -> None:
+    import time
+
+    def slow(texts: list[str]) -> np.ndarray:
+        time.sleep(0.05)
+        return embedder.encode_queries(texts)
+
+    async def main() -> None:
+        batcher = MicroBatcher(slow, max_batch=64, max_wait_ms=0)
+        first = asyncio.ensure_future(batcher.submit(["a"]))
+        await asyncio.sleep(0.01)  # the encoder is now busy with ["a"]
+        rest = [asyncio.ensure_future(batcher.submit([t])) for t in ("b", "c", "d")]
+        await asyncio.gather(first, *rest)
+        await batcher.close()
+
+    asyncio.run(main())
+    assert embedder.calls == [["a"], ["b", "c", "d"]]
