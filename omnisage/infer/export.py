@@ -3,8 +3,8 @@
 `export_query_encoder` writes `query_encoder.onnx` (fp32), `query_encoder.int8.onnx` (dynamic int8
 quantization of the linear layers) and the tokenizer into one folder; `OnnxQueryEncoder` serves it with
 ONNX Runtime and the Rust tokenizer, with no PyTorch in the request path. int8 moves the embedding a
-little (cosine ≈ 0.98–0.99 to fp32), and since activations are quantized per batch, a query's int8
-vector also depends slightly on its batch-mates (cosine > 0.999): `benchmarks/bench_export.py` measures
+little (cosine ≈ 0.99 to fp32 with per-channel weights), and since activations are quantized per batch,
+a query's int8 vector also depends slightly on its batch-mates: `benchmarks/bench_export.py` measures
 what both do to recall.
 """
 
@@ -25,6 +25,7 @@ from omnisage.text.normalize import normalize
 
 FP32, INT8 = "query_encoder.onnx", "query_encoder.int8.onnx"
 META = "export.json"
+EXPORT_FORMAT = 2  # bumped when the export changes (2: per-channel int8 weights); older exports are redone
 
 
 def _onnxruntime() -> Any:
@@ -92,6 +93,7 @@ def export_query_encoder(
         quantize_int8(out / FP32, out / INT8)
     tokenizer.save_pretrained(out / "tokenizer")
     meta = {
+        "format": EXPORT_FORMAT,
         "model_version": version,
         "dim": dim,
         "max_tokens": max_tokens,
@@ -104,7 +106,11 @@ def export_query_encoder(
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantization: int8 weights, activations quantized on the fly per batch."""
+    """Dynamic int8 quantization: int8 weights, activations quantized on the fly per batch.
+
+    Weights get one scale per output channel: on MiniLM + projection this lifts the mean cosine to fp32
+    from 0.980 to 0.994 (and query→query top-10 agreement from 0.83 to 0.91) for ~0.15 ms more per query.
+    """
     _onnxruntime()
     import logging
 
@@ -114,7 +120,7 @@ def quantize_int8(src: Path, dst: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8)
+        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=True)
         os.replace(tmp, dst)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -173,7 +179,8 @@ def ensure_exported(model: Any, model_dir: str | Path, int8: bool = True) -> Pat
     """The export folder of this bundle's query encoder, exporting it first if missing or stale."""
     folder = export_dir_for(model_dir, model.version)
     meta = folder / META
-    fresh = meta.is_file() and json.loads(meta.read_text()).get("model_version") == model.version
+    found = json.loads(meta.read_text()) if meta.is_file() else {}
+    fresh = found.get("model_version") == model.version and found.get("format") == EXPORT_FORMAT
     if not fresh or not (folder / (INT8 if int8 else FP32)).is_file():
         encoder = model.query_encoder
         export_query_encoder(encoder, encoder.tokenizer, encoder.max_tokens, model.version, folder, int8=int8)
