@@ -202,7 +202,9 @@ def run_ablations(
     sets, windows = load_eval_sets(data, entity_table, cfg)
     if not sets:
         raise OmniSageError(f"no engagement pairs in the evaluation window of {data}")
-    eval_key = _fingerprint(config_to_dict(cfg))
+    eval_key = _fingerprint(
+        [config_to_dict(cfg), windows.eval_start.isoformat(), windows.eval_end.isoformat()]
+    )
     names = list(dict.fromkeys(v for t in tables for v in TABLE_VARIANTS[t]))
     combined: pa.Table | None = None
     for name in names:

@@ -8,7 +8,7 @@ window, and each task's positives are later ranked against a uniformly random co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +37,12 @@ class Windows:
 
 
 def eval_windows(log_end: datetime, eval_days: int, gap_days: int) -> Windows:
-    """Windows ending at the last logged timestamp `log_end` (included in the evaluation window)."""
+    """Whole UTC days: the evaluation window ends at the midnight after the last logged event `log_end`,
+    so a log that ends on 2024-07-01 trains and enriches with `--as-of 2024-06-16` (14 days + 1 gap day)."""
     if eval_days <= 0 or gap_days < 0:
         raise DataError(f"eval window needs eval_days > 0 and gap_days >= 0, got {eval_days}, {gap_days}")
-    eval_end = log_end + timedelta(microseconds=1)
+    log_end = log_end.astimezone(UTC)
+    eval_end = log_end.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     eval_start = eval_end - timedelta(days=eval_days)
     return Windows(eval_start - timedelta(days=gap_days), eval_start, eval_end)
 

@@ -17,17 +17,19 @@ CFG = EvalConfig(bootstrap=200)
 
 
 def test_windows_are_back_to_back_with_the_gap() -> None:
-    end = datetime(2024, 7, 1, tzinfo=UTC)
-    w = eval_windows(end, eval_days=14, gap_days=1)
+    last = datetime(2024, 6, 30, 23, 46, 20, tzinfo=UTC)
+    w = eval_windows(last, eval_days=14, gap_days=1)
+    assert w.eval_end == datetime(2024, 7, 1, tzinfo=UTC)  # whole days: the midnight after the last event
     assert w.eval_end - w.eval_start == timedelta(days=14)
-    assert w.eval_start - w.train_end == timedelta(days=1)
-    assert w.eval_start < end < w.eval_end  # the last logged event is evaluated
+    assert w.train_end == datetime(2024, 6, 16, tzinfo=UTC)
+    midnight = eval_windows(datetime(2024, 7, 1, tzinfo=UTC), 14, 1)
+    assert midnight.eval_end == datetime(2024, 7, 2, tzinfo=UTC)  # an event at 00:00 is still evaluated
 
 
 def test_sets_hold_only_window_pairs_and_a_random_corpus(toy_world, log_end) -> None:
     data, entities = toy_world
     sets, windows = load_eval_sets(data, entities, CFG)
-    assert windows.eval_end == log_end - timedelta(days=1) + timedelta(microseconds=1)  # the last event
+    assert windows.eval_end == log_end  # the last event is on June 30: the window ends at midnight
     pins = sets["pin"]
     # Every pin is saved once in the window; its long click 100 days earlier is training data.
     assert set(pins.pairs.column("action").to_pylist()) == {"save"}
