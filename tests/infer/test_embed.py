@@ -76,7 +76,7 @@ def test_killed_run_resumes_without_recomputing(world, tmp_path: Path) -> None:
         "from toy_model import ToyModel\n"
         "from omnisage.config import InferConfig\n"
         "from omnisage.infer.embed import embed_all\n"
-        f"embed_all(ToyModel(delay_s=0.05), {str(out)!r}, InferConfig(batch_size=50, part_rows=200), {str(entities)!r})\n"
+        f"embed_all(ToyModel(delay_s=0.1), {str(out)!r}, InferConfig(batch_size=50, part_rows=200), {str(entities)!r})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
     first = out / "entities" / "part-00001.parquet"

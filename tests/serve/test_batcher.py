@@ -76,17 +76,21 @@ def test_close_answers_everything_already_submitted() -> None:
 
 
 def test_misses_arriving_while_the_encoder_is_busy_share_the_next_call(embedder) -> None:
-    import time
+    started, release = threading.Event(), threading.Event()
 
     def slow(texts: list[str]) -> np.ndarray:
-        time.sleep(0.05)
+        started.set()
+        release.wait(5)
         return embedder.encode_queries(texts)
 
     async def main() -> None:
         batcher = MicroBatcher(slow, max_batch=64, max_wait_ms=0)
         first = asyncio.ensure_future(batcher.submit(["a"]))
-        await asyncio.sleep(0.01)  # the encoder is now busy with ["a"]
+        while not started.is_set():  # wait until the encoder is busy with ["a"]
+            await asyncio.sleep(0.001)
         rest = [asyncio.ensure_future(batcher.submit([t])) for t in ("b", "c", "d")]
+        await asyncio.sleep(0.01)  # let them reach the queue
+        release.set()
         await asyncio.gather(first, *rest)
         await batcher.close()
 
