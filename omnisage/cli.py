@@ -225,10 +225,15 @@ def _search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--world", metavar="DIR", help="data directory to show pin/product titles from")
     p.add_argument("-k", type=int, default=5, help="results per type (default: 5)")
     p.add_argument("--type", help="pin, product, query or a comma list (default: all three)")
+    p.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the service to start"
+    )
 
     def run(args: argparse.Namespace) -> int:
-        from omnisage.serve.client import format_results, search, titles
+        from omnisage.serve.client import format_results, search, titles, wait_until_up
 
+        if args.wait > 0:
+            wait_until_up(args.url, args.wait)
         names = titles(args.world)
         for query in args.queries:
             print(format_results(search(args.url, query, args.k, args.type), names))

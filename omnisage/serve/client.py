@@ -7,6 +7,7 @@ data directory when one is given; otherwise only ids and scores are shown.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +34,21 @@ def titles(world_dir: str | Path | None) -> dict[tuple[str, str], str]:
         text = pc.coalesce(table.column("title"), table.column("caption"), "")
         out.update(((kind, i), t) for i, t in zip(table.column(0).to_pylist(), text.to_pylist()))
     return out
+
+
+def wait_until_up(url: str, timeout_s: float) -> None:
+    """Poll /healthz until the service answers (it may still be loading or exporting its encoder)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/healthz", timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() >= deadline:
+                raise OmniSageError(
+                    f"the service at {url} did not come up within {timeout_s:.0f} s"
+                ) from None
+            time.sleep(0.5)
 
 
 def search(url: str, query: str, k: int, types: str | None = None, timeout_s: float = 10) -> dict[str, Any]:

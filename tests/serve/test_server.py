@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from omnisage.errors import OmniSageError
-from omnisage.serve.client import format_results, search
+from omnisage.serve.client import format_results, search, wait_until_up
 
 from .conftest import free_port
 
@@ -60,8 +60,11 @@ def test_uvicorn_server_on_loopback() -> None:
 
 
 def test_unreachable_service_and_result_formatting() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(OmniSageError, match="cannot reach the service"):
-        search(f"http://127.0.0.1:{free_port()}", "red shoes", 3)
+        search(url, "red shoes", 3)
+    with pytest.raises(OmniSageError, match="did not come up within 1 s"):
+        wait_until_up(url, 1)
     result = {
         "query": "red shoes",
         "model_version": "v1",
