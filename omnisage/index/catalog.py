@@ -67,6 +67,17 @@ def measure_recall(
     return float(found.sum() / want_scores.size) if want_scores.size else 1.0
 
 
+def tune_ef_search(
+    index: HnswIndex, vectors: np.ndarray, probes: np.ndarray, config: IndexConfig, recall: float
+) -> float:
+    """Double ef_search until recall@k reaches the target: probes far from the items (an undertrained query
+    tower, a new domain) need a wider beam than in-distribution ones. Returns the recall reached."""
+    while recall < config.target_recall and index.ef_search < config.max_ef_search:
+        index.ef_search = min(2 * index.ef_search, config.max_ef_search)
+        recall = measure_recall(index, vectors, probes, config.recall_k)
+    return recall
+
+
 @dataclass
 class IndexSet:
     """Every index of one model version, keyed by name: pin, product, query, legacy_pin, legacy_product."""
@@ -182,6 +193,12 @@ def build_indexes(
         probe = unit_rows(probes[:, : vectors.shape[1]]) if name.startswith(LEGACY_PREFIX) else probes
         recall = measure_recall(index, vectors, probe, config.recall_k)
         result.stats[name] = {"count": len(ids), f"recall@{config.recall_k}": round(recall, 4)}
+        if isinstance(index, HnswIndex):
+            recall = tune_ef_search(index, vectors, probe, config, recall)
+            result.stats[name] |= {
+                f"recall@{config.recall_k}": round(recall, 4),
+                "ef_search": index.ef_search,
+            }
         if name.startswith(LEGACY_PREFIX):
             result.legacy_dim = int(vectors.shape[1])
     result.save(out_dir)

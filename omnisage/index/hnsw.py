@@ -44,7 +44,7 @@ class HnswIndex:
         vectors: np.ndarray,
         m: int = 32,
         ef_construction: int = 200,
-        ef_search: int = 256,
+        ef_search: int = 128,
     ) -> HnswIndex:
         faiss = _faiss()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (N, D)

@@ -77,3 +77,15 @@ def test_exact_kind_and_missing_inputs(embedded: Path, tmp_path: Path) -> None:
         IndexSet.load(tmp_path / "nothing")
     with pytest.raises(OmniSageError, match=r"index\.kind must be"):
         build_indexes(embedded, tmp_path / "idx3", IndexConfig(kind="annoy"))
+
+
+def test_ef_search_is_tuned_up_to_the_target_recall(embedded: Path, tmp_path: Path) -> None:
+    narrow = IndexConfig(m=4, ef_search=1, target_recall=0.99, recall_probes=200)
+    built = build_indexes(embedded, tmp_path / "idx", narrow)
+    stats = built.stats["pin"]
+    assert stats["recall@10"] >= 0.99 and stats["ef_search"] > 1
+    assert IndexSet.load(tmp_path / "idx").indexes["pin"].ef_search == stats["ef_search"]  # saved
+    capped = build_indexes(
+        embedded, tmp_path / "idx2", IndexConfig(m=4, ef_search=1, target_recall=1.1, max_ef_search=16)
+    )
+    assert capped.stats["pin"]["ef_search"] == 16  # search lifts ef below k to k=10; 20 is capped
