@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 DEMO_SCALE ?= 3000
 DEMO_AS_OF ?= 2024-06-16
+# The demo trains the `tiny` preset so it finishes in minutes on 2 cores; DEMO_CONFIG=default for the real run.
+DEMO_CONFIG ?= tiny
+DEMO_TRAIN_SET ?= --set train.steps=150
+DEMO_PORT ?= 8765
 EXTRAS := dev,spark,captions,eval,serve
 # Debian packages that tests need (Java for Spark local mode, redis-server for the serving cache tier).
 SYSTEM_CMDS := java:openjdk-17-jre-headless redis-server:redis-server wrk:wrk
@@ -38,6 +42,23 @@ demo: setup ## run the whole pipeline end to end on a synthetic world and show t
 	$(VENV)/bin/omnisage validate $(DEMO_DIR)/world
 	# Log-derived features stop before the evaluation window (the last eval.eval_days + eval.gap_days of logs).
 	$(VENV)/bin/omnisage enrich --data $(DEMO_DIR)/world --as-of $(DEMO_AS_OF) --out $(DEMO_DIR)/enriched
+	$(VENV)/bin/omnisage train --data $(DEMO_DIR)/world --enriched $(DEMO_DIR)/enriched --out $(DEMO_DIR)/run \
+	  --config $(DEMO_CONFIG) $(DEMO_TRAIN_SET)
+	# The SearchSage baseline: the same query encoder trained only against the legacy embeddings.
+	$(VENV)/bin/omnisage train --data $(DEMO_DIR)/world --enriched $(DEMO_DIR)/enriched --out $(DEMO_DIR)/searchsage \
+	  --config $(DEMO_CONFIG) $(DEMO_TRAIN_SET) --set train.towers=legacy
+	$(VENV)/bin/omnisage embed --model $(DEMO_DIR)/run/model --enriched $(DEMO_DIR)/enriched \
+	  --queries $(DEMO_DIR)/world --out $(DEMO_DIR)/embeddings --config $(DEMO_CONFIG)
+	$(VENV)/bin/omnisage index --embeddings $(DEMO_DIR)/embeddings --world $(DEMO_DIR)/world \
+	  --out $(DEMO_DIR)/indexes --config $(DEMO_CONFIG)
+	# Start the service, send a few searches (pins, products and related queries from one query embedding), stop it.
+	$(VENV)/bin/omnisage serve --model $(DEMO_DIR)/run/model --indexes $(DEMO_DIR)/indexes --port $(DEMO_PORT) \
+	  --config $(DEMO_CONFIG) > $(DEMO_DIR)/serve.log 2>&1 & pid=$$!; \
+	$(VENV)/bin/omnisage search --wait 120 --url http://127.0.0.1:$(DEMO_PORT) --world $(DEMO_DIR)/world -k 3 \
+	  "blue sofa" "chocolate cake" "robe de mariée"; rc=$$?; kill $$pid; wait $$pid 2>/dev/null; exit $$rc
+	# Last: Recall@10 of the trained model vs SearchSage and the baselines on held-out pairs.
+	$(VENV)/bin/omnisage evaluate --data $(DEMO_DIR)/world --enriched $(DEMO_DIR)/enriched --model $(DEMO_DIR)/run/model \
+	  --searchsage $(DEMO_DIR)/searchsage/model --out $(DEMO_DIR)/report --config $(DEMO_CONFIG)
 
 test: setup lint ## run every test (lint included)
 	$(PY) -m pytest -q
