@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -38,7 +38,7 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
         return Response(body, status_code=status, media_type="application/json", headers=headers)
 
     @asynccontextmanager
-    async def lifespan(_app: Any):  # type: ignore[no-untyped-def]
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
         yield
         await service.close()
 
