@@ -155,6 +155,23 @@ def _join(base: pa.Table | None, extra: pa.Table) -> pa.Table:
     return base
 
 
+def _same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
+    """Whether a variant pinned earlier was trained with `current` settings. A setting added to the code
+    since then is absent from the pinned file; it matches when it is at its default (the behaviour the
+    variant was trained with)."""
+    if isinstance(current, dict) and isinstance(pinned, dict):
+        if set(pinned) - set(current):
+            return False
+        defaults = defaults if isinstance(defaults, dict) else {}
+        return all(
+            _same_settings(pinned[key], value, defaults.get(key))
+            if key in pinned
+            else key in defaults and value == defaults[key]
+            for key, value in current.items()
+        )
+    return pinned == current
+
+
 def _train_variant(
     variant: Variant, data: Path, out: Path, preset: str | Path, overrides: Sequence[str],
     entities: Path | None, trainer: Trainer, log: Callable[[str], None],
@@ -164,10 +181,13 @@ def _train_variant(
     folder = out / "variants" / variant.name
     pinned = folder / "variant.json"
     settings = {"variant": variant.name, "config": config_to_dict(config)}
-    if pinned.is_file() and json.loads(pinned.read_text(encoding="utf-8")) != settings:
-        raise OmniSageError(
-            f"{folder} was trained with other settings; use a new --out or delete that folder"
-        )
+    if pinned.is_file():
+        before = json.loads(pinned.read_text(encoding="utf-8"))
+        defaults = {"variant": variant.name, "config": config_to_dict(Config())}
+        if not _same_settings(before, settings, defaults):
+            raise OmniSageError(
+                f"{folder} was trained with other settings; use a new --out or delete that folder"
+            )
     write_text(pinned, json.dumps(settings, indent=1) + "\n")
     bundle = folder / "model"
     if not (folder / "train_summary.json").is_file():

@@ -12,7 +12,7 @@ import pytest
 from omnisage.config import Config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import run_ablate
+from omnisage.eval.ablations import _same_settings, run_ablate
 
 WORDS = ["red", "blue", "green", "black", "white", "sofa", "lamp", "chair", "rug", "things"]
 
@@ -88,3 +88,20 @@ def test_ablate_builds_every_table_and_resumes(toy_world, tmp_path: Path) -> Non
     assert calls == [] and again["tables"]["4"] == report["tables"]["4"]
     with pytest.raises(OmniSageError, match="was trained with other settings"):
         run_ablate(data, out, "tiny", [*overrides, "train.steps=7"], **kwargs)
+
+
+def test_variant_pinned_before_a_setting_existed_is_reused_at_its_default() -> None:
+    defaults = {
+        "variant": "full",
+        "config": {"model": {"dim": 256, "new_knob": False}, "train": {"steps": 10}},
+    }
+    old = {"variant": "full", "config": {"model": {"dim": 64}, "train": {"steps": 40}}}
+    same = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}, "train": {"steps": 40}}}
+    assert _same_settings(old, same, defaults)
+    # The new setting switched on: the pinned model was not trained that way.
+    on = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": True}, "train": {"steps": 40}}}
+    assert not _same_settings(old, on, defaults)
+    # A changed value, or a setting the code no longer has, is a different training run.
+    assert not _same_settings(old, {**same, "config": {**same["config"], "train": {"steps": 41}}}, defaults)
+    gone = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}}}
+    assert not _same_settings(old, gone, defaults)
