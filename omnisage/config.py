@@ -74,6 +74,14 @@ class ModelConfig:
     mlp_hidden: int = 1024
     query_encoder: str | None = None  # local Hugging Face directory; None = the embedded MiniLM
     max_query_tokens: int = 64
+    query_pooling: str = "cls"  # "cls" (the paper) or "mean" (sentence-transformers' recipe)
+    query_projection: str = "random"  # initial projection; "identity" starts as the pretrained encoder
+    # fine-tune only the top k transformer layers of the query encoder (and the projection); None = all. The
+    # frozen bottom needs no backward pass and no optimizer state: a cheaper step on a CPU
+    query_trainable_layers: int | None = None
+    # entity = normalize(legacy vector + MLP(...)) with the MLP's last layer at zero: training starts from
+    # the legacy embedding instead of from noise (needs legacy_dim == dim)
+    legacy_residual: bool = False
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,9 @@ def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
     config = _model_config(_read_json(directory / CONFIG, directory), directory)
     vocab = Vocabulary.load(directory / VOCAB)
     backbone, tokenizer = load_backbone(directory / QUERY_ENCODER)
-    query_encoder = QueryEncoder(backbone, tokenizer, config.dim, config.max_query_tokens)
+    query_encoder = QueryEncoder(
+        backbone, tokenizer, config.dim, config.max_query_tokens, config.query_pooling
+    )
     entity_encoder = EntityEncoder(len(vocab), config)
     weights = load_file(directory / WEIGHTS)
     try:

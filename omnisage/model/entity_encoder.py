@@ -2,7 +2,8 @@
 
 Every text field goes through the same hash embedding bag; the field vectors are summed, concatenated with
 the continuous features [legacy pin | legacy product | image] (zeros where a type lacks one), and an MLP
-input -> 1024 -> 1024 -> D (ReLU + LayerNorm after each hidden layer) maps them to a unit vector.
+input -> 1024 -> 1024 -> D (ReLU + LayerNorm after each hidden layer) maps them to a unit vector. With
+`legacy_residual` the MLP's output is added to the entity's legacy vector and starts at zero.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from omnisage.config import ModelConfig
+from omnisage.errors import OmniSageError
 from omnisage.model.features import EntityBatch, continuous_dim
 from omnisage.model.hash_embedding import HashEmbeddingBag
 
@@ -30,6 +32,12 @@ class EntityEncoder(nn.Module):
             nn.LayerNorm(hidden),
             nn.Linear(hidden, config.dim),
         )
+        self.legacy_residual, self.legacy_dim = config.legacy_residual, config.legacy_dim
+        if self.legacy_residual:
+            if not (config.use_legacy_features and config.legacy_dim == config.dim):
+                raise OmniSageError("model.legacy_residual needs use_legacy_features and legacy_dim == dim")
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, batch: EntityBatch) -> torch.Tensor:
         """EntityBatch of B entities -> (B, D) unit vectors."""
@@ -40,4 +48,8 @@ class EntityEncoder(nn.Module):
         else:
             text = batch.continuous.new_zeros(b, self.text.dim)  # (B, H)
         x = torch.cat([text, batch.continuous.to(text.dtype)], dim=-1)  # (B, H + C)
-        return F.normalize(self.mlp(x), dim=-1)  # (B, D)
+        out = self.mlp(x)  # (B, D)
+        if self.legacy_residual:
+            legacy = batch.continuous[:, : 2 * self.legacy_dim].view(b, 2, self.legacy_dim).sum(1)  # (B, L)
+            out = out + F.normalize(legacy, dim=-1).to(out.dtype)  # a pin's or a product's, the other is 0
+        return F.normalize(out, dim=-1)  # (B, D)

@@ -48,8 +48,14 @@ class OmniSageModel(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             query_encoder = QueryEncoder.from_pretrained(
-                config.query_encoder, config.dim, config.max_query_tokens
+                config.query_encoder,
+                config.dim,
+                config.max_query_tokens,
+                pooling=config.query_pooling,
+                projection=config.query_projection,
             )
+            if config.query_trainable_layers is not None:
+                query_encoder.freeze_below(config.query_trainable_layers)
             entity_encoder = EntityEncoder(len(vocab), config)
         return cls(config, vocab, query_encoder, entity_encoder)
 

@@ -1,4 +1,5 @@
-"""The query encoder (paper §3.4, SPEC §4): a Hugging Face encoder from a local path, CLS token, linear to D, L2.
+"""The query encoder (paper §3.4, SPEC §4): a Hugging Face encoder from a local path, CLS token (or the mean of
+the tokens), linear to D, L2.
 
 Queries go through the shared `normalize` here and only here before the Hugging Face tokenizer, so training,
 batch inference and serving feed the encoder identical token ids. The embedded default is all-MiniLM-L6-v2
@@ -70,19 +71,69 @@ def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
     return backbone, tokenizer
 
 
-class QueryEncoder(nn.Module):
-    """Query texts -> (B, D) unit vectors: encoder's first-token (CLS) state, one linear projection, L2."""
+POOLINGS = ("cls", "mean")
 
-    def __init__(self, backbone: nn.Module, tokenizer: Any, dim: int, max_tokens: int = 64):
+
+class QueryEncoder(nn.Module):
+    """Query texts -> (B, D) unit vectors: encoder's first-token (CLS) state or the mean of its token states,
+    one linear projection, L2."""
+
+    def __init__(
+        self, backbone: nn.Module, tokenizer: Any, dim: int, max_tokens: int = 64, pooling: str = "cls"
+    ):
         super().__init__()
-        self.backbone, self.tokenizer, self.max_tokens = backbone, tokenizer, max_tokens
+        if pooling not in POOLINGS:
+            raise OmniSageError(f"model.query_pooling: unknown {pooling!r} (known: {', '.join(POOLINGS)})")
+        self.backbone, self.tokenizer, self.max_tokens, self.pooling = (
+            backbone,
+            tokenizer,
+            max_tokens,
+            pooling,
+        )
         self.projection = nn.Linear(backbone.config.hidden_size, dim)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None, dim: int, max_tokens: int = 64) -> QueryEncoder:
-        """A fresh projection on top of a pretrained encoder from a local folder (None = embedded default)."""
+    def from_pretrained(
+        cls,
+        path: str | Path | None,
+        dim: int,
+        max_tokens: int = 64,
+        pooling: str = "cls",
+        projection: str = "random",
+    ) -> QueryEncoder:
+        """A fresh projection on top of a pretrained encoder from a local folder (None = embedded default).
+
+        projection "identity" (needs dim == the encoder's width): the new model starts as the pretrained
+        encoder itself, e.g. as all-MiniLM-L6-v2 with mean pooling, whose vectors the legacy ones may be.
+        """
         backbone, tokenizer = load_backbone(path)
-        return cls(backbone, tokenizer, dim, max_tokens)
+        encoder = cls(backbone, tokenizer, dim, max_tokens, pooling)
+        if projection == "identity":
+            width = backbone.config.hidden_size
+            if dim != width:
+                raise OmniSageError(f"model.query_projection identity needs model.dim == {width}, got {dim}")
+            with torch.no_grad():
+                encoder.projection.weight.copy_(torch.eye(dim))
+                encoder.projection.bias.zero_()
+        elif projection != "random":
+            raise OmniSageError(f"model.query_projection: unknown {projection!r} (known: random, identity)")
+        return encoder
+
+    def freeze_below(self, trainable_layers: int) -> None:
+        """Train only the top `trainable_layers` transformer layers (and the projection): the token
+        embeddings and the layers below stop requiring gradients."""
+        layers = getattr(getattr(self.backbone, "encoder", None), "layer", None)
+        if layers is None:
+            raise OmniSageError("model.query_trainable_layers needs a BERT-style encoder (encoder.layer)")
+        if not 0 <= trainable_layers <= len(layers):
+            raise OmniSageError(
+                f"model.query_trainable_layers must be in [0, {len(layers)}], got {trainable_layers}"
+            )
+        frozen = [self.backbone.get_input_embeddings(), *list(layers)[: len(layers) - trainable_layers]]
+        if hasattr(self.backbone, "embeddings"):
+            frozen[0] = self.backbone.embeddings  # positions and the embedding LayerNorm too
+        for module in frozen:
+            module.requires_grad_(False)
 
     @property
     def dim(self) -> int:
@@ -100,7 +151,12 @@ class QueryEncoder(nn.Module):
     def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
         """Tokenizer output (input_ids, attention_mask, ...: (B, T)) -> (B, D) unit vectors."""
         hidden = self.backbone(**tokens).last_hidden_state  # (B, T, H)
-        return F.normalize(self.projection(hidden[:, 0]), dim=-1)  # (B, D)
+        if self.pooling == "mean":
+            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
+        else:
+            pooled = hidden[:, 0]  # (B, H)
+        return F.normalize(self.projection(pooled), dim=-1)  # (B, D)
 
     @torch.inference_mode()
     def encode(self, queries: Sequence[str], batch_size: int = 256) -> torch.Tensor:

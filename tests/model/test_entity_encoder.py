@@ -52,3 +52,16 @@ def test_mlp_shape(config):
         (config.mlp_hidden, config.mlp_hidden),
         (config.mlp_hidden, config.dim),
     ]
+
+
+def test_legacy_residual_starts_at_the_legacy_vector(rows, config):
+    """With `legacy_residual` an untrained encoder returns each entity's normalized legacy vector (zeros
+    without one), and training moves it from there."""
+    config = dataclasses.replace(config, dim=config.legacy_dim, legacy_residual=True)
+    featurizer, encoder = _setup(rows, config)
+    out = encoder(featurizer(rows))
+    legacy = torch.tensor([rows[0]["legacy_vector"], rows[1]["legacy_vector"]])
+    torch.testing.assert_close(out[:2], torch.nn.functional.normalize(legacy, dim=-1))
+    assert torch.count_nonzero(out[2]) == 0
+    out[:2].sum().backward()
+    assert encoder.mlp[-1].weight.grad is not None and encoder.mlp[-1].weight.grad.abs().sum() > 0

@@ -73,3 +73,37 @@ def test_embedded_minilm_loads_offline(monkeypatch):
     assert encoder.backbone.config.hidden_size == 384
     out = encoder.encode(["red velvet sofa"])
     assert out.shape == (1, 32)
+
+
+def test_mean_pooling_with_identity_projection_is_the_sentence_encoder_recipe(tiny_query_encoder_dir):
+    """Oracle: mean pooling + identity projection == the zero-shot MeanPoolEncoder (mean pooling, L2)."""
+    from omnisage.eval.baselines import MeanPoolEncoder
+
+    encoder = QueryEncoder.from_pretrained(
+        tiny_query_encoder_dir, dim=32, max_tokens=16, pooling="mean", projection="identity"
+    ).eval()
+    reference = MeanPoolEncoder(str(tiny_query_encoder_dir), max_tokens=16)
+    queries = ["red sofa", "a much longer query about an oak dining table", "lamp"]
+    torch.testing.assert_close(
+        encoder.encode(queries), torch.from_numpy(reference(queries)), atol=1e-5, rtol=1e-5
+    )
+
+
+def test_bad_pooling_and_projection(tiny_query_encoder_dir):
+    with pytest.raises(OmniSageError, match="query_pooling"):
+        QueryEncoder.from_pretrained(tiny_query_encoder_dir, dim=32, pooling="max")
+    with pytest.raises(OmniSageError, match="identity needs"):
+        QueryEncoder.from_pretrained(tiny_query_encoder_dir, dim=16, projection="identity")
+
+
+def test_freeze_below_trains_only_the_top_layers(encoder):
+    encoder.freeze_below(1)  # the tiny BERT has 2 layers
+    encoder.train()
+    encoder(encoder.tokenize(["red sofa", "lamp"])).sum().backward()
+    layers = encoder.backbone.encoder.layer
+    assert all(p.grad is None for p in encoder.backbone.embeddings.parameters())
+    assert all(p.grad is None for p in layers[0].parameters())
+    assert all(p.grad is not None for p in layers[1].parameters() if p.requires_grad)
+    assert encoder.projection.weight.grad is not None
+    with pytest.raises(OmniSageError, match="query_trainable_layers"):
+        encoder.freeze_below(3)
