@@ -80,7 +80,9 @@ def test_file_split_drops_seen_queries_and_adds_products(csv_path: Path, tmp_pat
     assert "5000" in split.training.products.column("product_id").to_pylist()
 
 
-def test_legacy_vectors_are_cached_and_resumable(tmp_path: Path, fake_encoder: type[FakeEncoder]) -> None:
+def test_legacy_vectors_are_cached_per_text_and_resumable(
+    tmp_path: Path, fake_encoder: type[FakeEncoder]
+) -> None:
     products = pa.table({"product_id": ["a", "b", "c"], "title": ["x", "yy", "zzz"]})
     first = legacy_embeddings(products, tmp_path, fields=("title",), progress=False)
     assert first.column("entity_id").to_pylist() == ["a", "b", "c"]
@@ -88,15 +90,16 @@ def test_legacy_vectors_are_cached_and_resumable(tmp_path: Path, fake_encoder: t
     assert fake_encoder.calls == 1
     again = legacy_embeddings(products, tmp_path, fields=("title",), progress=False)
     assert again.equals(first) and fake_encoder.calls == 1  # served from the cache
-    changed = pa.table({"product_id": ["a", "b", "c"], "title": ["x", "yy", "zzzz"]})
-    legacy_embeddings(changed, tmp_path, fields=("title",), progress=False)
-    assert fake_encoder.calls == 2  # other texts, another cache entry
-    # An interrupted run leaves finished chunks in `<name>.parts`: a rerun encodes only what is missing.
-    new = pa.table({"product_id": ["d"], "title": ["w"]})
-    name = "legacy-" + legacy_module._key(["d"], ["w"], "all-MiniLM-L6-v2", 128)
-    (tmp_path / f"{name}.parts").mkdir()
-    np.save(tmp_path / f"{name}.parts" / "000000.npy", np.full((1, 4), 0.5, np.float32))
-    resumed = legacy_embeddings(new, tmp_path, fields=("title",), progress=False)
+    # Another catalog (reordered, one text changed): only the new text is encoded.
+    changed = pa.table({"product_id": ["c", "a", "b"], "title": ["zzzz", "x", "yy"]})
+    out = legacy_embeddings(changed, tmp_path, fields=("title",), progress=False)
+    assert fake_encoder.calls == 2
+    assert out.column("vector").to_pylist()[1:] == first.column("vector").to_pylist()[:2]
+    # An interrupted run leaves finished parts in the store: a rerun encodes only what is missing.
+    store = tmp_path / legacy_module.store_name(None, 128)
+    np.savez(store / "part-000099.npz", keys=legacy_module.text_keys(["w"]), vectors=np.full((1, 4), 0.5))
+    resumed = legacy_embeddings(pa.table({"product_id": ["d"], "title": ["w"]}), tmp_path, fields=("title",),
+                                progress=False)  # fmt: skip
     assert resumed.column("vector").to_pylist() == [[0.5] * 4] and fake_encoder.calls == 2
 
 
