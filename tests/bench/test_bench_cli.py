@@ -1,4 +1,5 @@
-"""`omnisage bench homedepot` end to end on a tiny CSV with tiny encoders: report, reuse on rerun, saved model.
+"""`omnisage bench homedepot` end to end on a tiny CSV with tiny encoders: report, reuse on rerun, saved model,
+a separate test file (`--test`).
 
 The real Home Depot run (`benchmarks/bench_homedepot.py`) takes tens of minutes; this checks the plumbing.
 """
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from omnisage.cli import main
+
+from .conftest import homedepot_csv
 
 
 def tiny_settings(encoder: Path) -> list[str]:
@@ -47,6 +50,7 @@ def test_bench_homedepot_end_to_end(
     report = json.loads((out / "report.json").read_text())
     assert list(report["systems"]) == [
         "bm25",
+        "bm25_expanded",
         "zero_shot",
         "omnisage",
         "omnisage-compat",
@@ -75,3 +79,20 @@ def test_bench_homedepot_end_to_end(
     # Other settings on the same output folder are refused with one line, not silently mixed.
     assert main([*args, "--set", "train.steps=3"]) == 2
     assert "was made with other settings" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_homedepot_with_a_test_file(csv_path: Path, tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    """`--test`: train on all of --data, evaluate on the test file's engaged pairs whose query is unseen."""
+    test_csv = homedepot_csv(tmp_path / "test.csv")  # the same queries as training: all dropped ...
+    with open(test_csv, "a", encoding="utf-8") as fh:  # ... but for these two unseen ones
+        fh.write("100,5000,Garden hose 50 ft,garden hose,3\n101,1001,Drill model 1,drill for concrete,2.67\n")
+    out = tmp_path / "out"
+    args = ["bench", "homedepot", "--data", str(csv_path), "--test", str(test_csv), "--out", str(out)]
+    args += ["--cache", str(tmp_path / "c"), "--no-progress", *tiny_settings(tiny_encoder_dir)]
+    assert main([*args, "--set", "bench.variants=omnisage", "--set", "bench.baselines=bm25"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"]["heldout_queries"] == 2 and report["split"]["heldout_pairs"] == 2
+    assert report["split"]["test_products_added_to_catalog"] == 1
+    assert report["sets"]["product"]["pairs"] == 2
+    assert {r["system"] for r in report["recall"]} == {"bm25", "omnisage", "omnisage-compat"}
