@@ -192,7 +192,7 @@ def baseline_systems(names: tuple[str, ...], config: Config, dim: int) -> list[S
 def run_benchmark(
     data: RelevanceSet,
     out: str | Path,
-    preset: str | Path = "homedepot",
+    preset: str | Path = "bench",
     overrides: list[str] | None = None,
     *,
     test: RelevanceSet | None = None,
