@@ -82,6 +82,11 @@ class ModelConfig:
     # entity = normalize(legacy vector + MLP(...)) with the MLP's last layer at zero: training starts from
     # the legacy embedding instead of from noise (needs legacy_dim == dim)
     legacy_residual: bool = False
+    # How the continuous blocks [legacy pin | legacy product | image] enter the MLP beside the text bag (a sum of
+    # LayerNorm-ed field vectors, norm ~sqrt(hash_dim) each): "sqrt_width" multiplies each unit-vector block by
+    # sqrt(its width) so both are on the same per-dimension scale; "none" feeds the unit vectors as they are (and
+    # the MLP then hardly sees them once any text is present). Bundles saved before this setting read as "none".
+    continuous_scale: str = "sqrt_width"
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,7 @@ def _model_config(values: dict[str, Any], directory: Path) -> ModelConfig:
     if unknown:
         raise OmniSageError(f"{directory}: config.json has settings this omnisage does not know: {unknown}")
     kwargs = {k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in values.items()}
+    kwargs.setdefault("continuous_scale", "none")  # saved before the setting existed: trained unscaled
     return ModelConfig(**kwargs)
 
 

@@ -1,7 +1,8 @@
 """The unified pin/product encoder (paper §3.4, SPEC §4): one set of weights for both entity types.
 
 Every text field goes through the same hash embedding bag; the field vectors are summed, concatenated with
-the continuous features [legacy pin | legacy product | image] (zeros where a type lacks one), and an MLP
+the continuous features [legacy pin | legacy product | image] (zeros where a type lacks one; each block scaled
+by sqrt(its width) to the text bag's per-dimension scale, `model.continuous_scale`), and an MLP
 input -> 1024 -> 1024 -> D (ReLU + LayerNorm after each hidden layer) maps them to a unit vector. With
 `legacy_residual` the MLP's output is added to the entity's legacy vector and starts at zero.
 """
@@ -32,6 +33,7 @@ class EntityEncoder(nn.Module):
             nn.LayerNorm(hidden),
             nn.Linear(hidden, config.dim),
         )
+        self.register_buffer("continuous_scale", _continuous_scale(config), persistent=False)  # (C,)
         self.legacy_residual, self.legacy_dim = config.legacy_residual, config.legacy_dim
         if self.legacy_residual:
             if not (config.use_legacy_features and config.legacy_dim == config.dim):
@@ -47,9 +49,24 @@ class EntityEncoder(nn.Module):
             text = fields.view(f, b, -1).sum(0)  # (B, H)
         else:
             text = batch.continuous.new_zeros(b, self.text.dim)  # (B, H)
-        x = torch.cat([text, batch.continuous.to(text.dtype)], dim=-1)  # (B, H + C)
+        continuous = batch.continuous.to(text.dtype) * self.continuous_scale.to(text.dtype)  # (B, C)
+        x = torch.cat([text, continuous], dim=-1)  # (B, H + C)
         out = self.mlp(x)  # (B, D)
         if self.legacy_residual:
             legacy = batch.continuous[:, : 2 * self.legacy_dim].view(b, 2, self.legacy_dim).sum(1)  # (B, L)
             out = out + F.normalize(legacy, dim=-1).to(out.dtype)  # a pin's or a product's, the other is 0
         return F.normalize(out, dim=-1)  # (B, D)
+
+
+def _continuous_scale(config: ModelConfig) -> torch.Tensor:
+    """(C,) factor per continuous input: sqrt(width) of its block for "sqrt_width", ones for "none"."""
+    widths = [config.legacy_dim] * (2 * config.use_legacy_features) + [
+        config.image_dim
+    ] * config.use_image_features
+    if config.continuous_scale == "none":
+        return torch.ones(sum(widths))
+    if config.continuous_scale != "sqrt_width":
+        raise OmniSageError(
+            f"model.continuous_scale must be 'sqrt_width' or 'none', got {config.continuous_scale!r}"
+        )
+    return torch.cat([torch.full((w,), float(w) ** 0.5) for w in widths]) if widths else torch.zeros(0)

@@ -10,8 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from omnisage.config import config_to_dict
 from omnisage.errors import OmniSageError
-from omnisage.model.bundle import load_model, save_model
+from omnisage.model.bundle import _model_config, load_model, save_model
 from omnisage.model.features import build_vocabulary
 from omnisage.model.omnisage_model import OmniSageModel
 
@@ -75,3 +76,10 @@ def test_refuses_tampered_bundles_and_other_directories(model, tmp_path):
     with pytest.raises(OmniSageError, match="not a model bundle"):
         save_model(tmp_path / "data", model)
     assert (tmp_path / "data" / "pins.parquet").read_text() == "x"
+
+
+def test_bundles_saved_before_continuous_scale_existed_load_unscaled(model, tmp_path):
+    saved = config_to_dict(model.config)
+    del saved["continuous_scale"]
+    assert _model_config(saved, tmp_path).continuous_scale == "none"
+    assert _model_config(config_to_dict(model.config), tmp_path) == model.config

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
+from omnisage.errors import OmniSageError
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.features import TEXT_FIELDS, EntityFeaturizer
 from omnisage.text.tokenizers import TextTokenizer
@@ -65,3 +67,27 @@ def test_legacy_residual_starts_at_the_legacy_vector(rows, config):
     assert torch.count_nonzero(out[2]) == 0
     out[:2].sum().backward()
     assert encoder.mlp[-1].weight.grad is not None and encoder.mlp[-1].weight.grad.abs().sum() > 0
+
+
+def test_continuous_blocks_enter_at_the_text_scale(rows, config):
+    """Each unit-vector block is multiplied by sqrt(its width) before the MLP (`model.continuous_scale`), so a
+    LayerNorm-ed text bag does not drown it; "none" feeds the unit vectors as they are."""
+    featurizer, encoder = _setup(rows, config)
+    scale = encoder.continuous_scale
+    widths = (config.legacy_dim, config.legacy_dim, config.image_dim)
+    assert scale.shape == (sum(widths),)
+    assert torch.equal(scale[: config.legacy_dim], torch.full((config.legacy_dim,), config.legacy_dim**0.5))
+    assert torch.equal(scale[-config.image_dim :], torch.full((config.image_dim,), config.image_dim**0.5))
+    batch = featurizer(rows)
+    first = encoder.mlp[0]
+    seen = {}
+    first.register_forward_hook(lambda _m, inputs, _o: seen.update(x=inputs[0]))
+    encoder(batch)
+    torch.testing.assert_close(seen["x"][:, config.hash_dim :], batch.continuous * scale)
+    plain = EntityEncoder(10, dataclasses.replace(config, continuous_scale="none"))
+    assert torch.equal(plain.continuous_scale, torch.ones(sum(widths)))
+
+
+def test_unknown_continuous_scale_is_refused(config):
+    with pytest.raises(OmniSageError, match=r"model\.continuous_scale must be"):
+        EntityEncoder(10, dataclasses.replace(config, continuous_scale="log"))
