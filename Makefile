@@ -38,6 +38,8 @@ system: ## install the system packages tests need (as root; skipped when already
 setup: $(STAMP) system ## create .venv and install omnisage with its test extras
 
 demo: setup ## run the whole pipeline end to end on a synthetic world and show the result
+	# Every run starts clean: outputs of an earlier demo (another model version) are not reused.
+	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/omnisage synth --out $(DEMO_DIR)/world --scale $(DEMO_SCALE) --seed 7
 	$(VENV)/bin/omnisage validate $(DEMO_DIR)/world
 	# Log-derived features stop before the evaluation window (the last eval.eval_days + eval.gap_days of logs).

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -89,6 +90,18 @@ def _global_mean(values: dict[str, float], workers: Workers, device: torch.devic
     return dict(zip(values, (t / workers.world_size).tolist()))
 
 
+def _check_settings(stored: dict[str, Any] | None, current: dict[str, Any] | None, path: Path) -> None:
+    if stored is None or current is None or stored == current:
+        return
+    differ = sorted(k for k in {*stored, *current} if stored.get(k, "(unset)") != current.get(k, "(unset)"))
+    shown = ", ".join(
+        f"model.{k}: {stored.get(k, '(unset)')!r} -> {current.get(k, '(unset)')!r}" for k in differ
+    )
+    raise OmniSageError(
+        f"{path} was trained with other model settings ({shown}); use a new --out or delete {path.parent}"
+    )
+
+
 def fit(
     objective: TrainingObjective,
     make_batch: Callable[[int, int], TrainBatch],
@@ -99,10 +112,13 @@ def fit(
     device: torch.device | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train `objective` for `cfg.steps` steps in total, resuming from the latest checkpoint in `out_dir`.
 
     `stop_after` ends this call after that many steps (a checkpoint is written): used to test resumes.
+    `settings` (the model's config) is stored in every checkpoint; a resume under other settings is refused
+    rather than continuing weights that were trained for a different model.
     """
     workers = workers or Workers()
     device = device or torch.device("cpu")
@@ -137,6 +153,7 @@ def fit(
     saved = list_checkpoints(out_dir / CHECKPOINTS)
     if saved:
         state = load_checkpoint(saved[-1], rank=workers.rank, world_size=workers.world_size)
+        _check_settings(state.get("settings"), settings, saved[-1])
         objective.load_state_dict(state["objective"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -196,6 +213,7 @@ def fit(
                 "objective": objective.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
+                "settings": settings,
             }
             save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
     bar.close()

@@ -212,7 +212,16 @@ def train_model(
         )
         say(_plan_text(data, per_worker, tasks, workers))
         torch.manual_seed(train.seed + 1 + workers.rank)  # dropout differs per worker, reproducibly
-        result = fit(objective, builder, train, out_dir, workers=workers, device=device, progress=progress)
+        result = fit(
+            objective,
+            builder,
+            train,
+            out_dir,
+            workers=workers,
+            device=device,
+            progress=progress,
+            settings=config_to_dict(data.model_config),
+        )
         summary = {
             "steps": result.steps,
             "resumed_from": result.resumed_from,

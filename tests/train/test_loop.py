@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import torch
 from train_toys import one_to_one_world, setup
 
 from omnisage.config import TrainConfig
+from omnisage.errors import OmniSageError
 from omnisage.train.loop import fit
 
 
@@ -73,6 +75,19 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
 
     assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")
     assert len(losses(tmp_path / "resumed")) == 7
+
+
+def test_resume_under_other_model_settings_is_refused(tmp_path):
+    """Checkpoints carry the model settings: continuing them for a differently configured model would hand
+    back weights trained for the old one under the new config."""
+    train = _train(tmp_path, steps=6)
+    objective, builder = setup(train)
+    fit(objective, builder, train, tmp_path, progress=False, stop_after=3, settings={"dim": 8, "scale": "a"})
+    again, builder2 = setup(train)
+    with pytest.raises(OmniSageError, match=r"other model settings \(model\.scale: 'a' -> 'b'\)"):
+        fit(again, builder2, train, tmp_path, progress=False, settings={"dim": 8, "scale": "b"})
+    result = fit(again, builder2, train, tmp_path, progress=False, settings={"dim": 8, "scale": "a"})
+    assert result.resumed_from == 3 and result.steps == 6
 
 
 def test_bf16_autocast_trains_with_float32_logits(tmp_path):
