@@ -44,12 +44,14 @@ def _save_part(path: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _load_store(store: Path) -> dict[bytes, np.ndarray]:
+def _load_store(store: Path) -> tuple[dict[bytes, np.ndarray], int]:
+    """Every cached (text key -> vector) of the store, and how many part files hold them."""
     known: dict[bytes, np.ndarray] = {}
-    for path in sorted(store.glob("part-*.npz")):
+    parts = sorted(store.glob("part-*.npz"))
+    for path in parts:
         with np.load(path) as part:
             known.update(zip(map(bytes, part["keys"]), part["vectors"]))
-    return known
+    return known, len(parts)
 
 
 def legacy_embeddings(
@@ -70,10 +72,9 @@ def legacy_embeddings(
     store = Path(cache_dir) / store_name(encoder, max_tokens)
     store.mkdir(parents=True, exist_ok=True)
     keys = [bytes(k) for k in text_keys(texts)]
-    known = _load_store(store)
+    known, first = _load_store(store)
     missing = list({k: t for k, t in zip(keys, texts) if k not in known}.items())
     model: MeanPoolEncoder | None = None
-    first = len(list(store.glob("part-*.npz")))
     starts = range(0, len(missing), CHUNK)
     for n, start in enumerate(tqdm(starts, desc="legacy vectors", unit="chunk", disable=not progress)):
         chunk = missing[start : start + CHUNK]

@@ -192,13 +192,11 @@ def build_indexes(
         result.indexes[name] = index
         probe = unit_rows(probes[:, : vectors.shape[1]]) if name.startswith(LEGACY_PREFIX) else probes
         recall = measure_recall(index, vectors, probe, config.recall_k)
-        result.stats[name] = {"count": len(ids), f"recall@{config.recall_k}": round(recall, 4)}
+        result.stats[name] = {"count": len(ids)}
         if isinstance(index, HnswIndex):
             recall = tune_ef_search(index, vectors, probe, config, recall)
-            result.stats[name] |= {
-                f"recall@{config.recall_k}": round(recall, 4),
-                "ef_search": index.ef_search,
-            }
+            result.stats[name]["ef_search"] = index.ef_search
+        result.stats[name][f"recall@{config.recall_k}"] = round(recall, 4)
         if name.startswith(LEGACY_PREFIX):
             result.legacy_dim = int(vectors.shape[1])
     result.save(out_dir)

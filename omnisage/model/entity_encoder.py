@@ -15,7 +15,7 @@ from torch import nn
 
 from omnisage.config import ModelConfig
 from omnisage.errors import OmniSageError
-from omnisage.model.features import EntityBatch, continuous_dim
+from omnisage.model.features import EntityBatch, continuous_dim, continuous_widths
 from omnisage.model.hash_embedding import HashEmbeddingBag
 
 
@@ -60,13 +60,10 @@ class EntityEncoder(nn.Module):
 
 def _continuous_scale(config: ModelConfig) -> torch.Tensor:
     """(C,) factor per continuous input: sqrt(width) of its block for "sqrt_width", ones for "none"."""
-    widths = [config.legacy_dim] * (2 * config.use_legacy_features) + [
-        config.image_dim
-    ] * config.use_image_features
-    if config.continuous_scale == "none":
-        return torch.ones(sum(widths))
-    if config.continuous_scale != "sqrt_width":
+    if config.continuous_scale not in ("sqrt_width", "none"):
         raise OmniSageError(
             f"model.continuous_scale must be 'sqrt_width' or 'none', got {config.continuous_scale!r}"
         )
-    return torch.cat([torch.full((w,), float(w) ** 0.5) for w in widths]) if widths else torch.zeros(0)
+    scaled = config.continuous_scale == "sqrt_width"
+    factors = [torch.full((w,), w**0.5 if scaled else 1.0) for w in continuous_widths(config)]
+    return torch.cat(factors) if factors else torch.zeros(0)

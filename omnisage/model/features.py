@@ -33,9 +33,15 @@ _ELEMENTS_PER_CHUNK = 65_536  # texts tokenized as one string: bounds the memory
 Entities = pa.Table | Sequence[Mapping[str, object]]
 
 
+def continuous_widths(config: ModelConfig) -> list[int]:
+    """Widths of the continuous blocks [legacy pin | legacy product | image]; a switched-off block is absent."""
+    return [config.legacy_dim] * (2 * config.use_legacy_features) + [
+        config.image_dim
+    ] * config.use_image_features
+
+
 def continuous_dim(config: ModelConfig) -> int:
-    """Width of [legacy pin | legacy product | image]; a switched-off block is absent."""
-    return 2 * config.legacy_dim * config.use_legacy_features + config.image_dim * config.use_image_features
+    return sum(continuous_widths(config))
 
 
 @dataclass
