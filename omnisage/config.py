@@ -367,6 +367,19 @@ def load_config(preset: str | Path | None = None, overrides: list[str] | None = 
     return _build(Config, values, "")
 
 
+# Settings added with a default that differs from what the code did before they existed: the value a saved model
+# or a pinned run that lacks the setting behaves as. Every other missing setting behaves as its default.
+BEFORE_SETTING: dict[str, dict[str, Any]] = {"model": {"continuous_scale": "none"}}
+
+
+def saved_defaults() -> dict[str, Any]:
+    """`config_to_dict(Config())` as a run saved before any later setting existed reads it."""
+    out = config_to_dict(Config())
+    for section, values in BEFORE_SETTING.items():
+        out[section] |= values
+    return out
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A TOML/JSON-friendly dict (tuples become lists)."""
     return json_ready(dataclasses.asdict(config))

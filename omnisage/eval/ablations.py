@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from omnisage.config import Config, config_to_dict, load_config
+from omnisage.config import Config, config_to_dict, load_config, saved_defaults
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.evaluate import Evaluation, evaluate_systems, rank_table
@@ -157,8 +157,8 @@ def _join(base: pa.Table | None, extra: pa.Table) -> pa.Table:
 
 def _same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
     """Whether a variant pinned earlier was trained with `current` settings. A setting added to the code
-    since then is absent from the pinned file; it matches when it is at its default (the behaviour the
-    variant was trained with)."""
+    since then is absent from the pinned file; it matches when it is at the value the code had before
+    (`config.saved_defaults`: the default, or the old behaviour where the default changed)."""
     if isinstance(current, dict) and isinstance(pinned, dict):
         if set(pinned) - set(current):
             return False
@@ -183,7 +183,7 @@ def _train_variant(
     settings = {"variant": variant.name, "config": config_to_dict(config)}
     if pinned.is_file():
         before = json.loads(pinned.read_text(encoding="utf-8"))
-        defaults = {"variant": variant.name, "config": config_to_dict(Config())}
+        defaults = {"variant": variant.name, "config": saved_defaults()}
         if not _same_settings(before, settings, defaults):
             raise OmniSageError(
                 f"{folder} was trained with other settings; use a new --out or delete that folder"

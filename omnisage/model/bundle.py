@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from omnisage.config import ModelConfig, config_to_dict
+from omnisage.config import BEFORE_SETTING, ModelConfig, config_to_dict
 from omnisage.errors import OmniSageError
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.omnisage_model import OmniSageModel
@@ -125,7 +125,8 @@ def _model_config(values: dict[str, Any], directory: Path) -> ModelConfig:
     if unknown:
         raise OmniSageError(f"{directory}: config.json has settings this omnisage does not know: {unknown}")
     kwargs = {k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in values.items()}
-    kwargs.setdefault("continuous_scale", "none")  # saved before the setting existed: trained unscaled
+    for key, value in BEFORE_SETTING["model"].items():
+        kwargs.setdefault(key, value)  # saved before the setting existed
     return ModelConfig(**kwargs)
 
 

@@ -105,3 +105,16 @@ def test_variant_pinned_before_a_setting_existed_is_reused_at_its_default() -> N
     assert not _same_settings(old, {**same, "config": {**same["config"], "train": {"steps": 41}}}, defaults)
     gone = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}}}
     assert not _same_settings(old, gone, defaults)
+
+
+def test_saved_defaults_read_a_missing_continuous_scale_as_the_old_unscaled_behaviour() -> None:
+    from omnisage.config import saved_defaults
+
+    defaults = {"variant": "full", "config": saved_defaults()}
+    assert defaults["config"]["model"]["continuous_scale"] == "none"
+    old = {"variant": "full", "config": json.loads(json.dumps(saved_defaults()))}
+    del old["config"]["model"]["continuous_scale"]
+    scaled = {"variant": "full", "config": saved_defaults()}
+    scaled["config"]["model"]["continuous_scale"] = "sqrt_width"
+    assert not _same_settings(old, scaled, defaults)  # trained unscaled: not today's scaled default
+    assert _same_settings(old, {"variant": "full", "config": saved_defaults()}, defaults)
