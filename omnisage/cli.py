@@ -345,11 +345,25 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--readme", metavar="FILE", help="also write the results into this README's Results section"
     )
+    p.add_argument(
+        "--train-only",
+        metavar="NAMES",
+        help="only train (or resume) these variants, comma-separated, and stop: run several such commands "
+        "side by side on one --out, then a plain `ablate` ranks them and writes the report (variants: "
+        "full, searchsage, no_compat, continuous, no_captions, text, boards, pin_only, product_only, "
+        "query_only)",
+    )
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
-        from omnisage.eval.ablations import run_ablate
+        from omnisage.eval.ablations import run_ablate, train_variants
 
+        if args.train_only is not None:
+            names = [n.strip() for n in args.train_only.split(",") if n.strip()]
+            train_variants(
+                args.data, args.out, args.config, args.overrides, names=names, entities=args.enriched
+            )
+            return 0
         tables = [t.strip() for t in args.tables.split(",") if t.strip()]
         command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage ablate"
         run_ablate(args.data, args.out, args.config, args.overrides, tables=tables, entities=args.enriched,

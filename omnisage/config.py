@@ -42,7 +42,8 @@ class SynthConfig:
     unsaved_share: float = 0.07  # pins nobody saves to a board
     secondary_leaf_share: float = 0.2  # items that mix a second interest
     same_language_share: float = 0.35  # engagements restricted to items in the query's language
-    popularity_sigma: float = 1.3  # lognormal spread of item popularity
+    popularity_sigma: float = 0.8  # lognormal spread of item popularity (which matching item a query engages)
+    dormant_share: float = 0.2  # items with almost no appeal (popularity x 1/1000): rarely engaged
     chunk_rows: int = 1_000_000  # rows generated and written per chunk (bounds memory)
 
 

@@ -183,9 +183,11 @@ def sample_items(
     log_days: int,
     secondary_share: float,
     popularity_sigma: float,
+    dormant_share: float = 0.0,
 ) -> Items:
     """n pins or products: a leaf (and maybe a second one), 0-2 attributes, a language, a creation time
-    (60% before the logs start, the rest during them) and a lognormal popularity."""
+    (60% before the logs start, the rest during them) and a lognormal popularity; a `dormant_share` of them
+    keep 1/1000 of theirs (the long tail nobody engages with: engaged-query coverage stays near the paper's 65%)."""
     leaf = categorical(rng, leaf_p, n)
     attr_probs = (0.35, 0.45, 0.20) if kind == "pin" else (0.15, 0.50, 0.35)
     a1, a2 = _attributes(rng, tax, tax.leaf_top[leaf], attr_probs)
@@ -205,7 +207,7 @@ def sample_items(
         categorical(rng, tax.language_weights, n).astype(np.int8),
         day,
         created_us,
-        rng.lognormal(0.0, popularity_sigma, n),
+        rng.lognormal(0.0, popularity_sigma, n) * np.where(rng.random(n) < dormant_share, 0.001, 1.0),
     )
 
 

@@ -1,6 +1,8 @@
 """Continuous features of the synthetic world (issue 2; paper §3.3): legacy embeddings, a fixed noisy projection
 of an item's interests that is coarse-heavy, blind to attributes and weaker for new items (PinSage/ItemSage
-stand-ins), and image embeddings that see the leaf and the visible attributes (color, material).
+stand-ins), and image embeddings that see the visible attributes (color, material) and the sub-interest fairly well but
+confuse sibling leaves: a nearest-direction probe on 20k pins names the right sub ~70% of the time and the right
+leaf only ~40% (the leaf is what titles, captions and boards add, as in the paper's Table 4).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from omnisage.data.synth_latent import NONE, Items, Taxonomy
 
 FRESH_DAYS = 180  # items younger than this at the end of the logs get noisier legacy embeddings
 SIBLING_CONFUSION = 0.3  # legacy embeddings place this share of items at a sibling leaf of the same sub
+IMAGE_NOISE = 2.5  # norm of the image noise relative to the unit signal
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -37,9 +40,7 @@ class VectorModel:
     def __init__(self, rng: np.random.Generator, tax: Taxonomy, legacy_dim: int, image_dim: int):
         self.tax = tax
         self.legacy_leaf = _hierarchy(rng, tax, legacy_dim, (1.2, 1.6))  # (L, legacy_dim): mostly sub and top
-        self.image_leaf = _hierarchy(
-            rng, tax, image_dim, (0.6, 1.5)
-        )  # (L, image_dim): looks like its siblings
+        self.image_leaf = _hierarchy(rng, tax, image_dim, (0.3, 3.0))  # (L, image_dim): mostly its sub
         visual = np.isin(np.array(tax.kinds)[tax.attr_kind], ("color", "material"))
         attr = _unit(rng.standard_normal((tax.n_attrs, image_dim), dtype=np.float32))
         self.image_attr = np.vstack(
@@ -74,7 +75,7 @@ class VectorModel:
         mixed = leaf2 != NONE
         v[mixed] += 0.4 * self.image_leaf[leaf2[mixed]]
         v += (
-            0.5 * self.image_attr[items.attr1[rows]] + 0.5 * self.image_attr[items.attr2[rows]]
+            0.8 * self.image_attr[items.attr1[rows]] + 0.8 * self.image_attr[items.attr2[rows]]
         )  # NONE -> zeros
-        v += rng.standard_normal(v.shape, dtype=np.float32) * (2.0 / np.sqrt(v.shape[1]))
+        v += rng.standard_normal(v.shape, dtype=np.float32) * (IMAGE_NOISE / np.sqrt(v.shape[1]))
         return _unit(v)

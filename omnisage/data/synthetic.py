@@ -104,6 +104,7 @@ def sample_world(cfg: SynthConfig, tax: Taxonomy, writer: Writer) -> LatentWorld
         "log_days": cfg.log_days,
         "secondary_share": cfg.secondary_leaf_share,
         "popularity_sigma": cfg.popularity_sigma,
+        "dormant_share": cfg.dormant_share,
     }
     leaf_rng = stream(seed, "taxonomy")
     pins = sample_items(

@@ -9,9 +9,11 @@ paper's Tables 2–6.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,9 +193,53 @@ def _train_variant(
     write_text(pinned, json.dumps(settings, indent=1) + "\n")
     bundle = folder / "model"
     if not (folder / "train_summary.json").is_file():
-        log(f"== training variant '{variant.name}': {variant.about}")
-        trainer(data, folder, config, entities)
+        with _training_lock(folder):
+            log(f"== training variant '{variant.name}': {variant.about}")
+            trainer(data, folder, config, entities)
     return config, bundle
+
+
+@contextmanager
+def _training_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on FOLDER/train.lock while a variant trains, so two `ablate` processes sharing
+    an --out (`--train-only` runs in parallel) never train the same variant at once. The operating system
+    drops the lock when its process dies, so a killed run leaves nothing to clean up."""
+    with open(folder / "train.lock", "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OmniSageError(
+                f"{folder} is being trained by another process; wait for it or train other variants"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def train_variants(
+    data: str | Path,
+    out: str | Path,
+    preset: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    names: Sequence[str],
+    entities: str | Path | None = None,
+    trainer: Trainer = default_trainer,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
+    """Train (or resume) just the named variants into OUT/variants/<name>, without ranking: run several of
+    these side by side, then one `ablate` over the same --out ranks everything and writes the report."""
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        raise OmniSageError(f"unknown variant {unknown} (known: {', '.join(VARIANTS)})")
+    return [
+        _train_variant(
+            VARIANTS[n], Path(data), Path(out), preset, overrides,
+            Path(entities) if entities else None, trainer, log,
+        )[1]
+        for n in dict.fromkeys(names)
+    ]  # fmt: skip
 
 
 def run_ablations(

@@ -12,7 +12,7 @@ import pytest
 from omnisage.config import Config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import _same_settings, run_ablate
+from omnisage.eval.ablations import _same_settings, _training_lock, run_ablate, train_variants
 
 WORDS = ["red", "blue", "green", "black", "white", "sofa", "lamp", "chair", "rug", "things"]
 
@@ -88,6 +88,33 @@ def test_ablate_builds_every_table_and_resumes(toy_world, tmp_path: Path) -> Non
     assert calls == [] and again["tables"]["4"] == report["tables"]["4"]
     with pytest.raises(OmniSageError, match="was trained with other settings"):
         run_ablate(data, out, "tiny", [*overrides, "train.steps=7"], **kwargs)
+
+
+def test_train_only_trains_the_named_variants_and_a_plain_run_reuses_them(toy_world, tmp_path: Path) -> None:
+    data, entities = toy_world
+    write_table(entities, data / "enriched_entities.parquet")
+    out, calls = tmp_path / "ablate", []
+    overrides = ["eval.bootstrap=20", "eval.baselines=bm25"]
+    bundles = train_variants(data, out, "tiny", overrides, names=["text", "no_captions", "text"],
+                             trainer=_fake_trainer(calls), log=lambda _: None)  # fmt: skip
+    assert calls == ["text", "no_captions"] and bundles == [out / "variants" / n / "model" for n in calls]
+    assert not (out / "ablations.md").exists()  # training only: no ranking, no report
+    calls.clear()
+    report = run_ablate(data, out, "tiny", overrides, tables=["3"], trainer=_fake_trainer(calls),
+                        loader=_fake_loader, log=lambda _: None)  # fmt: skip
+    assert calls == [] and {r["variant"] for r in report["tables"]["3"]} == {"no_captions", "text"}
+    with pytest.raises(OmniSageError, match="unknown variant"):
+        train_variants(data, out, "tiny", names=["fulll"], trainer=_fake_trainer(calls))
+
+
+def test_a_variant_in_training_is_locked_against_a_second_trainer(tmp_path: Path) -> None:
+    held = _training_lock(tmp_path)
+    held.__enter__()
+    with pytest.raises(OmniSageError, match="being trained by another process"), _training_lock(tmp_path):
+        pass
+    held.__exit__(None, None, None)
+    with _training_lock(tmp_path):  # released on exit
+        pass
 
 
 def test_variant_pinned_before_a_setting_existed_is_reused_at_its_default() -> None:
