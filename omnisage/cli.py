@@ -265,6 +265,7 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--readme", metavar="FILE", help="also write the results into this README's Results section"
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -353,6 +354,7 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
         "full, searchsage, no_compat, continuous, no_captions, text, boards, pin_only, product_only, "
         "query_only)",
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -441,6 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "no_progress", False):
+        from omnisage import progress
+
+        progress.ENABLED = False  # every bar of the run: the stage's own and the evaluation's
     try:
         return int(args.func(args) or 0)
     except OmniSageError as exc:

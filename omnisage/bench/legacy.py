@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
 
 from omnisage.eval.baselines import MeanPoolEncoder, item_texts
+from omnisage.progress import tqdm
 from omnisage.schema import LEGACY_EMBEDDINGS
 
 CHUNK = 4096  # texts encoded and saved per part file

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
 
 from omnisage.config import SynthConfig, config_to_dict
 from omnisage.data.io import AtomicParquetWriter, write_table
@@ -45,6 +44,7 @@ from omnisage.data.synth_tables import (
 from omnisage.data.synth_text import Writer
 from omnisage.data.synth_vectors import VectorModel
 from omnisage.errors import OmniSageError
+from omnisage.progress import tqdm
 from omnisage.schema import (
     BOARD_SAVES,
     ENGAGEMENTS,

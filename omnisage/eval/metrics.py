@@ -74,7 +74,7 @@ def positive_ranks(
     ranks = np.ones((n_pairs, len(sizes)), dtype=np.int64)
     blocks = range(0, n_pairs, query_block)
     if progress:
-        from tqdm import tqdm
+        from omnisage.progress import tqdm
 
         blocks = tqdm(blocks, desc="ranking", unit="block", leave=False)
     for start in blocks:

@@ -28,7 +28,7 @@ class System(Protocol):
 
 
 def _batched(encode: Callable[[Any], np.ndarray], items: Any, n: int, batch: int, what: str) -> np.ndarray:
-    from tqdm import tqdm
+    from omnisage.progress import tqdm
 
     parts = [
         np.asarray(encode(items[lo : lo + batch]), dtype=np.float32)

@@ -18,9 +18,9 @@ from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from omnisage.errors import MissingExtraError, OmniSageError
+from omnisage.progress import tqdm
 
 
 class Captioner(Protocol):

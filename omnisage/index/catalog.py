@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from omnisage.config import IndexConfig
 from omnisage.data.io import find_table, read_table
@@ -23,6 +22,7 @@ from omnisage.errors import OmniSageError
 from omnisage.index.exact import ExactIndex
 from omnisage.index.hnsw import HnswIndex
 from omnisage.index.store import VectorIndex, write_atomic
+from omnisage.progress import tqdm
 from omnisage.schema import ENTITY_TYPES, ITEM_TYPES, LEGACY_EMBEDDINGS
 
 MANIFEST = "indexes.json"

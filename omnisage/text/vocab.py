@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from omnisage.errors import OmniSageError
+from omnisage.progress import tqdm
 from omnisage.text.tokenizers import analyze, key_of_trigram, trigram_of_key
 
 KINDS = ("unigrams", "bigrams", "trigrams")

@@ -21,11 +21,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from omnisage.config import TrainConfig
 from omnisage.errors import OmniSageError
 from omnisage.losses.multitask import Collective, LocalCollective
+from omnisage.progress import tqdm
 from omnisage.train.batches import TrainBatch
 from omnisage.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from omnisage.train.distributed import DistributedCollective, Workers
