@@ -199,6 +199,10 @@ def _train_variant(
     return config, bundle
 
 
+class VariantLocked(OmniSageError):
+    """Another process is training this variant right now."""
+
+
 @contextmanager
 def _training_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on FOLDER/train.lock while a variant trains, so two `ablate` processes sharing
@@ -208,7 +212,7 @@ def _training_lock(folder: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OmniSageError(
+            raise VariantLocked(
                 f"{folder} is being trained by another process; wait for it or train other variants"
             ) from None
         try:
@@ -229,17 +233,23 @@ def train_variants(
     log: Callable[[str], None] = print,
 ) -> list[Path]:
     """Train (or resume) just the named variants into OUT/variants/<name>, without ranking: run several of
-    these side by side, then one `ablate` over the same --out ranks everything and writes the report."""
+    these side by side, then one `ablate` over the same --out ranks everything and writes the report. A
+    variant another process is training is skipped. Returns the bundles trained or found."""
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         raise OmniSageError(f"unknown variant {unknown} (known: {', '.join(VARIANTS)})")
-    return [
-        _train_variant(
-            VARIANTS[n], Path(data), Path(out), preset, overrides,
-            Path(entities) if entities else None, trainer, log,
-        )[1]
-        for n in dict.fromkeys(names)
-    ]  # fmt: skip
+    bundles = []
+    for name in dict.fromkeys(names):
+        try:
+            _, bundle = _train_variant(
+                VARIANTS[name], Path(data), Path(out), preset, overrides,
+                Path(entities) if entities else None, trainer, log,
+            )  # fmt: skip
+        except VariantLocked as exc:
+            log(f"== skipping variant '{name}': {exc}")
+            continue
+        bundles.append(bundle)
+    return bundles
 
 
 def run_ablations(

@@ -105,6 +105,14 @@ def test_train_only_trains_the_named_variants_and_a_plain_run_reuses_them(toy_wo
     assert calls == [] and {r["variant"] for r in report["tables"]["3"]} == {"no_captions", "text"}
     with pytest.raises(OmniSageError, match="unknown variant"):
         train_variants(data, out, "tiny", names=["fulll"], trainer=_fake_trainer(calls))
+    # A variant another process is training is skipped; the rest still train.
+    (out / "variants" / "boards").mkdir(parents=True)
+    logged: list[str] = []
+    with _training_lock(out / "variants" / "boards"):
+        bundles = train_variants(data, out, "tiny", overrides, names=["boards", "continuous"],
+                                 trainer=_fake_trainer(calls), log=logged.append)  # fmt: skip
+    assert calls == ["continuous"] and bundles == [out / "variants" / "continuous" / "model"]
+    assert any("skipping variant 'boards'" in line for line in logged)
 
 
 def test_a_variant_in_training_is_locked_against_a_second_trainer(tmp_path: Path) -> None:
