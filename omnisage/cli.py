@@ -49,7 +49,7 @@ def _synth(sub: argparse._SubParsersAction) -> None:
         config = load_config(args.config, args.overrides).synth
         given = {"pins": args.scale, "seed": args.seed}
         config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
-        summary = generate_world(config, args.out, progress=sys.stderr.isatty())
+        summary = generate_world(config, args.out, progress=sys.stderr.isatty() and not args.no_progress)
         print(format_summary(summary))
         print(f"ok: wrote a world of {config.pins:,} pins (seed {config.seed}) to {args.out}")
         return 0
@@ -265,7 +265,6 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--readme", metavar="FILE", help="also write the results into this README's Results section"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -354,7 +353,6 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
         "full, searchsage, no_compat, continuous, no_captions, text, boards, pin_only, product_only, "
         "query_only)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -438,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in REGISTRARS:
         register(sub)
+    for command in sub.choices.values():  # every stage takes --no-progress (see main)
+        if not any("--no-progress" in a.option_strings for a in command._actions):
+            command.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
