@@ -67,7 +67,7 @@ def table2(table: pa.Table, cfg: EvalConfig) -> tuple[dict, str]:
         gains.append(
             {"task": key[0], "slice": key[1], "value": key[2], "gain": g[0], "ci_low": g[1], "ci_high": g[2]}
         )
-        label = key[2] if key[1] == "action" else f"lang={key[2]}"
+        label = key[2] if key[1] == "action" else f"{key[1]}={key[2]}"
         body.append(
             [TASK_NAMES.get(key[0], key[0]), label, r["pairs"], cell(by.get(("searchsage", *key))), cell(r),
              gain_text(*g), *(cell(by.get((b, *key)), ci=False) for b in BASELINE_LABELS if b in systems)]
@@ -109,36 +109,49 @@ def table3(table: pa.Table, cfg: EvalConfig) -> tuple[list[dict], str]:
     return [{"variant": v, "recall": values[v], "pairs": n} for v in values], markdown_table(header, body)
 
 
+def _history_masks(table: pa.Table, task: str) -> list[tuple[str, np.ndarray]]:
+    """("pair=new", mask), ("pair=repeat", mask) for the task's pairs: held-out pairs never engaged before
+    the training cutoff vs pairs a model can have memorized (none for ranks stored without the column)."""
+    if "pair" not in table.column_names:
+        return []
+    history = np.asarray(table.column("pair").to_numpy(zero_copy_only=False), dtype=object)
+    base = pair_mask(table, task)
+    return [(f"pair={v}", base & (history == v)) for v in ("new", "repeat") if (base & (history == v)).any()]
+
+
 def table4(table: pa.Table, cfg: EvalConfig) -> tuple[list[dict], str]:
     """Text enrichments added one at a time (query→pin); each change is relative to the row above."""
     steps = [("continuous", "continuous features only"), ("text", "+ title, description, captions"),
              ("boards", "+ board titles"), ("full", "+ engaged queries")]  # fmt: skip
-    columns = [(None, "all pin pairs")] + [(a, a) for _, a in _slices(table, ["pin"])]
+    columns = [("all pin pairs", pair_mask(table, "pin"))]
+    columns += [(a, pair_mask(table, "pin", a)) for _, a in _slices(table, ["pin"])]
+    columns += _history_masks(table, "pin")
     out, body, prev = [], [], {}
     for variant, label in steps:
-        values = {c: _recall(table, variant, pair_mask(table, "pin", a), cfg.k) for a, c in columns}
-        body.append([label, *(_num(values[c], prev.get(c)) for _, c in columns)])
+        values = {c: _recall(table, variant, mask, cfg.k) for c, mask in columns}
+        body.append([label, *(_num(values[c], prev.get(c)) for c, _ in columns)])
         out.append({"variant": variant, "recall": values})
         prev = values
-    return out, markdown_table(["query → pin", *(c for _, c in columns)], body)
+    return out, markdown_table(["query → pin", *(c for c, _ in columns)], body)
 
 
 def table5(table: pa.Table, cfg: EvalConfig) -> tuple[list[dict], str]:
     """Single-task models vs the multi-task model, same batch size and steps."""
     singles = {"pin": "pin_only", "product": "product_only", "query": "query_only"}
     out, body = [], []
-    for task, action in _slices(table, ["pin", "product", "query"]):
-        mask = pair_mask(table, task, action)
-        values = {v: _recall(table, v, mask, cfg.k) for v in (*singles.values(), "full")}
-        out.append({"task": task, "action": action, "recall": values})
-        body.append(
-            [
-                TASK_NAMES[task],
-                action,
-                *(_num(values[v]) if v in (singles[task], "full") else "–" for v in values),
-            ]
-        )
-    header = ["task", "action", "pin only", "product only", "query only", "multi-task"]
+    for task in ("pin", "product", "query"):
+        rows = [(a, pair_mask(table, task, a)) for _, a in _slices(table, [task])]
+        for slice_name, mask in rows + _history_masks(table, task):
+            values = {v: _recall(table, v, mask, cfg.k) for v in (*singles.values(), "full")}
+            out.append({"task": task, "action": slice_name, "recall": values})
+            body.append(
+                [
+                    TASK_NAMES[task],
+                    slice_name,
+                    *(_num(values[v]) if v in (singles[task], "full") else "–" for v in values),
+                ]
+            )
+    header = ["task", "slice", "pin only", "product only", "query only", "multi-task"]
     return out, markdown_table(header, body)
 
 

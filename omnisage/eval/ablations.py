@@ -26,7 +26,7 @@ from omnisage.config import Config, config_to_dict, load_config, saved_defaults
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.evaluate import Evaluation, evaluate_systems, rank_table
-from omnisage.eval.protocol import EvalSet, Windows, load_eval_sets
+from omnisage.eval.protocol import PAIR_COLUMNS, EvalSet, Windows, load_eval_sets
 from omnisage.eval.report import write_text
 from omnisage.eval.systems import System
 
@@ -279,7 +279,7 @@ def run_ablations(
     if not sets:
         raise OmniSageError(f"no engagement pairs in the evaluation window of {data}")
     eval_key = _fingerprint(
-        [config_to_dict(cfg), windows.eval_start.isoformat(), windows.eval_end.isoformat()]
+        [PAIR_COLUMNS, config_to_dict(cfg), windows.eval_start.isoformat(), windows.eval_end.isoformat()]
     )
     names = list(dict.fromkeys(v for t in tables for v in TABLE_VARIANTS[t]))
     combined: pa.Table | None = None

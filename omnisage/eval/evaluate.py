@@ -94,13 +94,16 @@ def rank_systems(table: pa.Table) -> list[str]:
 
 
 def _slices(table: pa.Table, task: str, no_text: bool) -> list[tuple[str, str, np.ndarray]]:
-    """(slice kind, value, row mask) for one task: all pairs, each action, each language."""
+    """(slice kind, value, row mask) for one task: all pairs, each action, each language, new vs repeat
+    pairs (ranks stored before that column existed have no such slice)."""
     tasks = np.asarray(table.column("task").to_numpy(zero_copy_only=False))
     base = tasks == task
     if no_text:
         base &= ~np.asarray(table.column("has_text").fill_null(True).to_numpy(zero_copy_only=False), bool)
     out = [("all", "all", base)]
-    for kind in ("action", "lang"):
+    for kind in ("action", "lang", "pair"):
+        if kind not in table.column_names:
+            continue
         values = np.asarray(table.column(kind).to_numpy(zero_copy_only=False), dtype=object)
         for value in sorted({v for v in values[base]}, key=str):
             out.append((kind, str(value), base & (values == value)))

@@ -53,6 +53,10 @@ def log_windows(engagements: pa.Table, cfg: EvalConfig) -> Windows:
     return eval_windows(pc.max(engagements.column("ts")).as_py(), cfg.eval_days, cfg.gap_days)
 
 
+# The columns of every EvalSet.pairs, in order. Cached ranks are keyed on it, so adding a column re-ranks.
+PAIR_COLUMNS = ("query_text", "entity_id", "action", "lang", "has_text", "pair")
+
+
 @dataclass
 class EvalSet:
     """The held-out pairs of one task and the random corpus their positives are ranked against.
@@ -62,7 +66,7 @@ class EvalSet:
     """
 
     task: str
-    pairs: pa.Table  # query_text, entity_id, action, lang, has_text: one row per pair (N)
+    pairs: pa.Table  # query_text, entity_id, action, lang, has_text, pair (new/repeat): one row per pair (N)
     entity_ids: np.ndarray  # (U,) str
     positives: np.ndarray  # (N,) int64
     corpus: np.ndarray  # (M,) int64
@@ -95,6 +99,28 @@ def _window_pairs(engagements: pa.Table, windows: Windows, task: str, action: st
         rows = rows.filter(pc.not_equal(rows.column("query_text"), rows.column("entity_id")))
     unique = rows.group_by(["query_text", "entity_id"], use_threads=False).aggregate([])
     return unique.sort_by([("query_text", "ascending"), ("entity_id", "ascending")])
+
+
+def _pair_key(query_text: pa.ChunkedArray | pa.Array, entity_id: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(query_text, entity_id, "\x1f")
+
+
+def _pair_history(engagements: pa.Table, pairs: pa.Table, task: str, windows: Windows) -> pa.Array:
+    """Per held-out pair: "repeat" if the same (query, entity) was engaged (any action of the task) before
+    `train_end`, where a model can have learned it, else "new". A model can memorize repeat pairs; only the
+    new ones show how it generalizes to queries and items it never saw together."""
+    if pairs.num_rows == 0:
+        return pa.array([], pa.string())
+    ts = engagements.column("ts")
+    before = pc.and_(
+        pc.equal(engagements.column("entity_type"), task), pc.less(ts, pa.scalar(windows.train_end, ts.type))
+    )
+    seen = engagements.filter(before)
+    known = pc.is_in(
+        _pair_key(pairs.column("query_text"), pairs.column("entity_id")),
+        value_set=pc.unique(_pair_key(seen.column("query_text"), seen.column("entity_id"))),
+    )
+    return pc.if_else(known, "repeat", "new")
 
 
 def _catalog(entities: pa.Table | None, queries: pa.Table, task: str) -> pa.Table:
@@ -159,8 +185,10 @@ def build_eval_set(
     at = pc.index_in(pairs.column("entity_id"), value_set=catalog_ids)
     entity_lang = pc.take(catalog.column("lang"), at)
     lang = pc.fill_null(pc.coalesce(query_lang, entity_lang), "und")
-    pairs = pairs.append_column("lang", lang).append_column(
-        "has_text", pc.take(catalog.column("has_text"), at)
+    pairs = (
+        pairs.append_column("lang", lang)
+        .append_column("has_text", pc.take(catalog.column("has_text"), at))
+        .append_column("pair", _pair_history(engagements, pairs, task, windows))
     )
 
     # The corpus: a uniformly random sample of the catalog; the universe = corpus ∪ positives.

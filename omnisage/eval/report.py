@@ -66,7 +66,7 @@ def recall_table(rows: list[dict], systems: Sequence[str], ci: bool = True, lang
         ]
         for kind, value in dict.fromkeys(slices):
             n = by_key[(systems[0], task, kind, value)]["pairs"]
-            label = "all" if kind == "all" else (value if kind == "action" else f"lang={value}")
+            label = "all" if kind == "all" else (value if kind == "action" else f"{kind}={value}")
             body.append(
                 [
                     TASK_NAMES.get(task, task),

@@ -81,6 +81,11 @@ def test_ablate_builds_every_table_and_resumes(toy_world, tmp_path: Path) -> Non
     markdown = (out / "ablations.md").read_text()
     for title in ("Table 2", "Table 3", "Table 4", "Table 5", "Table 6", "Acceptance checks"):
         assert title in markdown
+    # New vs repeat pairs: every toy pin pair was engaged before the cutoff, so Table 4 shows only repeats;
+    # the one related-query pair is new.
+    assert set(report["tables"]["4"][1]["recall"]) == {"all pin pairs", "save", "pair=repeat"}
+    assert report["tables"]["4"][1]["recall"]["pair=repeat"] == t4["text"]
+    assert "| query → query | pair=new | 1 |" in markdown
     assert (out / "training_curves.png").is_file()
 
     calls.clear()

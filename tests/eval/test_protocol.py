@@ -6,11 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from omnisage.config import EvalConfig
 from omnisage.eval.evaluate import evaluate_systems, rank_table, summarize
-from omnisage.eval.protocol import eval_windows, load_eval_sets
+from omnisage.eval.protocol import _pair_history, eval_windows, load_eval_sets
 from omnisage.eval.systems import model_system
 
 CFG = EvalConfig(bootstrap=200)
@@ -37,6 +38,7 @@ def test_sets_hold_only_window_pairs_and_a_random_corpus(toy_world, log_end) -> 
     assert sorted(pins.entity_ids[pins.positives]) == sorted(pins.pairs.column("entity_id").to_pylist())
     assert len(pins.corpus) == 40 and len(set(pins.corpus.tolist())) == 40  # the whole (small) catalog
     assert sum(pins.pairs.column("has_text").to_pylist()) == 30
+    assert set(pins.pairs.column("pair").to_pylist()) == {"repeat"}  # each was long-clicked 100 days before
     queries = sets["query"]
     assert queries.pairs.column("entity_id").to_pylist() == ["red lamp"]  # the self-click is gone
     assert queries.pairs.column("lang").to_pylist() == ["fr"]
@@ -80,3 +82,29 @@ def test_keyword_model_recall_matches_the_hand_count(toy_world, keyword_model) -
     ev_small = evaluate_systems([model_system(keyword_model, "keyword")], sets, windows, small)
     assert ev_small.ranks["keyword"]["pin"].shape == (40, 2)
     assert ev_small.ranks["keyword"]["pin"][:, 0].max() <= 2
+
+
+def test_a_pair_is_new_unless_the_same_task_engaged_it_before_the_training_cutoff() -> None:
+    w = eval_windows(datetime(2024, 6, 30, tzinfo=UTC), eval_days=14, gap_days=1)
+    day = timedelta(days=1)
+    log = pa.table(
+        {
+            "query_text": ["sofa", "sofa", "lamp", "rug", "rug"],
+            "entity_type": ["pin", "pin", "pin", "product", "pin"],
+            "entity_id": ["p1", "p2", "p1", "p3", "p4"],
+            "action": ["long_click", "save", "save", "save", "save"],
+            "ts": [w.train_end - 30 * day, w.train_end + 0.5 * day, w.train_end - day, w.train_end - day,
+                   w.train_end + 2 * day],
+        }
+    )  # fmt: skip
+    held_out = pa.table(
+        {
+            "query_text": ["sofa", "sofa", "lamp", "rug", "rug"],
+            "entity_id": ["p1", "p2", "p2", "p3", "p4"],
+        }
+    )
+    # p1: engaged with "sofa" before the cutoff (another action counts); p2: only in the gap; "lamp" engaged
+    # p1, not p2; p3 was a product, not a pin; p4 only after the cutoff.
+    got = _pair_history(log, held_out, "pin", w).to_pylist()
+    assert got == ["repeat", "new", "new", "new", "new"]
+    assert _pair_history(log, held_out.slice(0, 0), "pin", w).to_pylist() == []
