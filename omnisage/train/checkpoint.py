@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,13 @@ def save_checkpoint(
         try:
             torch.save({**state, "step": step, "rng": rngs}, tmp)
             os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+            Path(tmp).unlink(missing_ok=True)
+            free = shutil.disk_usage(path.parent).free / 2**20
+            raise OmniSageError(
+                f"could not write checkpoint {path} ({free:.0f} MiB free on that disk): {exc}; "
+                "free some space and rerun the same command to resume from the last complete checkpoint"
+            ) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -98,3 +98,17 @@ def test_bf16_autocast_trains_with_float32_logits(tmp_path):
     assert all(
         p.dtype == torch.float32 for p in objective.parameters()
     )  # autocast, not a cast of the weights
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    from omnisage.train import checkpoint
+
+    def disk_full(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:672] . unexpected pos 145563072 vs 145562976"
+        )
+
+    monkeypatch.setattr(checkpoint.torch, "save", disk_full)
+    with pytest.raises(OmniSageError, match=r"could not write checkpoint .*step-00000007\.pt \(\d+ MiB free"):
+        checkpoint.save_checkpoint(tmp_path, 7, {"w": torch.zeros(2)}, is_main=True)
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
