@@ -443,11 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "no_progress", False):
-        from omnisage import progress
+    from omnisage import progress
 
-        progress.ENABLED = False  # every bar of the run: the stage's own and the evaluation's
+    args = build_parser().parse_args(argv)
+    # --no-progress silences every bar of the run, the stage's own and the evaluation's
+    progress.ENABLED = not getattr(args, "no_progress", False)
     try:
         return int(args.func(args) or 0)
     except OmniSageError as exc:
@@ -456,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"omnisage {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        progress.ENABLED = True
 
 
 if __name__ == "__main__":

@@ -41,15 +41,10 @@ def test_evaluate_errors_are_one_line(toy_world, tmp_path, capsys) -> None:
 
 
 def test_no_progress_silences_every_bar_of_the_run(toy_world, tmp_path, capsys) -> None:
-    from omnisage import progress
-
     data, entities = toy_world
     write_table(entities, data / "enriched_entities.parquet")
     args = ["evaluate", "--data", str(data), "--baselines", "random,bm25", "--set", "eval.bootstrap=20"]
-    try:
-        assert main([*args, "--out", str(tmp_path / "a")]) == 0
-        assert "ranking" in capsys.readouterr().err  # the evaluation's own bars, without the switch
-        assert main([*args, "--out", str(tmp_path / "b"), "--no-progress"]) == 0
-        assert "ranking" not in capsys.readouterr().err
-    finally:
-        progress.ENABLED = True
+    assert main([*args, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert "ranking" not in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0  # the switch does not outlive its run
+    assert "ranking" in capsys.readouterr().err  # the evaluation's own bars
