@@ -115,8 +115,8 @@ def _history_masks(table: pa.Table, task: str) -> list[tuple[str, np.ndarray]]:
     if "pair" not in table.column_names:
         return []
     history = np.asarray(table.column("pair").to_numpy(zero_copy_only=False), dtype=object)
-    base = pair_mask(table, task)
-    return [(f"pair={v}", base & (history == v)) for v in ("new", "repeat") if (base & (history == v)).any()]
+    masks = [(f"pair={v}", pair_mask(table, task) & (history == v)) for v in ("new", "repeat")]
+    return [(name, mask) for name, mask in masks if mask.any()]
 
 
 def table4(table: pa.Table, cfg: EvalConfig) -> tuple[list[dict], str]:
@@ -143,7 +143,7 @@ def table5(table: pa.Table, cfg: EvalConfig) -> tuple[list[dict], str]:
         rows = [(a, pair_mask(table, task, a)) for _, a in _slices(table, [task])]
         for slice_name, mask in rows + _history_masks(table, task):
             values = {v: _recall(table, v, mask, cfg.k) for v in (*singles.values(), "full")}
-            out.append({"task": task, "action": slice_name, "recall": values})
+            out.append({"task": task, "slice": slice_name, "recall": values})
             body.append(
                 [
                     TASK_NAMES[task],

@@ -190,6 +190,7 @@ def build_eval_set(
         .append_column("has_text", pc.take(catalog.column("has_text"), at))
         .append_column("pair", _pair_history(engagements, pairs, task, windows))
     )
+    assert tuple(pairs.column_names) == PAIR_COLUMNS, pairs.column_names
 
     # The corpus: a uniformly random sample of the catalog; the universe = corpus ∪ positives.
     n_corpus = min(cfg.corpus_size, catalog.num_rows)
