@@ -304,7 +304,6 @@ def _train(sub: argparse._SubParsersAction) -> None:
         help="enriched_entities.parquet or its folder (default: the one in DIR; without one, raw text only)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
@@ -437,8 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     for register in REGISTRARS:
         register(sub)
     for command in sub.choices.values():  # every stage takes --no-progress (see main)
-        if not any("--no-progress" in a.option_strings for a in command._actions):
-            command.add_argument("--no-progress", action="store_true", help="no progress bars")
+        command.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 

@@ -115,7 +115,8 @@ def _history_masks(table: pa.Table, task: str) -> list[tuple[str, np.ndarray]]:
     if "pair" not in table.column_names:
         return []
     history = np.asarray(table.column("pair").to_numpy(zero_copy_only=False), dtype=object)
-    masks = [(f"pair={v}", pair_mask(table, task) & (history == v)) for v in ("new", "repeat")]
+    base = pair_mask(table, task)
+    masks = [(f"pair={v}", base & (history == v)) for v in ("new", "repeat")]
     return [(name, mask) for name, mask in masks if mask.any()]
 
 

@@ -62,16 +62,15 @@ def save_checkpoint(
         try:
             torch.save({**state, "step": step, "rng": rngs}, tmp)
             os.replace(tmp, path)
-        except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if not isinstance(exc, OSError | RuntimeError):  # torch reports a full disk as a RuntimeError
+                raise
             free = shutil.disk_usage(path.parent).free / 2**20
             raise OmniSageError(
                 f"could not write checkpoint {path} ({free:.0f} MiB free on that disk): {exc}; "
                 "free some space and rerun the same command to resume from the last complete checkpoint"
             ) from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         for old in list_checkpoints(directory)[:-keep]:
             old.unlink(missing_ok=True)
     if dist.is_available() and dist.is_initialized():

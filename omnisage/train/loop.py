@@ -93,10 +93,8 @@ def _global_mean(values: dict[str, float], workers: Workers, device: torch.devic
 def _check_settings(stored: dict[str, Any] | None, current: dict[str, Any] | None, path: Path) -> None:
     if stored is None or current is None or stored == current:
         return
-    differ = sorted(k for k in {*stored, *current} if stored.get(k, "(unset)") != current.get(k, "(unset)"))
-    shown = ", ".join(
-        f"model.{k}: {stored.get(k, '(unset)')!r} -> {current.get(k, '(unset)')!r}" for k in differ
-    )
+    pairs = {k: (stored.get(k, "(unset)"), current.get(k, "(unset)")) for k in sorted({*stored, *current})}
+    shown = ", ".join(f"model.{k}: {a!r} -> {b!r}" for k, (a, b) in pairs.items() if a != b)
     raise OmniSageError(
         f"{path} was trained with other model settings ({shown}); use a new --out or delete {path.parent}"
     )
