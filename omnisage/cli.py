@@ -349,8 +349,8 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
         metavar="NAMES",
         help="only train (or resume) these variants, comma-separated, and stop: run several such commands "
         "side by side on one --out, then a plain `ablate` ranks them and writes the report (variants: "
-        "full, searchsage, no_compat, continuous, no_captions, text, boards, pin_only, product_only, "
-        "query_only)",
+        "full, searchsage, no_compat, continuous, no_captions, text, boards, and per task of pin, product, "
+        "query: TASK_only, TASK_only_share)",
     )
     _add_config_args(p)
 

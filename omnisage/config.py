@@ -164,7 +164,8 @@ class TrainConfig:
     towers: tuple[str, ...] = ("entity", "legacy", "query")  # ("legacy",) = the SearchSage baseline
     batch_size: int = 256  # pairs per worker and step, split across datasets by `mix`
     negatives_per_pair: int = 4  # random catalog negatives
-    leave_one_out: bool = True  # drop a pair's own query from its positive's engaged queries
+    leave_one_out: bool = True  # drop a pair's own query from its positive's engaged queries...
+    keep_repeat_queries: bool = True  # ...unless the pair was engaged more than once (it was there before)
     temperature: float = 0.07  # initial; learned, shared by every task
     max_logit_scale: float = 100.0
     sketch_width: int = 1 << 20  # count-min sketches of the logQ correction (the code: 2^26)
@@ -175,6 +176,9 @@ class TrainConfig:
     optimizer: str = "adamw"  # or "lamb"
     lr: float = 1e-3
     query_lr: float | None = None  # for the query encoder (pretrained ones want less); None = lr
+    # For the entity encoder's hash embedding table: a row moves only in the steps its n-grams appear in
+    # (each item ~20 times in 1,200 steps of the default preset), so it may want more; None = lr.
+    embedding_lr: float | None = None
     weight_decay: float = 0.01
     warmup_steps: int = 100
     steps: int = 2000  # total; the cosine schedule decays to min_lr_ratio · lr at the last step
@@ -370,7 +374,10 @@ def load_config(preset: str | Path | None = None, overrides: list[str] | None = 
 
 # Settings added with a default that differs from what the code did before they existed: the value a saved model
 # or a pinned run that lacks the setting behaves as. Every other missing setting behaves as its default.
-BEFORE_SETTING: dict[str, dict[str, Any]] = {"model": {"continuous_scale": "none"}}
+BEFORE_SETTING: dict[str, dict[str, Any]] = {
+    "model": {"continuous_scale": "none"},
+    "train": {"keep_repeat_queries": False},
+}
 
 
 def saved_defaults() -> dict[str, Any]:

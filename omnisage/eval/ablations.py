@@ -9,6 +9,7 @@ paper's Tables 2–6.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -40,6 +41,10 @@ class Variant:
     overrides: tuple[str, ...]  # dotted `section.field=value` on top of the chosen config
     towers: tuple[str, ...]  # which of its towers to rank: "learned" (name) and/or "compat" (name-compat)
     about: str
+    # A single-task variant keeps its tasks' share of the full model's batch (`task_batch`), so per step it
+    # sees the same pairs of its task as the multi-task model does: the tables compare sharing the encoders
+    # with other tasks, not seeing a task's data 2-8 times as often.
+    task_batch: bool = False
 
 
 VARIANTS: dict[str, Variant] = {
@@ -61,33 +66,41 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "boards", (f"model.text_fields={_NATIVE},caption,board_titles",), ("learned",), "+ board titles"
         ),
-        Variant(
-            "pin_only",
-            ("train.mix.product_onsite=0", "train.mix.product_offsite=0", "train.mix.query=0"),
-            ("learned",),
-            "single task: query→pin",
-        ),
-        Variant(
-            "product_only",
-            ("train.mix.pin=0", "train.mix.query=0"),
-            ("learned",),
-            "single task: query→product (onsite and offsite)",
-        ),
-        Variant(
-            "query_only",
-            ("train.mix.pin=0", "train.mix.product_onsite=0", "train.mix.product_offsite=0"),
-            ("learned",),
-            "single task: query→query",
-        ),
     )
 }
+# Single-task variants (Table 5): each trains one task's datasets, as the paper does with the full model's
+# batch size ("same batch": the same compute, so a task sees its pairs 2-8x as often), and again with only its
+# share of that batch ("share": the same pairs of the task per step, so only sharing the model differs).
+SINGLE_TASKS = {
+    "pin": ("query→pin", ("pin",)),
+    "product": ("query→product (onsite and offsite)", ("product_onsite", "product_offsite")),
+    "query": ("query→query", ("query",)),
+}
+
+
+def _single_task_variants() -> dict[str, Variant]:
+    out = {}
+    for task, (what, datasets) in SINGLE_TASKS.items():
+        off = tuple(
+            f"train.mix.{d}=0"
+            for d in ("pin", "product_onsite", "product_offsite", "query")
+            if d not in datasets
+        )
+        for suffix, about, share in (("", "same batch", False), ("_share", "its share of the batch", True)):
+            name = f"{task}_only{suffix}"
+            out[name] = Variant(name, off, ("learned",), f"single task: {what}, {about}", task_batch=share)
+    return out
+
+
+SINGLE_TASK_VARIANTS = _single_task_variants()
+VARIANTS |= SINGLE_TASK_VARIANTS
 
 # Paper table -> the variants it compares (baselines join Table 2).
 TABLE_VARIANTS: dict[str, tuple[str, ...]] = {
     "2": ("searchsage", "full"),
     "3": ("no_captions", "text"),
     "4": ("continuous", "text", "boards", "full"),
-    "5": ("pin_only", "product_only", "query_only", "full"),
+    "5": (*SINGLE_TASK_VARIANTS, "full"),
     "6": ("searchsage", "no_compat", "full"),
 }
 
@@ -174,12 +187,23 @@ def _same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
     return pinned == current
 
 
+def _with_task_batch(config: Config, full: Config) -> Config:
+    """`config` with the batch its tasks get in `full`'s batch (the same pairs per step of each task)."""
+    from omnisage.train.batches import allocate
+
+    shares = allocate(full.train.batch_size, full.train.mix)
+    batch = sum(shares.get(name, 0) for name, weight in config.train.mix.items() if weight > 0)
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=batch))
+
+
 def _train_variant(
     variant: Variant, data: Path, out: Path, preset: str | Path, overrides: Sequence[str],
     entities: Path | None, trainer: Trainer, log: Callable[[str], None],
 ) -> tuple[Config, Path]:  # fmt: skip
     """Train (or resume, or reuse) one variant; its config is pinned in `variant.json`."""
     config = load_config(preset, [*overrides, *variant.overrides])
+    if variant.task_batch:
+        config = _with_task_batch(config, load_config(preset, overrides))
     folder = out / "variants" / variant.name
     pinned = folder / "variant.json"
     settings = {"variant": variant.name, "config": config_to_dict(config)}

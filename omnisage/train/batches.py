@@ -44,6 +44,9 @@ class DatasetPairs:
     entity_type: str  # of the positives: pin, product or query
     query_ids: np.ndarray  # (P,) int64 into Catalog.queries
     entity_ids: np.ndarray  # (P,) int64 into Catalog.ids[entity_type]
+    # (P,) bool: engaged more than once in the window, so its query was among the positive's engaged queries
+    # before its latest engagement (None: no pair repeats)
+    repeats: np.ndarray | None = None
 
 
 class BatchPlan:
@@ -157,8 +160,13 @@ class TrainBatch:
 class BatchBuilder:
     """Turns the plan of (step, rank) into encoder inputs: catalog features, legacy vectors, tokenized texts.
 
-    Features of the whole catalog are tokenized once (`EntityFeatures`); a batch is a cheap gather. The
-    positive of a pair leaves its own query out of its engaged queries when `leave_one_out` is on.
+    Features of the whole catalog are tokenized once (`EntityFeatures`); a batch is a cheap gather.
+
+    With `leave_one_out`, the positive of a pair leaves the pair's own query out of its engaged queries, as
+    it was before the pair's first engagement: the feature must not hand the model its label. With
+    `keep_repeats`, a pair engaged more than once keeps it, as it was before the pair's latest engagement.
+    That is what evaluation sees: features are computed at the training cutoff, and a pair engaged again
+    after it (most held-out pairs) finds its query among the item's engaged queries.
     """
 
     def __init__(
@@ -170,9 +178,11 @@ class BatchBuilder:
         towers: tuple[str, ...],
         tokenize_queries: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,
         leave_one_out: bool = True,
+        keep_repeats: bool = True,
     ):
         self.plan, self.catalog, self.features = plan, catalog, features
-        self.towers, self.tokenize_queries, self.leave_one_out = towers, tokenize_queries, leave_one_out
+        self.towers, self.tokenize_queries = towers, tokenize_queries
+        self.leave_one_out, self.keep_repeats = leave_one_out, keep_repeats
 
     def __call__(self, step: int, rank: int = 0) -> TrainBatch:
         out: dict[str, DatasetBatch] = {}
@@ -210,7 +220,7 @@ class BatchBuilder:
                 batch.positive_rows, batch.negative_rows = add_texts(positive_ids), add_texts(negative_ids)
             else:
                 if "entity" in self.towers:
-                    own = self.catalog.queries[query_ids].tolist() if self.leave_one_out else None
+                    own = self._left_out(pairs, rows, query_ids)
                     batch.positive_rows = add_entities(kind, positive_ids, own)
                     batch.negative_rows = add_entities(kind, negative_ids, None)
                 if "legacy" in self.towers:
@@ -227,3 +237,14 @@ class BatchBuilder:
             entities = self.features.batch(np.concatenate(entity_rows), excluded)
         tokens = self.tokenize_queries(texts) if self.tokenize_queries is not None else None
         return TrainBatch(step, out, texts, tokens, entities)
+
+    def _left_out(
+        self, pairs: DatasetPairs, rows: np.ndarray, query_ids: np.ndarray
+    ) -> list[str | None] | None:
+        """Per pair of the batch, the query its positive leaves out of its engaged queries (None: keeps all)."""
+        if not self.leave_one_out:
+            return None
+        own = self.catalog.queries[query_ids].astype(object)  # (B,)
+        if self.keep_repeats and pairs.repeats is not None:
+            own[pairs.repeats[rows]] = None
+        return own.tolist()

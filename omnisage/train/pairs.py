@@ -23,7 +23,13 @@ DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "product_offsite": ("product", ("add_to_cart", "checkout")),
     "query": ("query", ("click",)),
 }
-PAIR_SCHEMA = pa.schema([pa.field("query_text", pa.string()), pa.field("entity_id", pa.string())])
+PAIR_SCHEMA = pa.schema(
+    [
+        pa.field("query_text", pa.string()),
+        pa.field("entity_id", pa.string()),
+        pa.field("engagements", pa.int64()),  # of the dataset's actions, in the window
+    ]
+)
 
 
 def _parse_day(value: str, setting: str) -> datetime:
@@ -83,7 +89,8 @@ def training_pairs(
     seed: int,
     datasets: tuple[str, ...] = tuple(DATASETS),
 ) -> dict[str, pa.Table]:
-    """Unique (query_text, entity_id) pairs of each dataset, sorted, from engagements with start <= ts < end.
+    """Unique (query_text, entity_id) pairs of each dataset, sorted, from engagements with start <= ts < end,
+    with the pair's number of `engagements` in the window (more than one: it repeats, see `BatchBuilder`).
 
     `caps` maps an entity type (pin, product, query) to its per-entity cap (None: no cap).
     """
@@ -102,7 +109,8 @@ def training_pairs(
         rows = logs.filter(mask).select(["query_text", "entity_id"])
         if entity_type == "query":  # a query is not its own related query
             rows = rows.filter(pc.not_equal(rows.column("query_text"), rows.column("entity_id")))
-        unique = rows.group_by(["query_text", "entity_id"], use_threads=False).aggregate([])
+        unique = rows.group_by(["query_text", "entity_id"], use_threads=False).aggregate([([], "count_all")])
+        unique = unique.rename_columns(["query_text", "entity_id", "engagements"])
         unique = unique.sort_by([("query_text", "ascending"), ("entity_id", "ascending")])
         rng = np.random.default_rng([seed, index])
         out[name] = _cap(unique, caps.get(entity_type), rng).cast(PAIR_SCHEMA)

@@ -118,6 +118,7 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
             kind,
             catalog.lookup("query", table.column("query_text"), "query"),
             catalog.lookup(kind, table.column("entity_id"), kind),
+            repeats=pc.greater(table.column("engagements"), 1).to_numpy(zero_copy_only=False),
         )
     if not pairs:
         span = f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}" if start else f"before {end:%Y-%m-%d}"
@@ -209,6 +210,7 @@ def train_model(
             towers=train.towers,
             tokenize_queries=model.query_encoder.tokenize,
             leave_one_out=train.leave_one_out,
+            keep_repeats=train.keep_repeat_queries,
         )
         say(_plan_text(data, per_worker, tasks, workers))
         torch.manual_seed(train.seed + 1 + workers.rank)  # dropout differs per worker, reproducibly

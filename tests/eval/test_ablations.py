@@ -9,10 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from omnisage.config import Config
+from omnisage.config import Config, load_config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.ablations import _same_settings, _training_lock, run_ablate, train_variants
+from omnisage.train.batches import allocate
 
 WORDS = ["red", "blue", "green", "black", "white", "sofa", "lamp", "chair", "rug", "things"]
 
@@ -65,11 +66,23 @@ def test_ablate_builds_every_table_and_resumes(toy_world, tmp_path: Path) -> Non
     report = run_ablate(data, out, "tiny", overrides, **kwargs)
     assert sorted(calls) == sorted(
         ["searchsage", "full", "no_captions", "text", "continuous", "boards", "pin_only", "product_only",
-         "query_only", "no_compat"]
+         "query_only", "pin_only_share", "product_only_share", "query_only_share", "no_compat"]
     )  # fmt: skip
     assert json.loads((out / "variants" / "text" / "model" / "fields.json").read_text()) == [
         "title", "description", "brand", "color", "caption"
     ]  # fmt: skip
+    # Single-task variants train with the full model's batch, and with their task's share of it.
+    tiny = load_config("tiny", overrides)
+    shares = allocate(tiny.train.batch_size, tiny.train.mix)
+
+    def pinned(name: str) -> dict:
+        return json.loads((out / "variants" / name / "variant.json").read_text())["config"]["train"]
+
+    for task, datasets in (("pin", ["pin"]), ("product", ["product_onsite", "product_offsite"])):
+        assert pinned(f"{task}_only")["batch_size"] == tiny.train.batch_size
+        assert pinned(f"{task}_only_share")["batch_size"] == sum(shares[d] for d in datasets)
+        assert pinned(f"{task}_only_share")["mix"] == pinned(f"{task}_only")["mix"]
+    assert pinned("query_only_share")["batch_size"] == shares["query"] < tiny.train.batch_size
     # Table 3: untitled pins are found only through their captions.
     t3 = {r["variant"]: r["recall"]["save"] for r in report["tables"]["3"]}
     assert t3 == {"no_captions": 0.0, "text": 1.0}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from train_toys import setup
@@ -55,6 +57,22 @@ def test_leave_one_out_removes_the_pairs_own_query_from_its_positive():
     negatives_a = a.entities.offsets.numel()
     assert negatives_a == b.entities.offsets.numel()
     assert pin.negative_rows.stop <= len(a.entities)
+
+
+def test_a_repeated_pair_keeps_its_query():
+    # Point in time: a pair engaged more than once had its query among the item's engaged queries before
+    # its latest engagement, so only pairs engaged once leave it out.
+    train = TrainConfig(batch_size=16, sketch_width=1 << 10, towers=("entity",))
+    _, builder = setup(train)
+    _, without = setup(dataclasses.replace(train, leave_one_out=False))
+    _, always = setup(dataclasses.replace(train, keep_repeat_queries=False))
+    for pairs in builder.plan.pairs.values():
+        pairs.repeats = np.ones_like(pairs.query_ids, dtype=bool)
+    assert torch.equal(builder(0).entities.token_ids, without(0).entities.token_ids)
+    for pairs in builder.plan.pairs.values():
+        pairs.repeats[:] = False
+    assert torch.equal(builder(0).entities.token_ids, always(0).entities.token_ids)
+    assert builder(0).entities.token_ids.numel() < without(0).entities.token_ids.numel()
 
 
 def test_leave_one_out_only_touches_the_excluding_row():

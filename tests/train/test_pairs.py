@@ -36,16 +36,16 @@ LOG = _log(
 )
 
 
-def test_window_actions_and_uniqueness():
+def test_window_actions_uniqueness_and_counts():
     pairs = training_pairs(
         LOG, start=datetime(2024, 1, 2, tzinfo=UTC), end=datetime(2024, 1, 9, tzinfo=UTC), caps={}, seed=0
     )
     as_set = {name: set(zip(*t.to_pydict().values())) for name, t in pairs.items()}
     assert as_set == {
-        "pin": {("sofa", "p1")},
-        "product_onsite": {("lamp", "x1")},
-        "product_offsite": {("lamp", "x1"), ("lamp", "x2")},
-        "query": {("lamp", "desk lamp")},
+        "pin": {("sofa", "p1", 2)},  # saved, then long-clicked: a repeat
+        "product_onsite": {("lamp", "x1", 1)},
+        "product_offsite": {("lamp", "x1", 1), ("lamp", "x2", 1)},
+        "query": {("lamp", "desk lamp", 1)},
     }
 
 

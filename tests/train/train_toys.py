@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -154,6 +155,7 @@ def setup(
             DATASETS[name][0],
             catalog.lookup("query", t.column("query_text"), "query"),
             catalog.lookup(DATASETS[name][0], t.column("entity_id"), "entity"),
+            repeats=pc.greater(t.column("engagements"), 1).to_numpy(zero_copy_only=False),
         )
         for name, t in pairs.items()
     }
@@ -183,5 +185,6 @@ def setup(
         towers=train.towers,
         tokenize_queries=query_encoder.tokenize,
         leave_one_out=train.leave_one_out,
+        keep_repeats=train.keep_repeat_queries,
     )
     return objective, builder
