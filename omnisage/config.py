@@ -176,9 +176,6 @@ class TrainConfig:
     optimizer: str = "adamw"  # or "lamb"
     lr: float = 1e-3
     query_lr: float | None = None  # for the query encoder (pretrained ones want less); None = lr
-    # For the entity encoder's hash embedding table: a row moves only in the steps its n-grams appear in
-    # (each item ~20 times in 1,200 steps of the default preset), so it may want more; None = lr.
-    embedding_lr: float | None = None
     weight_decay: float = 0.01
     warmup_steps: int = 100
     steps: int = 2000  # total; the cosine schedule decays to min_lr_ratio · lr at the last step

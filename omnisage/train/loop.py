@@ -138,11 +138,11 @@ def fit(
     lrs = {
         "query_encoder": cfg.query_lr if cfg.query_lr is not None else cfg.lr,
         "entity_encoder": cfg.lr,
-        "entity_text": cfg.embedding_lr if cfg.embedding_lr is not None else cfg.lr,
         "loss": cfg.lr,
     }
-    modules = encoders_in_use(objective, split_text=cfg.embedding_lr is not None)
-    optimizer = make_optimizer(cfg.optimizer, parameter_groups(modules, lrs, cfg.weight_decay))
+    optimizer = make_optimizer(
+        cfg.optimizer, parameter_groups(encoders_in_use(objective), lrs, cfg.weight_decay)
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
     )

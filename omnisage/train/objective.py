@@ -74,12 +74,9 @@ class TrainingObjective(nn.Module):
         return self.loss(self.embed(batch), collective)
 
 
-def encoders_in_use(objective: TrainingObjective, split_text: bool = False) -> dict[str, nn.Module]:
-    """The modules with trainable parameters, by optimizer group name; with `split_text` the entity encoder's
-    text embedding bag is a group of its own ("entity_text", listed before the rest of the encoder)."""
+def encoders_in_use(objective: TrainingObjective) -> dict[str, nn.Module]:
+    """The modules with trainable parameters, by optimizer group name."""
     modules: dict[str, nn.Module] = {"query_encoder": objective.query_encoder, "loss": objective.loss}
     if objective.entity_encoder is not None and any(t.tower == "entity" for t in objective.loss.tasks):
-        if split_text:
-            modules["entity_text"] = objective.entity_encoder.text
         modules["entity_encoder"] = objective.entity_encoder
     return modules

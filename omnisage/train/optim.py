@@ -58,14 +58,10 @@ class Lamb(torch.optim.Optimizer):
 
 
 def parameter_groups(modules: dict[str, nn.Module], lrs: dict[str, float], weight_decay: float) -> list[dict]:
-    """One group per (module, decayed or not): vectors and scalars (norms, biases, temperature) never decay.
-    A parameter belongs to the first module that holds it, so a submodule listed before its parent gets its
-    own learning rate."""
+    """One group per (module, decayed or not): vectors and scalars (norms, biases, temperature) never decay."""
     groups: list[dict] = []
-    seen: set[int] = set()
     for name, module in modules.items():
-        params = [p for p in module.parameters() if p.requires_grad and id(p) not in seen]
-        seen.update(id(p) for p in params)
+        params = [p for p in module.parameters() if p.requires_grad]
         for decay in (True, False):
             chosen = [p for p in params if (p.ndim >= 2) == decay]
             if chosen:

@@ -39,15 +39,3 @@ def test_vectors_and_scalars_never_decay():
     groups = parameter_groups({"m": model}, {"m": 1e-3}, weight_decay=0.1)
     decayed = [p for g in groups if g["weight_decay"] > 0 for p in g["params"]]
     assert len(decayed) == 1 and decayed[0].shape == (2, 3)
-
-
-def test_a_submodule_listed_first_gets_its_own_learning_rate():
-    # The entity encoder's embedding table may train faster than the rest (train.embedding_lr).
-    model = torch.nn.Sequential(torch.nn.Embedding(5, 2), torch.nn.Linear(2, 2))
-    groups = parameter_groups({"text": model[0], "all": model}, {"text": 1e-2, "all": 1e-3}, weight_decay=0.1)
-    by_lr: dict[float, list] = {}
-    for g in groups:
-        by_lr.setdefault(g["lr"], []).extend(g["params"])
-    assert [p.shape for p in by_lr[1e-2]] == [(5, 2)]
-    assert sorted(tuple(p.shape) for p in by_lr[1e-3]) == [(2,), (2, 2)]
-    assert sum(len(g["params"]) for g in groups) == 3  # each parameter once
