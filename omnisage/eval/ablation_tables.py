@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from omnisage.config import EvalConfig
 from omnisage.eval.ablations import VARIANTS, pair_mask
 from omnisage.eval.evaluate import RANK_PREFIX, rank_systems, relative_gain, summarize
+from omnisage.eval.metrics import bootstrap_means
 from omnisage.eval.report import TASK_NAMES, cell, gain_text, markdown_table
 
 BASELINE_LABELS = {
@@ -205,12 +206,15 @@ def acceptance_checks(table: pa.Table, cfg: EvalConfig) -> list[dict]:
     if {"continuous", "text", "boards", "full"} <= have:
         for _, action in _slices(table, ["pin"]):
             mask = pair_mask(table, "pin", action)
-            chain = [_recall(table, v, mask, cfg.k) for v in ("continuous", "text", "boards", "full")]
+            variants = ("continuous", "text", "boards", "full")
+            chain = [_recall(table, v, mask, cfg.k) for v in variants]
             ok = all(b > a for a, b in itertools.pairwise(chain))
             add(
                 f"each Table 4 enrichment adds recall (pin {action})",
                 ok,
-                " → ".join(f"{v:.3f}" for v in chain),
+                " → ".join(f"{v:.3f}" for v in chain)
+                + "; steps "
+                + _step_intervals(table, variants, mask, cfg),
             )
     for suffix, label in _SINGLE_COLUMNS:
         pin, query = f"pin_only{suffix}", f"query_only{suffix}"
@@ -227,6 +231,19 @@ def acceptance_checks(table: pa.Table, cfg: EvalConfig) -> list[dict]:
                 f"multi-task at least {label} on query→query", multi >= single, f"{multi:.3f} vs {single:.3f}"
             )
     return checks
+
+
+def _step_intervals(table: pa.Table, variants: Sequence[str], mask: np.ndarray, cfg: EvalConfig) -> str:
+    """Each step's recall difference along `variants` with its 95% paired-bootstrap interval over the pairs."""
+    hits = np.stack(
+        [table.column(RANK_PREFIX + v).to_numpy(zero_copy_only=False)[mask] <= cfg.k for v in variants],
+        axis=1,
+    )  # (N, V)
+    means = bootstrap_means(hits, n_boot=cfg.bootstrap, seed=cfg.seed)  # (B, V)
+    steps = np.diff(means, axis=1)  # (B, V-1)
+    point = np.diff(hits.mean(0))  # (V-1,)
+    low, high = np.percentile(steps, [2.5, 97.5], axis=0)
+    return ", ".join(f"{p:+.3f} ({lo:+.3f}…{hi:+.3f})" for p, lo, hi in zip(point, low, high, strict=True))
 
 
 def ablation_report(
