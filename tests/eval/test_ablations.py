@@ -91,7 +91,9 @@ def test_ablate_builds_every_table_and_resumes(toy_world, tmp_path: Path) -> Non
     assert t4["continuous"] == 0.0 and t4["text"] == 1.0
     claims = {c["claim"]: c["passed"] for c in report["checks"]}
     assert claims["each Table 4 enrichment adds recall (pin save)"] is False  # boards add nothing here
-    detail = {c["claim"]: c["detail"] for c in report["checks"]}["each Table 4 enrichment adds recall (pin save)"]
+    detail = {c["claim"]: c["detail"] for c in report["checks"]}[
+        "each Table 4 enrichment adds recall (pin save)"
+    ]
     assert detail.startswith("0.000 → 1.000 → 1.000 → ") and detail.count("…") == 3  # each step's interval
     assert "+1.000 (+1.000…+1.000)" in detail  # captions find every pin in every resample
     markdown = (out / "ablations.md").read_text()
