@@ -30,6 +30,7 @@ from omnisage.eval.evaluate import Evaluation, evaluate_systems, rank_table
 from omnisage.eval.protocol import PAIR_COLUMNS, EvalSet, Windows, load_eval_sets
 from omnisage.eval.report import write_text
 from omnisage.eval.systems import System
+from omnisage.train.pairs import DATASETS
 
 _NATIVE = "title,description,brand,color"  # an item's own text (products also carry brand and colour)
 PAIR_KEY = ("task", "query_text", "entity_id", "action")
@@ -41,9 +42,8 @@ class Variant:
     overrides: tuple[str, ...]  # dotted `section.field=value` on top of the chosen config
     towers: tuple[str, ...]  # which of its towers to rank: "learned" (name) and/or "compat" (name-compat)
     about: str
-    # A single-task variant keeps its tasks' share of the full model's batch (`task_batch`), so per step it
-    # sees the same pairs of its task as the multi-task model does: the tables compare sharing the encoders
-    # with other tasks, not seeing a task's data 2-8 times as often.
+    # Train with only its tasks' share of the full model's batch (`train.mix` of the chosen config), so a
+    # single-task variant sees the same pairs of its task per step as the multi-task model.
     task_batch: bool = False
 
 
@@ -81,11 +81,7 @@ SINGLE_TASKS = {
 def _single_task_variants() -> dict[str, Variant]:
     out = {}
     for task, (what, datasets) in SINGLE_TASKS.items():
-        off = tuple(
-            f"train.mix.{d}=0"
-            for d in ("pin", "product_onsite", "product_offsite", "query")
-            if d not in datasets
-        )
+        off = tuple(f"train.mix.{d}=0" for d in DATASETS if d not in datasets)
         for suffix, about, share in (("", "same batch", False), ("_share", "its share of the batch", True)):
             name = f"{task}_only{suffix}"
             out[name] = Variant(name, off, ("learned",), f"single task: {what}, {about}", task_batch=share)
