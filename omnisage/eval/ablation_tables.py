@@ -4,7 +4,6 @@ plus the issue's acceptance checks computed from the same numbers (never tuned, 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,11 +24,17 @@ BASELINE_LABELS = {
 }
 
 
-def _recall(table: pa.Table, system: str, mask: np.ndarray, k: int) -> float | None:
+def _hits(table: pa.Table, system: str, mask: np.ndarray, k: int) -> np.ndarray | None:
+    """(N,) bool: the masked pairs the system ranks in its top k; None if it has no complete ranks there."""
     if system not in rank_systems(table) or not mask.any():
         return None
     ranks = table.column(RANK_PREFIX + system).to_numpy(zero_copy_only=False)[mask].astype(float)
-    return None if np.isnan(ranks).any() else float(np.mean(ranks <= k))
+    return None if np.isnan(ranks).any() else ranks <= k
+
+
+def _recall(table: pa.Table, system: str, mask: np.ndarray, k: int) -> float | None:
+    hits = _hits(table, system, mask, k)
+    return None if hits is None else float(hits.mean())
 
 
 def _num(value: float | None, prev: float | None = None) -> str:
@@ -147,8 +152,8 @@ def table5(table: pa.Table, cfg: EvalConfig) -> tuple[list[dict], str]:
     out, body = [], []
     for task in ("pin", "product", "query"):
         rows = [(a, pair_mask(table, task, a)) for _, a in _slices(table, [task])]
+        names = [f"{task}_only{suffix}" for suffix, _ in _SINGLE_COLUMNS]
         for slice_name, mask in rows + _history_masks(table, task):
-            names = [f"{task}_only{suffix}" for suffix, _ in _SINGLE_COLUMNS]
             values = {v: _recall(table, v, mask, cfg.k) for v in (*names, "full")}
             out.append({"task": task, "slice": slice_name, "recall": values})
             body.append([TASK_NAMES[task], slice_name, *(_num(v) for v in values.values())])
@@ -206,15 +211,14 @@ def acceptance_checks(table: pa.Table, cfg: EvalConfig) -> list[dict]:
     if {"continuous", "text", "boards", "full"} <= have:
         for _, action in _slices(table, ["pin"]):
             mask = pair_mask(table, "pin", action)
-            variants = ("continuous", "text", "boards", "full")
-            chain = [_recall(table, v, mask, cfg.k) for v in variants]
-            ok = all(b > a for a, b in itertools.pairwise(chain))
+            hits = np.stack(
+                [_hits(table, v, mask, cfg.k) for v in ("continuous", "text", "boards", "full")], 1
+            )
+            chain = hits.mean(0)  # (4,) recall of each variant
             add(
                 f"each Table 4 enrichment adds recall (pin {action})",
-                ok,
-                " → ".join(f"{v:.3f}" for v in chain)
-                + "; steps "
-                + _step_intervals(table, variants, mask, cfg),
+                bool(np.all(np.diff(chain) > 0)),
+                " → ".join(f"{v:.3f}" for v in chain) + "; steps " + _step_intervals(hits, cfg),
             )
     for suffix, label in _SINGLE_COLUMNS:
         pin, query = f"pin_only{suffix}", f"query_only{suffix}"
@@ -233,16 +237,12 @@ def acceptance_checks(table: pa.Table, cfg: EvalConfig) -> list[dict]:
     return checks
 
 
-def _step_intervals(table: pa.Table, variants: Sequence[str], mask: np.ndarray, cfg: EvalConfig) -> str:
-    """Each step's recall difference along `variants` with its 95% paired-bootstrap interval over the pairs."""
-    hits = np.stack(
-        [table.column(RANK_PREFIX + v).to_numpy(zero_copy_only=False)[mask] <= cfg.k for v in variants],
-        axis=1,
-    )  # (N, V)
+def _step_intervals(hits: np.ndarray, cfg: EvalConfig) -> str:
+    """Each step's recall difference along the (N, V) hits of V variants on the same pairs, with its 95%
+    paired-bootstrap interval over the pairs."""
     means = bootstrap_means(hits, n_boot=cfg.bootstrap, seed=cfg.seed)  # (B, V)
-    steps = np.diff(means, axis=1)  # (B, V-1)
+    low, high = np.percentile(np.diff(means, axis=1), [2.5, 97.5], axis=0)  # (V-1,) each
     point = np.diff(hits.mean(0))  # (V-1,)
-    low, high = np.percentile(steps, [2.5, 97.5], axis=0)
     return ", ".join(f"{p:+.3f} ({lo:+.3f}…{hi:+.3f})" for p, lo, hi in zip(point, low, high, strict=True))
 
 
