@@ -83,6 +83,14 @@ class ModelConfig:
     # entity = normalize(legacy vector + MLP(...)) with the MLP's last layer at zero: training starts from
     # the legacy embedding instead of from noise (needs legacy_dim == dim)
     legacy_residual: bool = False
+    # "query": each pin/product's own text (entity_text_fields joined by " . ", cut at entity_text_max_tokens)
+    # also goes through the query encoder, weights shared, and its vector replaces the legacy vector as the
+    # base the MLP's output is added to (MLP last layer at zero). With the legacy vectors made by the same
+    # encoder over the same text (the real-data benchmarks), step 0 is the zero-shot two-tower model and
+    # training adapts both sides. "none": the paper's entity encoder, hash bags + MLP only.
+    entity_text_tower: str = "none"
+    entity_text_fields: tuple[str, ...] = ("title", "brand", "color", "description")
+    entity_text_max_tokens: int = 128
     # How the continuous blocks [legacy pin | legacy product | image] enter the MLP beside the text bag (a sum of
     # LayerNorm-ed field vectors, norm ~sqrt(hash_dim) each): "sqrt_width" multiplies each unit-vector block by
     # sqrt(its width) so both are on the same per-dimension scale; "none" feeds the unit vectors as they are (and

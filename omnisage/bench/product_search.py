@@ -39,8 +39,8 @@ VARIANTS: dict[str, Variant] = {
             "omnisage",
             (),
             ("learned", "compat"),
-            "the full model: item text + engaged queries + legacy vector; query→product, query→query "
-            "and compatibility tasks",
+            "the full model: product text through the query encoder (shared weights) + hashed item text, "
+            "engaged queries and legacy vector; query→product, query→query and compatibility tasks",
         ),
         Variant(
             "searchsage",
@@ -137,10 +137,17 @@ def _enrich_config(split: BenchSplit, config: Config) -> Any:
 def variant_config(
     preset: str | Path, overrides: list[str], variant: Variant, split: BenchSplit, dim: int
 ) -> Config:
-    """The preset, the data-derived settings (legacy width, a training window over every log), the user's
-    overrides, then the variant's own."""
+    """The preset, the derived settings (legacy width, a training window over every log, the entity text tower
+    reading the legacy vectors' text), the user's overrides, then the variant's own."""
+    bench = load_config(preset, overrides).bench
     end = (_as_of(split) + timedelta(days=1)).date().isoformat()
-    derived = [f"model.legacy_dim={dim}", f"train.window_end={end}", "train.window_days=none"]
+    derived = [
+        f"model.legacy_dim={dim}",
+        f"train.window_end={end}",
+        "train.window_days=none",
+        f"model.entity_text_fields={','.join(bench.legacy_fields)}",
+        f"model.entity_text_max_tokens={bench.legacy_max_tokens}",
+    ]
     return load_config(preset, [*derived, *overrides, *variant.overrides])
 
 

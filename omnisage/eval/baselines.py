@@ -12,30 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
 
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.eval.metrics import DenseScorer, Scorer
 from omnisage.eval.protocol import EvalSet
 from omnisage.eval.systems import EmbeddingSystem, unit_rows
+from omnisage.model.features import item_texts
 from omnisage.text.tokenizers import analyze
 
 _LIST_FIELDS = ("board_titles", "engaged_queries")
-
-
-def item_texts(rows: pa.Table, fields: Sequence[str]) -> list[str]:
-    """One text per enriched row: the non-empty fields joined by ' . ' (list fields item by item)."""
-    columns = [rows.column(f).to_pylist() for f in fields if f in rows.column_names]
-    out = []
-    for values in zip(*columns):
-        parts: list[str] = []
-        for v in values:
-            if isinstance(v, list):
-                parts.extend(x for x in v if x)
-            elif v:
-                parts.append(v)
-        out.append(" . ".join(parts))
-    return out if columns else [""] * rows.num_rows
 
 
 def entity_texts(evalset: EvalSet, fields: Sequence[str]) -> list[str]:

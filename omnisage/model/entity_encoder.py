@@ -4,10 +4,14 @@ Every text field goes through the same hash embedding bag; the field vectors are
 the continuous features [legacy pin | legacy product | image] (zeros where a type lacks one; each block scaled
 by sqrt(its width) to the text bag's per-dimension scale, `model.continuous_scale`), and an MLP
 input -> 1024 -> 1024 -> D (ReLU + LayerNorm after each hidden layer) maps them to a unit vector. With
-`legacy_residual` the MLP's output is added to the entity's legacy vector and starts at zero.
+`legacy_residual` the MLP's output is added to the entity's legacy vector and starts at zero. With a text
+tower (`model.entity_text_tower`, attached by the model: the query encoder itself) the MLP's output is added
+to the tower's vector of the entity's own text instead, and also starts at zero.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +21,8 @@ from omnisage.config import ModelConfig
 from omnisage.errors import OmniSageError
 from omnisage.model.features import EntityBatch, continuous_dim, continuous_widths
 from omnisage.model.hash_embedding import HashEmbeddingBag
+
+TEXT_TOWERS = ("none", "query")
 
 
 class EntityEncoder(nn.Module):
@@ -35,11 +41,18 @@ class EntityEncoder(nn.Module):
         )
         self.register_buffer("continuous_scale", _continuous_scale(config), persistent=False)  # (C,)
         self.legacy_residual, self.legacy_dim = config.legacy_residual, config.legacy_dim
-        if self.legacy_residual:
-            if not (config.use_legacy_features and config.legacy_dim == config.dim):
-                raise OmniSageError("model.legacy_residual needs use_legacy_features and legacy_dim == dim")
+        if config.entity_text_tower not in TEXT_TOWERS:
+            raise OmniSageError(
+                f"model.entity_text_tower: unknown {config.entity_text_tower!r} (known: {', '.join(TEXT_TOWERS)})"
+            )
+        if self.legacy_residual and not (config.use_legacy_features and config.legacy_dim == config.dim):
+            raise OmniSageError("model.legacy_residual needs use_legacy_features and legacy_dim == dim")
+        if self.legacy_residual or config.entity_text_tower != "none":
             nn.init.zeros_(self.mlp[-1].weight)
             nn.init.zeros_(self.mlp[-1].bias)
+        # Tokens of the entity's text -> (B, D) unit vectors. A plain attribute, not a submodule: the tower
+        # is the query encoder, whose weights the model saves, trains and moves once, as the query tower.
+        self.text_tower: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
 
     def forward(self, batch: EntityBatch) -> torch.Tensor:
         """EntityBatch of B entities -> (B, D) unit vectors."""
@@ -52,7 +65,13 @@ class EntityEncoder(nn.Module):
         continuous = batch.continuous.to(text.dtype) * self.continuous_scale.to(text.dtype)  # (B, C)
         x = torch.cat([text, continuous], dim=-1)  # (B, H + C)
         out = self.mlp(x)  # (B, D)
-        if self.legacy_residual:
+        if self.text_tower is not None:
+            if batch.text_tokens is None:
+                raise OmniSageError(
+                    "the entity text tower needs the batch's text tokens (EntityBatch.text_tokens)"
+                )
+            out = out + self.text_tower(batch.text_tokens).to(out.dtype)  # (B, D)
+        elif self.legacy_residual:
             legacy = batch.continuous[:, : 2 * self.legacy_dim].view(b, 2, self.legacy_dim).sum(1)  # (B, L)
             out = out + F.normalize(legacy, dim=-1).to(out.dtype)  # a pin's or a product's, the other is 0
         return F.normalize(out, dim=-1)  # (B, D)

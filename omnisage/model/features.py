@@ -9,7 +9,7 @@ gathers an `EntityBatch` of torch tensors, leaving out a training pair's own que
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,13 +52,19 @@ class EntityBatch:
     offsets: torch.Tensor  # (F*B,) int64 start of each bag in token_ids
     continuous: torch.Tensor  # (B, C) float32
     num_fields: int
+    text_tokens: dict[str, torch.Tensor] | None = None  # (B, T) each: the entity text tower's input
 
     def __len__(self) -> int:
         return self.continuous.shape[0]
 
     def to(self, device: torch.device | str) -> EntityBatch:
+        tokens = {k: v.to(device) for k, v in self.text_tokens.items()} if self.text_tokens else None
         return EntityBatch(
-            self.token_ids.to(device), self.offsets.to(device), self.continuous.to(device), self.num_fields
+            self.token_ids.to(device),
+            self.offsets.to(device),
+            self.continuous.to(device),
+            self.num_fields,
+            tokens,
         )
 
 
@@ -87,6 +93,8 @@ class EntityFeatures:
 
     fields: dict[str, RaggedField]  # in the configured field order
     continuous: np.ndarray  # (R, C) float32
+    texts: np.ndarray | None = None  # (R,) object: each entity's own text for the text tower
+    tokenize: Callable[[list[str]], dict[str, torch.Tensor]] | None = None  # the text tower's tokenizer
 
     def __len__(self) -> int:
         return self.continuous.shape[0]
@@ -116,19 +124,37 @@ class EntityFeatures:
             offsets=torch.from_numpy(offsets),
             continuous=torch.from_numpy(np.ascontiguousarray(self.continuous[rows])),
             num_fields=len(self.fields),
+            text_tokens=self.tokenize(self.texts[rows].tolist())
+            if self.texts is not None and self.tokenize is not None
+            else None,
         )
 
 
 class EntityFeaturizer:
     """Enriched entity rows (`schema.ENRICHED_ENTITIES` columns, as an Arrow table or dicts) -> features."""
 
-    def __init__(self, tokenizer: TextTokenizer, config: ModelConfig):
-        unknown = sorted(set(config.text_fields) - set(TEXT_FIELDS))
-        if unknown:
+    def __init__(
+        self,
+        tokenizer: TextTokenizer,
+        config: ModelConfig,
+        tokenize_text: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,
+    ):
+        """tokenize_text: the text tower's tokenizer (`model.entity_text_tower`); None = no text tower."""
+        for setting, names in (
+            ("text_fields", config.text_fields),
+            ("entity_text_fields", config.entity_text_fields),
+        ):
+            unknown = sorted(set(names) - set(TEXT_FIELDS))
+            if unknown:
+                raise OmniSageError(
+                    f"config model.{setting}: unknown {unknown} (known: {', '.join(TEXT_FIELDS)})"
+                )
+        if LEAVE_ONE_OUT_FIELD in config.entity_text_fields:
             raise OmniSageError(
-                f"config model.text_fields: unknown {unknown} (known: {', '.join(TEXT_FIELDS)})"
+                f"config model.entity_text_fields: {LEAVE_ONE_OUT_FIELD} would hand a training pair its own "
+                "query (the text tower has no leave-one-out); use model.text_fields for it"
             )
-        self.tokenizer, self.config = tokenizer, config
+        self.tokenizer, self.config, self.tokenize_text = tokenizer, config, tokenize_text
 
     @property
     def continuous_dim(self) -> int:
@@ -141,7 +167,10 @@ class EntityFeaturizer:
     def features(self, entities: Entities) -> EntityFeatures:
         table = as_table(entities)
         fields = {name: self._field(table, name) for name in self.config.text_fields}
-        return EntityFeatures(fields, self._continuous(table))
+        texts = None
+        if self.tokenize_text is not None:
+            texts = np.array(item_texts(table, self.config.entity_text_fields), dtype=object)  # (R,)
+        return EntityFeatures(fields, self._continuous(table), texts, self.tokenize_text)
 
     def _field(self, table: pa.Table, name: str) -> RaggedField:
         """Tokenize one field: a list field has one element per list entry, a scalar field one per row."""
@@ -186,6 +215,21 @@ class EntityFeaturizer:
         if not blocks:
             return np.zeros((n, 0), dtype=np.float32)
         return np.concatenate(blocks, axis=1).astype(np.float32)  # (R, C)
+
+
+def item_texts(rows: pa.Table, fields: Sequence[str]) -> list[str]:
+    """One text per row: the non-empty fields joined by ' . ' (list fields item by item)."""
+    columns = [rows.column(f).to_pylist() for f in fields if f in rows.column_names]
+    out = []
+    for values in zip(*columns):
+        parts: list[str] = []
+        for v in values:
+            if isinstance(v, list):
+                parts.extend(x for x in v if x)
+            elif v:
+                parts.append(v)
+        out.append(" . ".join(parts))
+    return out if columns else [""] * rows.num_rows
 
 
 def entity_texts(entities: Entities, fields: Sequence[str] = TEXT_FIELDS) -> Iterator[str]:

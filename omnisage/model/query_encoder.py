@@ -139,12 +139,14 @@ class QueryEncoder(nn.Module):
     def dim(self) -> int:
         return self.projection.out_features
 
-    def tokenize(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Normalized, tokenized, padded to the longest and cut at `max_tokens`: the encoder's input dict."""
+    def tokenize(self, queries: Sequence[str], max_tokens: int | None = None) -> dict[str, torch.Tensor]:
+        """Normalized, tokenized, padded to the longest and cut at `max_tokens` (default: the encoder's own
+        limit): the encoder's input dict."""
         texts = [normalize(q) for q in queries]
+        limit = max_tokens or self.max_tokens
         with _TOKENIZER_LOCK:
             tokens = self.tokenizer(
-                texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+                texts, padding=True, truncation=True, max_length=limit, return_tensors="pt"
             )
         return dict(tokens)
 
@@ -157,6 +159,21 @@ class QueryEncoder(nn.Module):
         else:
             pooled = hidden[:, 0]  # (B, H)
         return F.normalize(self.projection(pooled), dim=-1)  # (B, D)
+
+    def forward_bucketed(self, tokens: dict[str, torch.Tensor], buckets: int) -> torch.Tensor:
+        """`forward` over `buckets` slices of the batch sorted by length, each cut to its own longest text: the
+        same vectors (padding sits on the right and is masked) for less compute on padding. Long, uneven texts
+        such as product titles pad a whole batch to 2-3x their mean length."""
+        mask = tokens["attention_mask"]
+        if buckets <= 1 or self.tokenizer.padding_side != "right" or len(mask) < 2 * buckets:
+            return self(tokens)
+        lengths = mask.sum(1)  # (B,)
+        order = torch.argsort(lengths)  # (B,)
+        parts = []
+        for rows in torch.chunk(order, buckets):
+            width = max(int(lengths[rows].max()), 1)
+            parts.append(self({k: v[rows, :width] for k, v in tokens.items()}))
+        return torch.cat(parts)[torch.argsort(order)]  # (B, D) back in batch order
 
     @torch.inference_mode()
     def encode(self, queries: Sequence[str], batch_size: int = 256) -> torch.Tensor:

@@ -107,3 +107,20 @@ def test_freeze_below_trains_only_the_top_layers(encoder):
     assert encoder.projection.weight.grad is not None
     with pytest.raises(OmniSageError, match="query_trainable_layers"):
         encoder.freeze_below(3)
+
+
+def test_bucketed_forward_matches_the_padded_batch(tiny_query_encoder_dir):
+    """Length buckets cut the padding, never the result: same vectors, same order."""
+    encoder = QueryEncoder.from_pretrained(tiny_query_encoder_dir, dim=8, pooling="mean").eval()
+    texts = [
+        "a",
+        "red velvet sofa for a small living room with a view",
+        "oak",
+        "lamp ideas",
+        "x y z w",
+        "b",
+    ] * 3
+    tokens = encoder.tokenize(texts)
+    with torch.inference_mode():
+        torch.testing.assert_close(encoder.forward_bucketed(tokens, 4), encoder(tokens), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(encoder.forward_bucketed(tokens, 1), encoder(tokens))

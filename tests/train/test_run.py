@@ -13,7 +13,7 @@ from omnisage.train.run import train_model
 TINY_ENCODER = "random:layers=1,hidden=32,heads=2"
 
 
-def _config(**train):
+def _settings(**train) -> list[str]:
     settings = {
         "model.query_encoder": TINY_ENCODER,
         "model.dim": 16,
@@ -31,7 +31,11 @@ def _config(**train):
         "train.window_days": "none",
         **{f"train.{k}": v for k, v in train.items()},
     }
-    return load_config("tiny", [f"{k}={v}" for k, v in settings.items()])
+    return [f"{k}={v}" for k, v in settings.items()]
+
+
+def _config(**train):
+    return load_config("tiny", _settings(**train))
 
 
 @pytest.mark.slow
@@ -55,6 +59,23 @@ def test_trains_saves_a_bundle_and_resumes(toy_data_dir, tmp_path):
     longer = _config(steps=6)
     again = train_model(toy_data_dir, tmp_path, longer, progress=False, log=lambda *_: None)
     assert again["resumed_from"] == 4 and again["steps"] == 6
+
+
+def test_entity_text_tower_trains_through_the_shared_query_encoder(toy_data_dir, tmp_path):
+    """`model.entity_text_tower=query`: the step's pins and products also go through the query encoder; the
+    bundle carries the setting and encodes entities with it."""
+    from omnisage.model.bundle import load_model
+
+    config = load_config(
+        "tiny",
+        [*_settings(steps=2), "model.entity_text_tower=query", "model.entity_text_max_tokens=24"],
+    )
+    summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
+    assert summary["steps"] == 2 and "pin" in summary["tasks"]
+    model = load_model(tmp_path / "model")
+    assert model.config.entity_text_tower == "query"
+    rows = [{"entity_type": "product", "entity_id": "x", "title": "oak table", "legacy_vector": None}]
+    assert model.encode_entities(rows).shape == (1, 16)
 
 
 def test_legacy_only_baseline_trains_no_entity_encoder(toy_data_dir, tmp_path):
