@@ -7,6 +7,7 @@ Each stage registers itself with a small function below and imports its module o
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 
@@ -276,7 +277,7 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
         baselines = (
             None if args.baselines is None else [b.strip() for b in args.baselines.split(",") if b.strip()]
         )
-        command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage evaluate"
+        command = _command_line(args)
         report = run_evaluate(args.data, args.out, config, model=args.model, searchsage=args.searchsage,
                               entities=args.enriched, baselines=baselines, command=command, readme=args.readme)  # fmt: skip
         print(headline(report))
@@ -364,7 +365,7 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
             )
             return 0
         tables = [t.strip() for t in args.tables.split(",") if t.strip()]
-        command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else "omnisage ablate"
+        command = _command_line(args)
         run_ablate(args.data, args.out, args.config, args.overrides, tables=tables, entities=args.enriched,
                    command=command, readme=args.readme)  # fmt: skip
         with open(f"{args.out}/ablations.md", encoding="utf-8") as fh:
@@ -412,7 +413,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
                                       small_version=args.small_version, published_split=args.published_split,
                                       lenient=not args.strict)  # fmt: skip
         out = args.out or f"bench_out/{args.source}"
-        command = "omnisage " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"omnisage bench {args.source}"
+        command = _command_line(args)
         run_benchmark(data, out, args.config, args.overrides, test=test, save_model=args.save_model,
                       cache_dir=args.cache, command=command, progress=not args.no_progress)  # fmt: skip
         with open(f"{out}/report.md", encoding="utf-8") as fh:
@@ -440,10 +441,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed (or as a script passed it to `main`), for reports to say what produced them."""
+    return "omnisage " + shlex.join(args.argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     from omnisage import progress
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     # --no-progress silences every bar of the run, the stage's own and the evaluation's
     progress.ENABLED = not getattr(args, "no_progress", False)
     try:

@@ -48,6 +48,7 @@ def test_bench_homedepot_end_to_end(
         "Recall@10 on held-out queries" in printed and "rejected rows: 1 (1 missing product title)" in printed
     )
     report = json.loads((out / "report.json").read_text())
+    assert report["command"].startswith("omnisage bench homedepot --data ")  # as passed to main, not sys.argv
     assert list(report["systems"]) == [
         "bm25",
         "bm25_expanded",
