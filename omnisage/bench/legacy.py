@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from omnisage.eval.baselines import MeanPoolEncoder, item_texts
+from omnisage.eval.baselines import MeanPoolEncoder
+from omnisage.model.features import item_texts
 from omnisage.progress import tqdm
 from omnisage.schema import LEGACY_EMBEDDINGS
 

@@ -220,20 +220,14 @@ def acceptance_checks(table: pa.Table, cfg: EvalConfig) -> list[dict]:
                 bool(np.all(np.diff(chain) > 0)),
                 " → ".join(f"{v:.3f}" for v in chain) + "; steps " + _step_intervals(hits, cfg),
             )
+    # Table 5: the multi-task model may trail a single-task one by 0.03 on the big task, not on the small one.
     for suffix, label in _SINGLE_COLUMNS:
-        pin, query = f"pin_only{suffix}", f"query_only{suffix}"
-        if {pin, "full"} <= have:
-            single, multi = (_recall(table, v, pair_mask(table, "pin"), cfg.k) for v in (pin, "full"))
-            add(
-                f"multi-task within 0.03 of {label} on query→pin",
-                multi >= single - 0.03,
-                f"{multi:.3f} vs {single:.3f}",
-            )
-        if {query, "full"} <= have and pair_mask(table, "query").any():
-            single, multi = (_recall(table, v, pair_mask(table, "query"), cfg.k) for v in (query, "full"))
-            add(
-                f"multi-task at least {label} on query→query", multi >= single, f"{multi:.3f} vs {single:.3f}"
-            )
+        for task, rule, slack in (("pin", "within 0.03 of", 0.03), ("query", "at least", 0.0)):
+            single_name, mask = f"{task}_only{suffix}", pair_mask(table, task)
+            if {single_name, "full"} <= have and mask.any():
+                single, multi = (_recall(table, v, mask, cfg.k) for v in (single_name, "full"))
+                claim = f"multi-task {rule} {label} on query→{task}"
+                add(claim, multi >= single - slack, f"{multi:.3f} vs {single:.3f}")
     return checks
 
 
