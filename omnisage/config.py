@@ -170,6 +170,9 @@ class TrainConfig:
         default_factory=lambda: {"pin": 8.0, "product_onsite": 4.0, "query": 2.0, "product_offsite": 2.0}
     )
     towers: tuple[str, ...] = ("entity", "legacy", "query")  # ("legacy",) = the SearchSage baseline
+    # Loss weight of each compatibility (legacy) task against the learned ones, which weigh 1. Below 1 the
+    # frozen legacy space pulls less on the query vector the learned towers also score.
+    compat_weight: float = 1.0
     batch_size: int = 256  # pairs per worker and step, split across datasets by `mix`
     negatives_per_pair: int = 4  # random catalog negatives
     leave_one_out: bool = True  # drop a pair's own query from its positive's engaged queries...
@@ -250,6 +253,10 @@ class BenchConfig:
     """The real-data product-search benchmark (`omnisage bench`; issue 6): split, legacy vectors, variants."""
 
     eval_share: float = 0.2  # share of the queries with an engaged product held out (none seen in training)
+    # Training positives: judged pairs of the training queries with at least this relevance (1-3 scale; ESCI:
+    # E 3, S 2, C 1.5). None = the adapter's engagement threshold (Home Depot 2.67, ESCI E). Held-out pairs
+    # are always the engaged ones, so the evaluation does not move with it.
+    train_min_relevance: float | None = None
     seed: int = 0  # the split's seed (the corpus is drawn with eval.seed)
     variants: tuple[str, ...] = ("omnisage", "searchsage", "no_engaged_queries", "single_task")
     baselines: tuple[str, ...] = ("bm25", "zero_shot")

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omnisage.bench.legacy import legacy_embeddings
-from omnisage.bench.split import BenchSplit, eval_sets, split_by_file, split_by_query
+from omnisage.bench.split import BenchSplit, eval_sets, split_by_file, split_by_query, training_set
 from omnisage.config import Config, config_to_dict, load_config
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet, write_world
@@ -109,11 +109,13 @@ def prepare_world(
     seconds["legacy_vectors"] = time.perf_counter() - start
     dim = legacy.schema.field("vector").type.list_size
     settings = {"split": _split_key(split), "legacy": dim, "enrich": config_to_dict(config.enrich)}
+    if bench.train_min_relevance is not None:
+        settings["train_min_relevance"] = bench.train_min_relevance
     _pin(out / "world.settings.json", settings)
     start = time.perf_counter()
     if not (enriched / OUTPUT).is_file():
         log("== training world: the training split in the data contracts")
-        write_world(split.training, world)
+        write_world(training_set(split, bench.train_min_relevance), world)
         write_table(legacy, world / "legacy_embeddings.parquet")
         (world / "world.json").write_text(json.dumps({"legacy_dim": dim}) + "\n", encoding="utf-8")
         log("== enrich: engaged queries from the training logs only")
@@ -218,6 +220,9 @@ def run_benchmark(
     unknown = sorted(set(config.bench.variants) - set(VARIANTS))
     if unknown:
         raise OmniSageError(f"config bench.variants: unknown {unknown} (known: {', '.join(VARIANTS)})")
+    at = config.bench.train_min_relevance
+    if at is not None and not 1.0 <= at <= 3.0:
+        raise OmniSageError(f"config bench.train_min_relevance must be on the 1-3 relevance scale, got {at}")
     out = Path(out)
     started = time.perf_counter()
     split = (

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from omnisage.bench.split import BenchSplit
+from omnisage.bench.split import BenchSplit, training_set
 from omnisage.config import Config, config_to_dict
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet
@@ -20,6 +20,14 @@ from omnisage.eval.evaluate import Evaluation, rank_systems, rank_table, summari
 from omnisage.eval.report import TASK_NAMES, cell, gain_text, gains, markdown_table, write_text
 
 PRIMARY = "omnisage"
+
+
+def _split_counts(split: BenchSplit, config: Config) -> dict[str, int]:
+    at = config.bench.train_min_relevance
+    if at is None:
+        return split.about
+    positives = training_set(split, at).engaged().num_rows
+    return {**split.about, f"training positives (relevance ≥ {at:g})": positives}
 
 
 def _about(system: str) -> str:
@@ -66,7 +74,7 @@ def bench_report(
             "rejected_by_reason": data.rejections.counts(),
             "notes": data.notes,
         },
-        "split": split.about,
+        "split": _split_counts(split, config),
         "sets": {t: {"pairs": s.pairs.num_rows, "corpus": len(s.corpus)} for t, s in ev.sets.items()},
         "systems": {s: _about(s) for s in systems},
         "recall": rows,

@@ -27,6 +27,7 @@ class Task:
     name: str  # e.g. "pin", "legacy_pin", "query"
     dataset: str  # the pairs it trains on: "pin", "product_onsite", "product_offsite", "query"
     tower: str  # one of TOWERS
+    weight: float = 1.0  # multiplies the task's loss in the total
 
 
 @dataclass
@@ -186,7 +187,7 @@ class MultiTaskLoss(nn.Module):
                             row_weight=weight,
                             normalizer=normalizer,
                         )
-                losses[task.name] = task_loss
+                losses[task.name] = task.weight * task_loss
         if not losses:
             raise ValueError("the batch holds no pairs for any task")
         losses["total"] = torch.stack(list(losses.values())).sum()

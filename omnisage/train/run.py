@@ -138,6 +138,11 @@ def _check(config: Config) -> None:
         raise OmniSageError(f"config train.towers: unknown {unknown} (known: entity, legacy, query)")
     if train.steps < 1 or train.batch_size < 1:
         raise OmniSageError("config train.steps and train.batch_size must be positive")
+    if not train.compat_weight > 0:
+        raise OmniSageError(
+            f"config train.compat_weight must be > 0, got {train.compat_weight} (to drop the compatibility "
+            "tasks, leave 'legacy' out of train.towers)"
+        )
 
 
 def train_model(
@@ -175,7 +180,7 @@ def train_model(
         start_from = _query_encoder_start(data.model_config, out_dir, train.seed, workers)
         model = OmniSageModel.create(start_from, vocab, seed=train.seed)  # the same weights on every worker
         model.config = data.model_config  # the bundle records "random:..." rather than the init folder
-        tasks = tasks_for(tuple(data.pairs), train.towers)
+        tasks = tasks_for(tuple(data.pairs), train.towers, train.compat_weight)
         if not tasks:
             raise OmniSageError(
                 f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}"

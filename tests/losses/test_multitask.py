@@ -117,6 +117,16 @@ def test_nested_prefixes_are_weighted_sums():
     assert torch.allclose(nested({"pin": data})["total"], expected, atol=1e-5)
 
 
+def test_a_task_weight_scales_its_loss_in_the_total():
+    data = _batch(torch.Generator().manual_seed(2))
+    plain = MultiTaskLoss(TASKS, sketch_width=1 << 16)({"pin": data})
+    weighted = [TASKS[0], Task("legacy_pin", "pin", "legacy", 0.25)]
+    out = MultiTaskLoss(weighted, sketch_width=1 << 16)({"pin": data})
+    assert torch.allclose(out["legacy_pin"], 0.25 * plain["legacy_pin"])
+    assert torch.allclose(out["pin"], plain["pin"])
+    assert torch.allclose(out["total"], plain["pin"] + 0.25 * plain["legacy_pin"])
+
+
 def test_temperature_starts_at_007_and_scale_is_clamped_at_100():
     loss_fn = MultiTaskLoss(TASKS, sketch_width=64)
     assert math.isclose(loss_fn.logit_scale().item(), 1 / 0.07, rel_tol=1e-6)
