@@ -264,6 +264,9 @@ class BenchConfig:
     legacy_encoder: str | None = None  # local Hugging Face folder; None = the embedded all-MiniLM-L6-v2
     legacy_fields: tuple[str, ...] = ("title", "brand", "color", "description")
     legacy_max_tokens: int = 128
+    # Also rank "omnisage+bm25": the full model's scores fused with BM25 over the product text, each
+    # standardized per query over the corpus, BM25 at this weight. None = not ranked.
+    hybrid_weight: float | None = 0.25
 
 
 @dataclass(frozen=True)

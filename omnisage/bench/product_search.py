@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 
 from omnisage.bench.legacy import legacy_embeddings
 from omnisage.bench.split import BenchSplit, eval_sets, split_by_file, split_by_query, training_set
-from omnisage.config import Config, config_to_dict, load_config
+from omnisage.config import Config, config_to_dict, load_config, saved_defaults
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet, write_world
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import Variant, variant_systems
+from omnisage.eval.ablations import Variant, same_settings, variant_systems
 from omnisage.eval.evaluate import Evaluation, evaluate_systems
 from omnisage.eval.systems import System
 
@@ -67,6 +67,8 @@ BASELINES = {
     "bm25_expanded": "BM25 over the product's own text + its engaged queries (training logs)",
     "zero_shot": "the frozen legacy encoder (all-MiniLM-L6-v2) on queries and product text, untrained",
 }
+HYBRID = "omnisage+bm25"
+HYBRID_ABOUT = "the full model's scores fused with BM25 over the product's own text (per-query z-scores)"
 Log = Callable[[str], None]
 
 
@@ -80,9 +82,10 @@ def _split_key(split: BenchSplit) -> str:
     return _fingerprint([sorted(set(heldout)), split.about, len(products), products[:100]])
 
 
-def _pin(path: Path, settings: dict[str, Any]) -> None:
-    """Record the settings that produced a folder; a later run with other settings must not reuse it."""
-    if path.is_file() and json.loads(path.read_text(encoding="utf-8")) != settings:
+def _pin(path: Path, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
+    """Record the settings that produced a folder; a later run with other settings must not reuse it. A
+    setting added to the code since is absent from the record: it matches at its value in `defaults`."""
+    if path.is_file() and not same_settings(json.loads(path.read_text(encoding="utf-8")), settings, defaults):
         raise OmniSageError(f"{path.parent} was made with other settings; use another --out or delete it")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=1, default=str) + "\n", encoding="utf-8")
@@ -165,10 +168,8 @@ def train_variants(
         variant = VARIANTS[name]
         config = variant_config(preset, overrides, variant, split, dim)
         folder = out / "variants" / name
-        _pin(
-            folder / "variant.json",
-            {"variant": name, "split": _split_key(split), "config": config_to_dict(config)},
-        )
+        settings = {"variant": name, "split": _split_key(split), "config": config_to_dict(config)}
+        _pin(folder / "variant.json", settings, {**settings, "config": saved_defaults()})
         start = time.perf_counter()
         if not (folder / SUMMARY).is_file():
             log(f"== training '{name}': {variant.about}")
@@ -198,6 +199,14 @@ def baseline_systems(names: tuple[str, ...], config: Config, dim: int) -> list[S
     return out
 
 
+def hybrid_system(model: Any, config: Config) -> System:
+    from omnisage.eval.baselines import BM25System
+    from omnisage.eval.systems import HybridSystem, model_system
+
+    lexical = BM25System(config.bench.legacy_fields)
+    return HybridSystem(HYBRID, model_system(model), lexical, config.bench.hybrid_weight)
+
+
 def run_benchmark(
     data: RelevanceSet,
     out: str | Path,
@@ -220,6 +229,8 @@ def run_benchmark(
     unknown = sorted(set(config.bench.variants) - set(VARIANTS))
     if unknown:
         raise OmniSageError(f"config bench.variants: unknown {unknown} (known: {', '.join(VARIANTS)})")
+    if config.bench.hybrid_weight is not None and not config.bench.hybrid_weight >= 0:
+        raise OmniSageError(f"config bench.hybrid_weight must be >= 0, got {config.bench.hybrid_weight}")
     at = config.bench.train_min_relevance
     if at is not None and not 1.0 <= at <= 3.0:
         raise OmniSageError(f"config bench.train_min_relevance must be on the 1-3 relevance scale, got {at}")
@@ -252,7 +263,10 @@ def run_benchmark(
     _rank(ev, baseline_systems(config.bench.baselines, config, dim), config)
     for name, (variant_cfg, bundle, _) in trained.items():
         model = load_bundle(bundle)
-        _rank(ev, variant_systems(VARIANTS[name], model, variant_cfg.model.legacy_dim), config)
+        systems = variant_systems(VARIANTS[name], model, variant_cfg.model.legacy_dim)
+        if name == "omnisage" and config.bench.hybrid_weight is not None:
+            systems.append(hybrid_system(model, config))
+        _rank(ev, systems, config)
         del model
         gc.collect()
     seconds["evaluation"] = sum(ev.seconds.values())

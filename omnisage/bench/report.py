@@ -31,10 +31,12 @@ def _split_counts(split: BenchSplit, config: Config) -> dict[str, int]:
 
 
 def _about(system: str) -> str:
-    from omnisage.bench.product_search import BASELINES, VARIANTS
+    from omnisage.bench.product_search import BASELINES, HYBRID, HYBRID_ABOUT, VARIANTS
 
     if system in BASELINES:
         return BASELINES[system]
+    if system == HYBRID:
+        return HYBRID_ABOUT
     if system.endswith("-compat") and system[: -len("-compat")] in VARIANTS:
         return "the full model's compatibility tower: query prefix vs the frozen legacy vectors"
     return VARIANTS[system].about if system in VARIANTS else system

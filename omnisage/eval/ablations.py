@@ -166,7 +166,7 @@ def _join(base: pa.Table | None, extra: pa.Table) -> pa.Table:
     return base
 
 
-def _same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
+def same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
     """Whether a variant pinned earlier was trained with `current` settings. A setting added to the code
     since then is absent from the pinned file; it matches when it is at the value the code had before
     (`config.saved_defaults`: the default, or the old behaviour where the default changed)."""
@@ -175,7 +175,7 @@ def _same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
             return False
         defaults = defaults if isinstance(defaults, dict) else {}
         return all(
-            _same_settings(pinned[key], value, defaults.get(key))
+            same_settings(pinned[key], value, defaults.get(key))
             if key in pinned
             else key in defaults and value == defaults[key]
             for key, value in current.items()
@@ -206,7 +206,7 @@ def _train_variant(
     if pinned.is_file():
         before = json.loads(pinned.read_text(encoding="utf-8"))
         defaults = {"variant": variant.name, "config": saved_defaults()}
-        if not _same_settings(before, settings, defaults):
+        if not same_settings(before, settings, defaults):
             raise OmniSageError(
                 f"{folder} was trained with other settings; use a new --out or delete that folder"
             )

@@ -107,3 +107,56 @@ def compatibility_system(
         return unit_rows(np.asarray(model.encode_queries(texts))[:, :legacy_dim])
 
     return EmbeddingSystem(name, queries, lambda rows: legacy_vectors(rows, legacy_dim), batch_size)
+
+
+class FusedScorer:
+    """z(a) + weight · z(b): each scorer's scores standardized per query over the evaluation corpus (its mean
+    and standard deviation, computed once in chunks), so scales as different as cosine and BM25 can be added."""
+
+    def __init__(self, a: Scorer, b: Scorer, weight: float, corpus: np.ndarray, n_rows: int):
+        self.a, self.b, self.weight = a, b, weight
+        self.row_cost = a.row_cost + b.row_cost
+        self.moments = [_moments(s, np.asarray(corpus, np.int64), n_rows) for s in (a, b)]
+
+    def scores(self, queries: np.ndarray, entities: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(queries), len(entities)), np.float32)  # (n, m)
+        for scorer, (mean, std), weight in zip((self.a, self.b), self.moments, (1.0, self.weight)):
+            z = (scorer.scores(queries, entities) - mean[queries, None]) / std[queries, None]
+            out += (weight * z).astype(np.float32)
+        return out
+
+
+def _moments(
+    scorer: Scorer, corpus: np.ndarray, n_rows: int, rows_per_block: int = 256, chunk: int = 16384
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per query row, the mean and standard deviation (> 0) of its scores over `corpus`."""
+    total, squares = np.zeros(n_rows), np.zeros(n_rows)
+    for lo in range(0, n_rows, rows_per_block):
+        rows = np.arange(lo, min(lo + rows_per_block, n_rows))
+        for start in range(0, len(corpus), chunk):
+            s = scorer.scores(rows, corpus[start : start + chunk]).astype(np.float64)  # (n, m)
+            total[rows] += s.sum(axis=1)
+            squares[rows] += (s * s).sum(axis=1)
+    mean = total / max(len(corpus), 1)
+    std = np.sqrt(np.maximum(squares / max(len(corpus), 1) - mean * mean, 0.0))
+    return mean, np.where(std > 1e-9, std, 1.0)
+
+
+@dataclass
+class HybridSystem:
+    """A dense system fused with a lexical one (`FusedScorer`): what production search often serves, and a
+    measure of how much term matching the embeddings still miss."""
+
+    name: str
+    dense: System
+    lexical: System
+    weight: float
+
+    def scorer(self, evalset: EvalSet) -> Scorer:
+        n_rows = len(evalset.positives)
+        return FusedScorer(
+            self.dense.scorer(evalset), self.lexical.scorer(evalset), self.weight, evalset.corpus, n_rows
+        )
+
+    def supports(self, task: str) -> bool:
+        return all(getattr(s, "supports", lambda _: True)(task) for s in (self.dense, self.lexical))

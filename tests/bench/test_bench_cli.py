@@ -55,6 +55,7 @@ def test_bench_homedepot_end_to_end(
         "zero_shot",
         "omnisage",
         "omnisage-compat",
+        "omnisage+bm25",
         "searchsage",
         "no_engaged_queries",
         "single_task",
@@ -62,6 +63,7 @@ def test_bench_homedepot_end_to_end(
     recall = {(r["system"], r["task"]): r["recall"] for r in report["recall"]}
     assert all(0.0 <= v <= 1.0 for v in recall.values())
     assert ("omnisage", "product") in recall and ("omnisage", "query") in recall
+    assert "fused with BM25" in report["systems"]["omnisage+bm25"]
     assert report["sets"]["product"] == {"pairs": report["split"]["heldout_pairs"], "corpus": 12}
     assert report["training"]["searchsage"]["tasks"] == ["legacy_product_onsite"]
     assert report["training"]["single_task"]["tasks"] == ["product_onsite"]
@@ -96,4 +98,4 @@ def test_bench_homedepot_with_a_test_file(csv_path: Path, tmp_path: Path, tiny_e
     assert report["split"]["heldout_queries"] == 2 and report["split"]["heldout_pairs"] == 2
     assert report["split"]["test_products_added_to_catalog"] == 1
     assert report["sets"]["product"]["pairs"] == 2
-    assert {r["system"] for r in report["recall"]} == {"bm25", "omnisage", "omnisage-compat"}
+    assert {r["system"] for r in report["recall"]} == {"bm25", "omnisage", "omnisage-compat", "omnisage+bm25"}

@@ -12,7 +12,7 @@ import pytest
 from omnisage.config import Config, load_config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import _same_settings, _training_lock, run_ablate, train_variants
+from omnisage.eval.ablations import _training_lock, run_ablate, same_settings, train_variants
 from omnisage.train.batches import allocate
 
 WORDS = ["red", "blue", "green", "black", "white", "sofa", "lamp", "chair", "rug", "things"]
@@ -155,14 +155,14 @@ def test_variant_pinned_before_a_setting_existed_is_reused_at_its_default() -> N
     }
     old = {"variant": "full", "config": {"model": {"dim": 64}, "train": {"steps": 40}}}
     same = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}, "train": {"steps": 40}}}
-    assert _same_settings(old, same, defaults)
+    assert same_settings(old, same, defaults)
     # The new setting switched on: the pinned model was not trained that way.
     on = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": True}, "train": {"steps": 40}}}
-    assert not _same_settings(old, on, defaults)
+    assert not same_settings(old, on, defaults)
     # A changed value, or a setting the code no longer has, is a different training run.
-    assert not _same_settings(old, {**same, "config": {**same["config"], "train": {"steps": 41}}}, defaults)
+    assert not same_settings(old, {**same, "config": {**same["config"], "train": {"steps": 41}}}, defaults)
     gone = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}}}
-    assert not _same_settings(old, gone, defaults)
+    assert not same_settings(old, gone, defaults)
 
 
 def test_saved_defaults_read_a_missing_continuous_scale_as_the_old_unscaled_behaviour() -> None:
@@ -174,5 +174,5 @@ def test_saved_defaults_read_a_missing_continuous_scale_as_the_old_unscaled_beha
     del old["config"]["model"]["continuous_scale"]
     scaled = {"variant": "full", "config": saved_defaults()}
     scaled["config"]["model"]["continuous_scale"] = "sqrt_width"
-    assert not _same_settings(old, scaled, defaults)  # trained unscaled: not today's scaled default
-    assert _same_settings(old, {"variant": "full", "config": saved_defaults()}, defaults)
+    assert not same_settings(old, scaled, defaults)  # trained unscaled: not today's scaled default
+    assert same_settings(old, {"variant": "full", "config": saved_defaults()}, defaults)

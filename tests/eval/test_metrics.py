@@ -90,3 +90,30 @@ def test_paired_bootstrap_shares_resamples() -> None:
     values = np.stack([np.arange(50.0), np.arange(50.0) + 1], axis=1)  # column 1 = column 0 + 1
     means = bootstrap_means(values, n_boot=200, seed=0)
     assert np.allclose(means[:, 1] - means[:, 0], 1.0)
+
+
+def test_fused_scores_are_per_query_z_scores_over_the_corpus() -> None:
+    from omnisage.eval.systems import FusedScorer
+
+    rng = np.random.default_rng(4)
+    a = DenseScorer(rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(40, 8)).astype(np.float32))
+    b = DenseScorer(
+        rng.normal(size=(5, 3)).astype(np.float32), 50 * rng.normal(size=(40, 3)).astype(np.float32)
+    )
+    corpus = np.arange(30)
+    fused = FusedScorer(a, b, 0.5, corpus, n_rows=5)
+    rows, ents = np.arange(5), np.arange(40)
+    sa, sb = a.scores(rows, ents), b.scores(rows, ents)
+
+    def z(s: np.ndarray) -> np.ndarray:
+        c = s[:, corpus].astype(np.float64)
+        return (s - c.mean(1, keepdims=True)) / c.std(1, keepdims=True)
+
+    np.testing.assert_allclose(fused.scores(rows, ents), z(sa) + 0.5 * z(sb), rtol=1e-4, atol=1e-4)
+    # Weight 0 standardizes each query's scores by a positive affine map: every rank is the dense one.
+    positives = np.array([30, 31, 32, 33, 34])
+    alone = positive_ranks(a, positives, corpus)
+    assert np.array_equal(positive_ranks(FusedScorer(a, b, 0.0, corpus, 5), positives, corpus), alone)
+    # A large lexical weight ranks as the lexical scorer alone (its scale, 50x, no longer matters).
+    heavy = positive_ranks(FusedScorer(a, b, 1e4, corpus, 5), positives, corpus)
+    assert np.array_equal(heavy, positive_ranks(b, positives, corpus))
