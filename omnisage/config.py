@@ -403,6 +403,23 @@ def saved_defaults() -> dict[str, Any]:
     return out
 
 
+def same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
+    """Whether a variant pinned earlier was trained with `current` settings. A setting added to the code
+    since then is absent from the pinned file; it matches when it is at the value the code had before
+    (`config.saved_defaults`: the default, or the old behaviour where the default changed)."""
+    if isinstance(current, dict) and isinstance(pinned, dict):
+        if set(pinned) - set(current):
+            return False
+        defaults = defaults if isinstance(defaults, dict) else {}
+        return all(
+            same_settings(pinned[key], value, defaults.get(key))
+            if key in pinned
+            else key in defaults and value == defaults[key]
+            for key, value in current.items()
+        )
+    return pinned == current
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A TOML/JSON-friendly dict (tuples become lists)."""
     return json_ready(dataclasses.asdict(config))

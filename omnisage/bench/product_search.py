@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 
 from omnisage.bench.legacy import legacy_embeddings
 from omnisage.bench.split import BenchSplit, eval_sets, split_by_file, split_by_query, training_set
-from omnisage.config import Config, config_to_dict, load_config, saved_defaults
+from omnisage.config import Config, config_to_dict, load_config, same_settings, saved_defaults
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet, write_world
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import Variant, same_settings, variant_systems
+from omnisage.eval.ablations import Variant, variant_systems
 from omnisage.eval.evaluate import Evaluation, evaluate_systems
 from omnisage.eval.systems import System
 

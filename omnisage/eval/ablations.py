@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from omnisage.config import Config, config_to_dict, load_config, saved_defaults
+from omnisage.config import Config, config_to_dict, load_config, same_settings, saved_defaults
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.evaluate import Evaluation, evaluate_systems, rank_table
@@ -164,23 +164,6 @@ def _join(base: pa.Table | None, extra: pa.Table) -> pa.Table:
         if name.startswith("rank:") and name not in base.column_names:
             base = base.append_column(name, extra.column(name))
     return base
-
-
-def same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
-    """Whether a variant pinned earlier was trained with `current` settings. A setting added to the code
-    since then is absent from the pinned file; it matches when it is at the value the code had before
-    (`config.saved_defaults`: the default, or the old behaviour where the default changed)."""
-    if isinstance(current, dict) and isinstance(pinned, dict):
-        if set(pinned) - set(current):
-            return False
-        defaults = defaults if isinstance(defaults, dict) else {}
-        return all(
-            same_settings(pinned[key], value, defaults.get(key))
-            if key in pinned
-            else key in defaults and value == defaults[key]
-            for key, value in current.items()
-        )
-    return pinned == current
 
 
 def _with_task_batch(config: Config, full: Config) -> Config:

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from omnisage.config import Config, load_config
+from omnisage.config import Config, load_config, same_settings
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import _training_lock, run_ablate, same_settings, train_variants
+from omnisage.eval.ablations import _training_lock, run_ablate, train_variants
 from omnisage.train.batches import allocate
 
 WORDS = ["red", "blue", "green", "black", "white", "sofa", "lamp", "chair", "rug", "things"]
