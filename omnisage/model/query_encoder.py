@@ -41,7 +41,7 @@ def default_encoder_path() -> Path:
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     """Loading a bare encoder reports unused/initialized heads (e.g. BERT's pooler), expected here, and draws
-    a progress bar per load; both are noise in batch jobs and servers."""
+    a progress bar per load or save; both are noise in batch jobs and servers."""
     from transformers.utils import logging
 
     level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
@@ -187,5 +187,6 @@ class QueryEncoder(nn.Module):
 
     def save_backbone(self, folder: str | Path) -> None:
         """The encoder and tokenizer as a plain Hugging Face folder (`save_pretrained`)."""
-        self.backbone.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
+        with _quiet_transformers():  # no per-save "Writing model shards" bar in batch jobs
+            self.backbone.save_pretrained(folder, safe_serialization=True)
+            self.tokenizer.save_pretrained(folder)

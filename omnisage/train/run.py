@@ -138,6 +138,10 @@ def _check(config: Config) -> None:
         raise OmniSageError(f"config train.towers: unknown {unknown} (known: entity, legacy, query)")
     if train.steps < 1 or train.batch_size < 1:
         raise OmniSageError("config train.steps and train.batch_size must be positive")
+    if train.negatives_per_pair < 0:
+        raise OmniSageError(
+            f"config train.negatives_per_pair must be >= 0 (0 = in-batch negatives only), got {train.negatives_per_pair}"
+        )
     if not train.compat_weight > 0:
         raise OmniSageError(
             f"config train.compat_weight must be > 0, got {train.compat_weight} (to drop the compatibility "

@@ -95,6 +95,29 @@ def test_equals_the_sum_of_hand_assembled_sampled_softmaxes():
     assert torch.allclose(losses["total"], expected_pin + expected_legacy)
 
 
+def test_no_random_negatives_leaves_the_in_batch_term_alone():
+    """negatives_per_pair = 0: each task's loss is its [positive | in-batch] cross-entropy, nothing else."""
+    gen = torch.Generator().manual_seed(2)
+    data = _batch(gen, r=0)
+    losses = MultiTaskLoss([TASKS[0]], sketch_width=1 << 16)({"pin": data})
+
+    est = FrequencyEstimator(["pin"], width=1 << 16)
+    pin = data.towers["pin"]
+    expected = sampled_softmax_loss(
+        data.query,
+        pin.positive,
+        pin.positive,
+        logit_scale=1 / 0.07,
+        log_q_positive=est.log_q_positive(
+            "pin", data.query_ids, data.positive_ids, data.query_ids, data.positive_ids
+        ),
+        log_q_candidates=est.log_q_negative("pin", "in_batch", data.positive_ids),
+        mask=accidental_hits(data.positive_ids, data.positive_ids, data.query_ids, data.query_ids),
+    )
+    assert torch.isfinite(losses["pin"])
+    assert torch.allclose(losses["pin"], expected, atol=1e-5)
+
+
 def test_nested_prefixes_are_weighted_sums():
     gen = torch.Generator().manual_seed(1)
     data = _batch(gen)

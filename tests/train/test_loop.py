@@ -14,12 +14,13 @@ from omnisage.errors import OmniSageError
 from omnisage.train.loop import fit
 
 
-def test_overfits_32_pairs_to_near_zero_loss_in_seconds(tmp_path):
+@pytest.mark.parametrize("negatives", [4, 0], ids=["random_negatives", "in_batch_only"])
+def test_overfits_32_pairs_to_near_zero_loss_in_seconds(tmp_path, negatives):
     train = TrainConfig(
         batch_size=32,
         mix={"pin": 1.0, "product_onsite": 0, "product_offsite": 0, "query": 0},
         towers=("entity",),
-        negatives_per_pair=4,
+        negatives_per_pair=negatives,
         sketch_width=1 << 12,
         lr=1e-2,
         warmup_steps=5,

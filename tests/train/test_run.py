@@ -93,5 +93,10 @@ def test_cli_reports_bad_settings_in_one_line(toy_data_dir, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "train.compat_weight must be > 0" in err and "Traceback" not in err
+    code = main(
+        ["train", "--data", str(toy_data_dir), "--out", str(tmp_path), "--set", "train.negatives_per_pair=-1"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "train.negatives_per_pair must be >= 0" in err and "Traceback" not in err
     code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
     assert code == 2
