@@ -23,6 +23,7 @@ from omnisage import progress
 from omnisage.bench.split import eval_sets, split_by_query
 from omnisage.config import load_config
 from omnisage.data.homedepot import read_homedepot
+from omnisage.eval.metrics import DenseScorer, positive_ranks
 from omnisage.eval.run import load_bundle
 from omnisage.eval.systems import model_system
 from omnisage.features.enriched import OUTPUT
@@ -51,14 +52,10 @@ def main() -> int:
     evalset = eval_sets(split, pq.read_table(out / "enriched" / OUTPUT), cfg.eval)[0]["product"]
     progress.ENABLED = False  # a report, not an interactive run
     system = model_system(load_bundle(bundle))
-    queries = system.query_vectors(evalset)  # (N, D)
-    entities = system.entity_vectors(evalset)  # (U, D)
-    corpus, positives = evalset.corpus, evalset.positives
-    positive_scores = (queries * entities[positives]).sum(1)  # (N,)
-    scores = queries @ entities[corpus].T  # (N, M)
-    scores[corpus[None, :] == positives[:, None]] = -np.inf  # the positive is not its own competitor
-    ranks = 1 + (scores >= positive_scores[:, None]).sum(1)  # (N,)
-    hits = ranks <= cfg.eval.k
+    scorer = DenseScorer(system.query_vectors(evalset), system.entity_vectors(evalset))  # (N, D), (U, D)
+    corpus, positives, k = evalset.corpus, evalset.positives, cfg.eval.k
+    ranks = positive_ranks(scorer, positives, corpus)[:, 0]  # (N,) the protocol's own ranking
+    hits = ranks <= k
 
     judged: dict[str, set[str]] = {}
     for query, product in zip(
@@ -66,33 +63,39 @@ def main() -> int:
     ):
         judged.setdefault(query, set()).add(product)
     ids = evalset.entity_ids
+    at = {entity: i for i, entity in enumerate(ids)}
+    in_corpus = np.zeros(len(ids), bool)
+    in_corpus[corpus] = True
     words = [set(normalize(t or "").split()) for t in evalset.entities.column("title").to_pylist()]
     texts = evalset.queries
     judged_top = near_top = either = filtered = 0
     for i in range(len(hits)):
-        others = judged[texts[i]] - {ids[positives[i]]}
-        above = corpus[scores[i] >= positive_scores[i]]
-        if ranks[i] - sum(ids[j] in others for j in above) <= cfg.eval.k:
-            filtered += 1
+        others = [at[e] for e in judged[texts[i]] if e in at and at[e] != positives[i]]
+        others = np.asarray(
+            [j for j in others if in_corpus[j]], np.int64
+        )  # (o,) judged positives in the corpus
+        positive_score = scorer.scores(np.array([i]), positives[i : i + 1])[0, 0]
+        above = int((scorer.scores(np.array([i]), others)[0] >= positive_score).sum()) if len(others) else 0
+        filtered += ranks[i] - above <= k
         if hits[i]:
             continue
-        top = corpus[np.argsort(-scores[i])[: cfg.eval.k]]
-        has_judged = any(ids[j] in others for j in top)
+        row = scorer.scores(np.array([i]), corpus)[0]  # (M,)
+        row[corpus == positives[i]] = -np.inf  # the positive is not its own competitor
+        top = corpus[np.argpartition(-row, k)[:k]]  # the top k, in any order
+        has_judged = bool(np.isin(top, others).any())
         own = words[positives[i]]
         has_near = any(len(own & words[j]) / max(1, len(own | words[j])) >= args.jaccard for j in top)
         judged_top += has_judged
         near_top += has_near
         either += has_judged or has_near
     misses = int((~hits).sum())
-    print(f"{args.variant}: Recall@{cfg.eval.k} {hits.mean():.3f} on {len(hits):,} pairs, {misses:,} misses")
+    print(f"{args.variant}: Recall@{k} {hits.mean():.3f} on {len(hits):,} pairs, {misses:,} misses")
     print(
-        f"  misses whose top {cfg.eval.k} holds another judged-relevant product of the query: {judged_top / misses:.3f}"
+        f"  misses whose top {k} holds another judged-relevant product of the query: {judged_top / misses:.3f}"
     )
     print(f"  ... a title with word Jaccard >= {args.jaccard} to the positive's: {near_top / misses:.3f}")
     print(f"  ... either: {either / misses:.3f}")
-    print(
-        f"Recall@{cfg.eval.k} with the query's other judged positives out of the corpus: {filtered / len(hits):.3f}"
-    )
+    print(f"Recall@{k} with the query's other judged positives out of the corpus: {filtered / len(hits):.3f}")
     return 0
 
 

@@ -132,6 +132,6 @@ class FrequencyEstimator(nn.Module):
     def log_q_negative(self, dataset: str, kind: str, candidate_ids: Tensor) -> Tensor:
         """log q(n) for each of the N candidates (N,) of one kind ("in_batch" or "random"), counted first."""
         if candidate_ids.numel() == 0:  # e.g. train.negatives_per_pair = 0: in-batch candidates only
-            return torch.zeros(0)
+            return candidate_ids.new_zeros(0, dtype=torch.float32)
         counts, total = self._count(kind, dataset, candidate_ids, candidate_ids)
         return (counts.log() - total.log() + math.log(candidate_ids.numel())).float()  # (N,)
