@@ -96,6 +96,12 @@ class ModelConfig:
     # sqrt(its width) so both are on the same per-dimension scale; "none" feeds the unit vectors as they are (and
     # the MLP then hardly sees them once any text is present). Bundles saved before this setting read as "none".
     continuous_scale: str = "sqrt_width"
+    # A lexical channel shared by both towers (ours, not the paper's; omnisage/model/lexical.py): the query's
+    # hashed n-gram bag, through the entity encoder's hash table, and the entities' text bag both pass through
+    # one linear map added before the final L2, so a query and an item (or an engaged query) that share terms
+    # score higher from step 0. lexical_gain: the norm that map gives a bag at the start.
+    query_lexical: bool = False
+    lexical_gain: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,11 @@ def export_dir_for(model_dir: str | Path, version: str) -> Path:
 
 def ensure_exported(model: Any, model_dir: str | Path, int8: bool = True) -> Path:
     """The export folder of this bundle's query encoder, exporting it first if missing or stale."""
+    if getattr(model.config, "query_lexical", False):
+        raise OmniSageError(
+            "the ONNX export covers the transformer only, not the lexical channel this bundle was trained with "
+            '(model.query_lexical): serve it with serve.encoder = "torch"'
+        )
     folder = export_dir_for(model_dir, model.version)
     meta = folder / META
     found = json.loads(meta.read_text()) if meta.is_file() else {}

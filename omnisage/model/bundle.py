@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from omnisage.config import BEFORE_SETTING, ModelConfig, config_to_dict
 from omnisage.errors import OmniSageError
 from omnisage.model.entity_encoder import EntityEncoder
+from omnisage.model.lexical import LexicalChannel
 from omnisage.model.omnisage_model import OmniSageModel
 from omnisage.model.query_encoder import QueryEncoder, load_backbone
 from omnisage.text.vocab import Vocabulary
@@ -58,6 +59,10 @@ def save_model(directory: str | Path, model: OmniSageModel) -> str:
         weights.update(
             {f"query_projection.{k}": v for k, v in model.query_encoder.projection.state_dict().items()}
         )
+        if model.query_encoder.lexical is not None:
+            weights.update(
+                {f"query_lexical.{k}": v for k, v in model.query_encoder.lexical.state_dict().items()}
+            )
         save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / WEIGHTS)
         model.vocab.save(tmp / VOCAB)
         model.query_encoder.save_backbone(tmp / QUERY_ENCODER)
@@ -96,14 +101,19 @@ def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
         backbone, tokenizer, config.dim, config.max_query_tokens, config.query_pooling
     )
     entity_encoder = EntityEncoder(len(vocab), config)
+    lexical = LexicalChannel(config) if config.query_lexical else None
     weights = load_file(directory / WEIGHTS)
     try:
         entity_encoder.load_state_dict(_strip(weights, "entity_encoder."))
         query_encoder.projection.load_state_dict(_strip(weights, "query_projection."))
+        if lexical is not None:
+            lexical.load_state_dict(_strip(weights, "query_lexical."))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise OmniSageError(f"{directory}: weights do not match config.json ({first})") from None
-    model = OmniSageModel(config, vocab, query_encoder, entity_encoder, version=manifest["version"])
+    model = OmniSageModel(
+        config, vocab, query_encoder, entity_encoder, version=manifest["version"], lexical=lexical
+    )
     return model.eval()
 
 

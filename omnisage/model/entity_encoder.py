@@ -6,7 +6,8 @@ by sqrt(its width) to the text bag's per-dimension scale, `model.continuous_scal
 input -> 1024 -> 1024 -> D (ReLU + LayerNorm after each hidden layer) maps them to a unit vector. With
 `legacy_residual` the MLP's output is added to the entity's legacy vector and starts at zero. With a text
 tower (`model.entity_text_tower`, attached by the model: the query encoder itself) the MLP's output is added
-to the tower's vector of the entity's own text instead, and also starts at zero.
+to the tower's vector of the entity's own text instead, and also starts at zero. With the lexical channel
+(`model.query_lexical`, attached by the model) the text bag also goes through it, linearly, and is added too.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class EntityEncoder(nn.Module):
         # Tokens of the entity's text -> (B, D) unit vectors. A plain attribute, not a submodule: the tower
         # is the query encoder, whose weights the model saves, trains and moves once, as the query tower.
         self.text_tower: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
+        # (B, hash_dim) text bag -> (B, D): the lexical channel, owned (trained, saved) by the query encoder.
+        self.lexical: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def forward(self, batch: EntityBatch) -> torch.Tensor:
         """EntityBatch of B entities -> (B, D) unit vectors."""
@@ -65,6 +68,8 @@ class EntityEncoder(nn.Module):
         continuous = batch.continuous.to(text.dtype) * self.continuous_scale.to(text.dtype)  # (B, C)
         x = torch.cat([text, continuous], dim=-1)  # (B, H + C)
         out = self.mlp(x)  # (B, D)
+        if self.lexical is not None:
+            out = out + self.lexical(text)  # (B, D)
         if self.text_tower is not None:
             if batch.text_tokens is None:
                 raise OmniSageError(

@@ -18,9 +18,11 @@ import torch
 from torch import nn
 
 from omnisage.config import ModelConfig
+from omnisage.errors import OmniSageError
 from omnisage.model.compatibility import prefix_numpy
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.features import Entities, EntityBatch, EntityFeaturizer
+from omnisage.model.lexical import LexicalChannel
 from omnisage.model.query_encoder import QueryEncoder
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
@@ -37,10 +39,18 @@ class OmniSageModel(nn.Module):
         query_encoder: QueryEncoder,
         entity_encoder: EntityEncoder,
         version: str = "unsaved",
+        lexical: LexicalChannel | None = None,
     ):
+        """`lexical`: the lexical channel's weights, required when `config.query_lexical` (None = absent)."""
         super().__init__()
         self.config, self.vocab, self.version = config, vocab, version
         self.query_encoder, self.entity_encoder = query_encoder, entity_encoder
+        text_tokenizer = TextTokenizer(vocab)
+        if config.query_lexical:
+            if lexical is None:
+                raise OmniSageError("model.query_lexical is on but the model has no lexical channel weights")
+            query_encoder.attach_lexical(lexical, entity_encoder.text.forward, text_tokenizer)
+            entity_encoder.lexical = lexical.forward  # a bound method: the query encoder owns the weights
         tokenize_text = None
         if config.entity_text_tower == "query":
             # Shared weights: the same tower on both sides.
@@ -50,9 +60,9 @@ class OmniSageModel(nn.Module):
             limit = config.entity_text_max_tokens
 
             def tokenize_text(texts: list[str]) -> dict[str, torch.Tensor]:
-                return query_encoder.tokenize(texts, max_tokens=limit)
+                return query_encoder.tokenize(texts, max_tokens=limit, lexical=False)
 
-        self.featurizer = EntityFeaturizer(TextTokenizer(vocab), config, tokenize_text)
+        self.featurizer = EntityFeaturizer(text_tokenizer, config, tokenize_text)
 
     @classmethod
     def create(cls, config: ModelConfig, vocab: Vocabulary, seed: int = 0) -> OmniSageModel:
@@ -70,7 +80,8 @@ class OmniSageModel(nn.Module):
             if config.query_trainable_layers is not None:
                 query_encoder.freeze_below(config.query_trainable_layers)
             entity_encoder = EntityEncoder(len(vocab), config)
-        return cls(config, vocab, query_encoder, entity_encoder)
+            lexical = LexicalChannel(config) if config.query_lexical else None
+        return cls(config, vocab, query_encoder, entity_encoder, lexical=lexical)
 
     @property
     def device(self) -> torch.device:

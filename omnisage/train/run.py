@@ -142,6 +142,8 @@ def _check(config: Config) -> None:
         raise OmniSageError(
             f"config train.negatives_per_pair must be >= 0 (0 = in-batch negatives only), got {train.negatives_per_pair}"
         )
+    if config.model.query_lexical and not config.model.lexical_gain > 0:
+        raise OmniSageError(f"config model.lexical_gain must be > 0, got {config.model.lexical_gain}")
     if not train.compat_weight > 0:
         raise OmniSageError(
             f"config train.compat_weight must be > 0, got {train.compat_weight} (to drop the compatibility "

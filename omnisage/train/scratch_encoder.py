@@ -45,7 +45,7 @@ def materialize(spec: str, directory: str | Path, seed: int) -> Path:
     """Write the random encoder of `spec` as a Hugging Face folder (atomically); return its path."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from omnisage.model.query_encoder import default_encoder_path
+    from omnisage.model.query_encoder import _quiet_transformers, default_encoder_path
 
     shape = parse_spec(spec)
     directory = Path(directory)
@@ -66,8 +66,9 @@ def materialize(spec: str, directory: str | Path, seed: int) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        with _quiet_transformers():  # no "Writing model shards" bar in a training log
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         os.replace(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

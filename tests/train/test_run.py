@@ -78,6 +78,34 @@ def test_entity_text_tower_trains_through_the_shared_query_encoder(toy_data_dir,
     assert model.encode_entities(rows).shape == (1, 16)
 
 
+def test_lexical_channel_trains_resumes_and_serves_from_the_bundle(toy_data_dir, tmp_path):
+    """`model.query_lexical`: the map both towers share moves in training, survives a resume and is in the
+    bundle, whose query vectors then differ from the same bundle's without its lexical term."""
+    import numpy as np
+    import torch
+
+    from omnisage.model.bundle import load_model
+    from omnisage.model.lexical import LexicalChannel
+
+    config = load_config("tiny", [*_settings(steps=2), "model.query_lexical=true"])
+    train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
+    longer = load_config("tiny", [*_settings(steps=3), "model.query_lexical=true"])
+    summary = train_model(toy_data_dir, tmp_path, longer, progress=False, log=lambda *_: None)
+    assert summary["resumed_from"] == 2 and summary["steps"] == 3
+    model = load_model(tmp_path / "model")
+    trained = model.query_encoder.lexical.projection.weight.detach()
+    fresh = LexicalChannel(model.config).projection.weight.detach()
+    assert trained.shape == fresh.shape
+    assert float(fresh.norm()) == pytest.approx(model.config.lexical_gain, rel=1e-5)  # any seed starts there
+    assert abs(float(trained.norm()) - model.config.lexical_gain) > 1e-4  # training moved it
+    queries = ["sofa", "lamp ideas"]
+    with_lexical = model.encode_queries(queries)
+    tokens = model.query_encoder.tokenize(queries, lexical=False)
+    with torch.inference_mode():
+        dense = model.query_encoder.eval()(tokens).numpy()
+    assert not np.allclose(with_lexical, dense, atol=1e-3)
+
+
 def test_legacy_only_baseline_trains_no_entity_encoder(toy_data_dir, tmp_path):
     config = _config(towers="legacy", steps=2)
     summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
@@ -98,5 +126,11 @@ def test_cli_reports_bad_settings_in_one_line(toy_data_dir, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "train.negatives_per_pair must be >= 0" in err and "Traceback" not in err
+    code = main(
+        ["train", "--data", str(toy_data_dir), "--out", str(tmp_path), "--set", "model.query_lexical=true",
+         "--set", "model.lexical_gain=0"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "model.lexical_gain must be > 0" in err and "Traceback" not in err
     code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
     assert code == 2

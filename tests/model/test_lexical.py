@@ -1,0 +1,120 @@
+"""The lexical channel (`model.query_lexical`): the query's hashed n-gram bag and the items' text bag go through
+one shared linear map. At step 0 a query scores higher against an item whose text it shares; the map is the
+query encoder's parameter (one copy, trained by both sides); bundles keep it; the ONNX path refuses it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from omnisage.errors import OmniSageError
+from omnisage.model.bundle import load_model, save_model
+from omnisage.model.features import build_vocabulary
+from omnisage.model.omnisage_model import OmniSageModel
+
+
+def _model(rows, config, encoder_dir, **changes) -> OmniSageModel:
+    changes.setdefault("query_lexical", True)
+    config = dataclasses.replace(config, query_encoder=str(encoder_dir), **changes)
+    return OmniSageModel.create(config, build_vocabulary(rows, config), seed=5)
+
+
+@pytest.fixture
+def model(rows, config, tiny_query_encoder_dir) -> OmniSageModel:
+    return _model(rows, config, tiny_query_encoder_dir, dim=32, hash_dim=12)
+
+
+def test_lexical_term_is_the_bag_cosine_at_step_0(model):
+    """P has orthonormal columns scaled by gain/sqrt(hash_dim): P·bag(q) · P·bag(t) == bag(q)·bag(t)/hash_dim,
+    the cosine of the two LayerNorm-ed bags; a text scores itself at 1."""
+    bag, _ = model.query_encoder._lexical_inputs
+    tokens = model.query_encoder.tokenize(["red velvet sofa", "oak dining table"])
+    with torch.no_grad():
+        bags = bag(tokens["lexical_ids"], tokens["lexical_offsets"])  # (2, H)
+        mapped = model.query_encoder.lexical(bags)  # (2, D)
+    dots = (mapped @ mapped.T).numpy()
+    expected = (bags @ bags.T).numpy() / bags.shape[1]
+    np.testing.assert_allclose(dots, expected, atol=1e-5)
+    np.testing.assert_allclose(np.diag(dots), 1.0, atol=1e-3)
+
+
+def test_shared_terms_raise_the_score(model, rows, config, tiny_query_encoder_dir):
+    """Untrained model: a query scores its own words' item above the other, by more than the same model
+    (same seed, so the same transformer and entity weights) without the channel does."""
+    queries = ["red velvet sofa living room", "oak dining table woodcraft"]
+    items = rows[:2]  # the sofa pin, the table product
+    with_channel = model.encode_queries(queries) @ model.encode_entities(items).T  # (2, 2)
+    assert with_channel[0, 0] > with_channel[0, 1] and with_channel[1, 1] > with_channel[1, 0]
+    plain = _model(rows, config, tiny_query_encoder_dir, dim=32, hash_dim=12, query_lexical=False)
+    baseline = plain.encode_queries(queries) @ plain.encode_entities(items).T
+
+    def margin(s: np.ndarray) -> float:
+        return float((s[0, 0] - s[0, 1]) + (s[1, 1] - s[1, 0]))
+
+    assert margin(with_channel) > margin(baseline) + 0.1
+
+
+def test_both_sides_train_one_map(model, rows):
+    """One copy of P, inside the query encoder: the entity side's loss reaches it too, and the hash table gets
+    a gradient from the query side."""
+    model.train()
+    model.entity_encoder(model.featurizer(rows)).sum().backward()
+    weight = model.query_encoder.lexical.projection.weight
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+    assert not any("lexical" in n for n, _ in model.entity_encoder.named_parameters())
+    model.zero_grad()
+    table = model.entity_encoder.text.table
+    table.grad = None
+    model.query_encoder(model.query_encoder.tokenize(["red sofa"])).sum().backward()
+    assert table.grad is not None and table.grad.abs().sum() > 0
+
+
+def test_queries_without_known_terms_are_the_plain_query_vector(model):
+    """A query none of whose n-grams are in the vocabulary has an empty bag: only the transformer speaks."""
+    encoder = model.query_encoder.eval()
+    with torch.inference_mode():
+        tokens = encoder.tokenize(["zzqx"])
+        assert tokens["lexical_ids"].numel() == 0
+        dense = encoder({k: v for k, v in tokens.items() if not k.startswith("lexical")})
+        np.testing.assert_allclose(encoder(tokens).numpy(), dense.numpy(), atol=1e-6)
+
+
+def test_bundle_round_trip_keeps_the_channel(model, rows, tmp_path):
+    with torch.no_grad():
+        model.query_encoder.lexical.projection.weight.mul_(1.7)  # not the initial map
+    save_model(tmp_path / "bundle", model)
+    loaded = load_model(tmp_path / "bundle")
+    assert loaded.config.query_lexical
+    queries = ["red sofa", "oak table", "zzqx"]
+    np.testing.assert_allclose(loaded.encode_queries(queries), model.encode_queries(queries), atol=1e-6)
+    np.testing.assert_allclose(loaded.encode_entities(rows), model.encode_entities(rows), atol=1e-6)
+
+
+def test_onnx_serving_refuses_the_channel(model, tmp_path):
+    from omnisage.infer.export import ensure_exported
+
+    with pytest.raises(OmniSageError, match=re.escape('serve.encoder = "torch"')):
+        ensure_exported(model, tmp_path, int8=False)
+
+
+def test_works_with_the_entity_text_tower(rows, config, tiny_query_encoder_dir):
+    """With the query encoder also the entities' text tower, the tower's input carries no lexical ids (the
+    entity side adds its own bag once) and the model encodes both sides."""
+    model = _model(
+        rows,
+        config,
+        tiny_query_encoder_dir,
+        dim=32,
+        query_pooling="mean",
+        entity_text_tower="query",
+        entity_text_fields=("title", "brand"),
+        entity_text_max_tokens=16,
+    )
+    assert model.encode_entities(rows).shape == (3, 32)
+    assert model.encode_queries(["red sofa"]).shape == (1, 32)
+    with pytest.raises(OmniSageError, match="transformer's inputs only"):
+        model.query_encoder.forward_bucketed(model.query_encoder.tokenize(["a"] * 8), buckets=2)
