@@ -176,12 +176,8 @@ def export_dir_for(model_dir: str | Path, version: str) -> Path:
 
 
 def ensure_exported(model: Any, model_dir: str | Path, int8: bool = True) -> Path:
-    """The export folder of this bundle's query encoder, exporting it first if missing or stale."""
-    if getattr(model.config, "query_lexical", False):
-        raise OmniSageError(
-            "the ONNX export covers the transformer only, not the lexical channel this bundle was trained with "
-            '(model.query_lexical): serve it with serve.encoder = "torch"'
-        )
+    """The export folder of this bundle's query encoder, exporting it first if missing or stale. With a lexical
+    channel (model.query_lexical) the export is the transformer part only: see `with_lexical`."""
     folder = export_dir_for(model_dir, model.version)
     meta = folder / META
     found = json.loads(meta.read_text()) if meta.is_file() else {}
@@ -190,3 +186,25 @@ def ensure_exported(model: Any, model_dir: str | Path, int8: bool = True) -> Pat
         encoder = model.query_encoder
         export_query_encoder(encoder, encoder.tokenizer, encoder.max_tokens, model.version, folder, int8=int8)
     return folder
+
+
+class LexicalOnnxQueryEncoder:
+    """An exported transformer plus the bundle's lexical channel (model.query_lexical): the ONNX model gives
+    the unit transformer vector, the model adds the query's hashed n-gram term (one small embedding-bag lookup
+    and a matrix product in PyTorch, ~0.1 ms) and renormalizes, as `QueryEncoder.forward` does."""
+
+    def __init__(self, onnx: OnnxQueryEncoder, model: Any):
+        self.onnx, self.model = onnx, model
+        self.version, self.dim, self.int8 = onnx.version, onnx.dim, onnx.int8
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        dense = self.onnx.encode_queries(queries)  # (B, D) unit
+        if not queries:
+            return dense
+        vectors = dense + self.model.lexical_vectors(queries)  # (B, D)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def with_lexical(onnx: OnnxQueryEncoder, model: Any) -> OnnxQueryEncoder | LexicalOnnxQueryEncoder:
+    """`onnx` as the whole query encoder of `model`: wrapped with its lexical channel when it has one."""
+    return LexicalOnnxQueryEncoder(onnx, model) if getattr(model.config, "query_lexical", False) else onnx

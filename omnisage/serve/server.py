@@ -40,10 +40,11 @@ def load_query_embedder(model_dir: str | Path, config: ServeConfig) -> QueryEmbe
 
         torch.set_num_threads(config.threads)
         return TorchQueryEmbedder(model)
-    from omnisage.infer.export import OnnxQueryEncoder, ensure_exported
+    from omnisage.infer.export import OnnxQueryEncoder, ensure_exported, with_lexical
 
     int8 = config.encoder == "onnx-int8"
-    return OnnxQueryEncoder(ensure_exported(model, model_dir, int8=int8), int8=int8, threads=config.threads)
+    onnx = OnnxQueryEncoder(ensure_exported(model, model_dir, int8=int8), int8=int8, threads=config.threads)
+    return with_lexical(onnx, model)
 
 
 def load_parts(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig):

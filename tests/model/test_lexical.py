@@ -1,11 +1,10 @@
 """The lexical channel (`model.query_lexical`): the query's hashed n-gram bag and the items' text bag go through
 one shared linear map. At step 0 a query scores higher against an item whose text it shares; the map is the
-query encoder's parameter (one copy, trained by both sides); bundles keep it; the ONNX path refuses it."""
+query encoder's parameter (one copy, trained by both sides); bundles keep it; the ONNX serving path adds it."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import numpy as np
 import pytest
@@ -94,11 +93,20 @@ def test_bundle_round_trip_keeps_the_channel(model, rows, tmp_path):
     np.testing.assert_allclose(loaded.encode_entities(rows), model.encode_entities(rows), atol=1e-6)
 
 
-def test_onnx_serving_refuses_the_channel(model, tmp_path):
-    from omnisage.infer.export import ensure_exported
+@pytest.mark.slow
+def test_onnx_serving_adds_the_channel(model, tmp_path):
+    """The ONNX export holds the transformer; the serving encoder adds the bundle's lexical term to it and
+    gives the PyTorch model's vectors (fp32)."""
+    pytest.importorskip("onnxruntime")
+    from omnisage.config import ServeConfig
+    from omnisage.serve.server import load_query_embedder
 
-    with pytest.raises(OmniSageError, match=re.escape('serve.encoder = "torch"')):
-        ensure_exported(model, tmp_path, int8=False)
+    save_model(tmp_path / "bundle", model)
+    embedder = load_query_embedder(tmp_path / "bundle", ServeConfig(encoder="onnx"))
+    queries = ["red velvet sofa", "oak table for six", "zzqx", "living room"]
+    np.testing.assert_allclose(embedder.encode_queries(queries), model.encode_queries(queries), atol=1e-4)
+    dense_only = embedder.onnx.encode_queries(queries)
+    assert not np.allclose(dense_only, model.encode_queries(queries), atol=1e-2)  # the term matters
 
 
 def test_works_with_the_entity_text_tower(rows, config, tiny_query_encoder_dir):
