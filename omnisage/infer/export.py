@@ -208,4 +208,4 @@ class LexicalOnnxQueryEncoder:
 
 def with_lexical(onnx: OnnxQueryEncoder, model: Any) -> OnnxQueryEncoder | LexicalOnnxQueryEncoder:
     """`onnx` as the whole query encoder of `model`: wrapped with its lexical channel when it has one."""
-    return LexicalOnnxQueryEncoder(onnx, model) if getattr(model.config, "query_lexical", False) else onnx
+    return LexicalOnnxQueryEncoder(onnx, model) if model.config.query_lexical else onnx

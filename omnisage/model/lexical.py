@@ -27,6 +27,8 @@ from omnisage.config import ModelConfig
 from omnisage.text.tokenizers import TextTokenizer
 
 LEXICAL_IDS, LEXICAL_OFFSETS = "lexical_ids", "lexical_offsets"  # the query encoder's extra token inputs
+# The entity encoder's hash bag: token ids (N,), offsets (B,) -> (B, hash_dim).
+Bag = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class LexicalChannel(nn.Module):
@@ -53,7 +55,3 @@ def lexical_tokens(tokenizer: TextTokenizer, texts: Sequence[str]) -> dict[str, 
         LEXICAL_IDS: torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)),  # (N,)
         LEXICAL_OFFSETS: torch.from_numpy(np.ascontiguousarray(offsets, dtype=np.int64)),  # (B,)
     }
-
-
-# The entity encoder's hash bag: token ids (N,), offsets (B,) -> (B, hash_dim).
-Bag = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -22,7 +22,7 @@ from omnisage.errors import OmniSageError
 from omnisage.model.compatibility import prefix_numpy
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.features import Entities, EntityBatch, EntityFeaturizer
-from omnisage.model.lexical import LEXICAL_IDS, LEXICAL_OFFSETS, LexicalChannel, lexical_tokens
+from omnisage.model.lexical import LexicalChannel
 from omnisage.model.query_encoder import QueryEncoder
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
@@ -104,14 +104,11 @@ class OmniSageModel(nn.Module):
         """(N, D) float32: each query's lexical-channel term P·bag(q) (model.query_lexical), the part the
         query vector adds to its unit transformer vector before the final L2; what an exported (ONNX)
         transformer needs beside it."""
-        encoder = self.query_encoder
-        if encoder.lexical is None or encoder._lexical_inputs is None:
-            raise OmniSageError("this model has no lexical channel (model.query_lexical is off)")
-        bag, tokenizer = encoder._lexical_inputs
-        tokens = lexical_tokens(tokenizer, list(queries))
+        tokens = self.query_encoder.lexical_inputs(queries)
         with _evaluating(self):
-            bags = bag(tokens[LEXICAL_IDS].to(self.device), tokens[LEXICAL_OFFSETS].to(self.device))
-            return encoder.lexical(bags).float().cpu().numpy()
+            term = self.query_encoder.lexical_term({k: v.to(self.device) for k, v in tokens.items()})
+            assert term is not None  # lexical_inputs raised if there is no channel
+            return term.float().cpu().numpy()
 
     def encode_entities(self, entities: Entities, batch_size: int = ENTITY_CHUNK) -> np.ndarray:
         """Enriched pin/product rows (Arrow table or dicts) -> (N, D) float32 unit vectors.

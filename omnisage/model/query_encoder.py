@@ -164,8 +164,21 @@ class QueryEncoder(nn.Module):
                 self.tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
             )
         if lexical and self._lexical_inputs is not None:
-            tokens |= lexical_tokens(self._lexical_inputs[1], list(queries))
+            tokens |= self.lexical_inputs(queries)
         return tokens
+
+    def lexical_inputs(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The queries' hashed n-gram token ids for the lexical channel alone (no transformer tokens)."""
+        if self._lexical_inputs is None:
+            raise OmniSageError("this model has no lexical channel (model.query_lexical is off)")
+        return lexical_tokens(self._lexical_inputs[1], list(queries))
+
+    def lexical_term(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """(B, D) P·bag(q) of the queries whose lexical ids `tokens` holds; None without a channel or ids."""
+        if self.lexical is None or self._lexical_inputs is None or LEXICAL_IDS not in tokens:
+            return None
+        bags = self._lexical_inputs[0](tokens[LEXICAL_IDS], tokens[LEXICAL_OFFSETS])  # (B, hash_dim)
+        return self.lexical(bags)  # (B, D)
 
     def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
         """Tokenizer output (input_ids, attention_mask, ...: (B, T); lexical ids if attached) -> (B, D) unit
@@ -178,10 +191,8 @@ class QueryEncoder(nn.Module):
         else:
             pooled = hidden[:, 0]  # (B, H)
         dense = F.normalize(self.projection(pooled), dim=-1)  # (B, D)
-        if LEXICAL_IDS not in tokens or self.lexical is None or self._lexical_inputs is None:
-            return dense
-        bags = self._lexical_inputs[0](tokens[LEXICAL_IDS], tokens[LEXICAL_OFFSETS])  # (B, hash_dim)
-        return F.normalize(dense + self.lexical(bags.to(dense.dtype)), dim=-1)  # (B, D)
+        term = self.lexical_term(tokens)
+        return dense if term is None else F.normalize(dense + term.to(dense.dtype), dim=-1)  # (B, D)
 
     def forward_bucketed(self, tokens: dict[str, torch.Tensor], buckets: int) -> torch.Tensor:
         """`forward` over `buckets` slices of the batch sorted by length, each cut to its own longest text: the

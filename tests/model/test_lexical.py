@@ -30,7 +30,7 @@ def model(rows, config, tiny_query_encoder_dir) -> OmniSageModel:
 def test_lexical_term_is_the_bag_cosine_at_step_0(model):
     """P has orthonormal columns scaled by gain/sqrt(hash_dim): P·bag(q) · P·bag(t) == bag(q)·bag(t)/hash_dim,
     the cosine of the two LayerNorm-ed bags; a text scores itself at 1."""
-    bag, _ = model.query_encoder._lexical_inputs
+    bag = model.entity_encoder.text  # the hash bag both sides share
     tokens = model.query_encoder.tokenize(["red velvet sofa", "oak dining table"])
     with torch.no_grad():
         bags = bag(tokens["lexical_ids"], tokens["lexical_offsets"])  # (2, H)
