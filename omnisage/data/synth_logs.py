@@ -15,6 +15,7 @@ from omnisage.data.synth_queries import QueryLatents
 PIN, PRODUCT, QUERY = 0, 1, 2
 ENTITY_TYPES = ("pin", "product", "query")
 ACTIONS = ("save", "long_click", "click", "add_to_cart", "checkout")
+SAVE = ACTIONS.index("save")
 # Action mix per entity type (indices into ACTIONS); offsite actions only exist for products.
 ACTION_P = {
     PIN: np.array([0.35, 0.25, 0.40, 0.0, 0.0]),
@@ -58,14 +59,51 @@ def day_bits(n_days: int) -> int:
 
 
 # ---- board saves -----------------------------------------------------------------------------------------
+class BoardPicker:
+    """Boards by what they collect: (concept, attribute) groups and, above them, top-level interests."""
+
+    def __init__(self, tax: Taxonomy, boards: Boards):
+        self.tax, self.na = tax, tax.n_attrs + 1
+        keys = np.concatenate(
+            [
+                boards.concept.astype(np.int64) * self.na + boards.attr + 1,
+                tax.n_concepts * self.na + boards.top,
+            ]
+        )
+        members = np.tile(np.arange(len(boards), dtype=np.int64), 2)
+        self.sampler = GroupSampler(
+            keys, members, np.tile(boards.activity, 2), np.zeros(len(keys), np.int64), 0
+        )
+
+    def pick(
+        self, rng: np.random.Generator, concept: np.ndarray, attr: np.ndarray, leaf: np.ndarray
+    ) -> np.ndarray:
+        """A board about `concept` that collects `attr`, failing that one about `concept`, then one about the
+        sub of `leaf`, then one of its top-level interest; -1 where there is none."""
+        tax, na = self.tax, self.na
+        sub = tax.n_leaves + tax.leaf_sub[leaf]
+        concept = np.asarray(concept, np.int64)
+        board = np.full(len(concept), -1, dtype=np.int64)
+        for key in (
+            concept * na + attr + 1,
+            concept * na,
+            sub * na,
+            tax.n_concepts * na + tax.leaf_top[leaf],
+        ):
+            todo = np.flatnonzero(board < 0)
+            lo, hi = self.sampler.bounds(key[todo])
+            ok = hi > lo
+            board[todo[ok]] = self.sampler.draw(rng, lo[ok], hi[ok])
+        return board
+
+
 def board_saves(
-    rng: np.random.Generator, tax: Taxonomy, pins: Items, boards: Boards, unsaved_share: float, end_us: int
+    rng: np.random.Generator, tax: Taxonomy, pins: Items, picker: BoardPicker, saved: np.ndarray, end_us: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(board, pin, ts_us) save events: popular pins are saved more often, to boards about the pin's leaf or
-    sub (and attribute, for curated boards), failing that to boards of its top-level interest. Unique per
-    (board, pin), sorted by board then pin."""
+    """(board, pin, ts_us) saves made outside search: every `saved` pin at least once, popular pins more
+    often, to boards about the pin's leaf or sub (and attribute, for curated boards), failing that to boards
+    of its top-level interest."""
     n = len(pins)
-    saved = rng.random(n) >= unsaved_share
     lam = 1.5 * np.sqrt(pins.popularity / pins.popularity.mean())
     count = np.where(saved, 1 + np.minimum(rng.poisson(lam), 40), 0)
     pin = np.repeat(np.arange(n, dtype=np.int64), count)
@@ -75,25 +113,41 @@ def board_saves(
     want = np.where(rng.random(m) < 0.55, leaf, sub)
     a1, a2 = pins.attr1[pin], pins.attr2[pin]
     attr = np.where((a2 != NONE) & (rng.random(m) < 0.5), a2, a1)
-    # One sampler over (concept, attribute) keys and, above them, top-level interests.
-    na = tax.n_attrs + 1
-    keys = np.concatenate(
-        [boards.concept.astype(np.int64) * na + boards.attr + 1, tax.n_concepts * na + boards.top]
-    )
-    members = np.tile(np.arange(len(boards), dtype=np.int64), 2)
-    sampler = GroupSampler(keys, members, np.tile(boards.activity, 2), np.zeros(len(keys), np.int64), 0)
-    board = np.full(m, -1, dtype=np.int64)
-    for key in (want * na + attr + 1, want * na, sub * na, tax.n_concepts * na + tax.leaf_top[leaf]):
-        todo = np.flatnonzero(board < 0)
-        lo, hi = sampler.bounds(key[todo])
-        ok = hi > lo
-        board[todo[ok]] = sampler.draw(rng, lo[ok], hi[ok])
-    keep = board >= 0
-    pair = np.unique(board[keep] * n + pin[keep])
-    board, pin = pair // n, pair % n
+    board = picker.pick(rng, want, attr, leaf)
     created = pins.created_us[pin]
-    ts = created + (rng.random(len(pin)) * (end_us - created)).astype(np.int64)
-    return board, pin, ts
+    ts = created + (rng.random(m) * (end_us - created)).astype(np.int64)
+    keep = board >= 0
+    return board[keep], pin[keep], ts[keep]
+
+
+def search_board_saves(
+    rng: np.random.Generator,
+    queries: QueryLatents,
+    pins: Items,
+    picker: BoardPicker,
+    query: np.ndarray,
+    pin: np.ndarray,
+    ts_us: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A save from search puts the pin on a board, so each one is also a board save: to the saver's board
+    about what they searched (the query's leaf or sub, and one of its attributes), failing that to a board
+    about the pin's sub or top-level interest. This is how a pin's board titles come to echo its queries."""
+    a1, a2 = queries.attr1[query], queries.attr2[query]
+    attr = np.where((a2 != NONE) & (rng.random(len(query)) < 0.5), a2, a1)
+    board = picker.pick(rng, queries.concept[query], attr, pins.leaf[pin])
+    keep = board >= 0
+    return board[keep], pin[keep], ts_us[keep]
+
+
+def first_saves(
+    board: np.ndarray, pin: np.ndarray, ts_us: np.ndarray, n_pins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row per (board, pin), at its first save; sorted by board, then pin."""
+    key = board * n_pins + pin
+    order = np.lexsort((ts_us, key))
+    key, ts_us = key[order], ts_us[order]
+    first = np.concatenate([[True], key[1:] != key[:-1]]) if len(key) else np.zeros(0, bool)
+    return key[first] // n_pins, key[first] % n_pins, ts_us[first]
 
 
 # ---- engagements ----------------------------------------------------------------------------------------
@@ -121,8 +175,10 @@ class EngagementModel:
         log_start_us: int,
         log_days: int,
         same_language_share: float,
+        saved: np.ndarray | None = None,
     ):
         self.tax, self.queries = tax, queries
+        self.saved = saved  # (P,) False: nobody saves this pin, from search or elsewhere
         self.log_start_us, self.log_days, self.same_language_share = (
             log_start_us,
             log_days,
@@ -245,6 +301,11 @@ class EngagementModel:
         for code, p in ACTION_P.items():
             sel = np.flatnonzero(etype == code)
             action[sel] = categorical(rng, p, len(sel))
+        if self.saved is not None:  # a pin nobody saves gets the other pin actions instead
+            sel = np.flatnonzero((etype == PIN) & (action == SAVE) & (entity >= 0))
+            sel = sel[~self.saved[entity[sel]]]
+            rest = ACTION_P[PIN] * (np.arange(len(ACTIONS)) != SAVE)
+            action[sel] = categorical(rng, rest / rest.sum(), len(sel))
         keep = entity >= 0
         ts_us = self.log_start_us + (t * 86_400_000_000).astype(np.int64)
         return LogChunk(q[keep].astype(np.int32), etype[keep], entity[keep], action[keep], ts_us[keep])

@@ -31,7 +31,17 @@ from omnisage.data.synth_latent import (
     sample_users,
     stream,
 )
-from omnisage.data.synth_logs import ACTIONS, ENTITY_TYPES, PIN, PRODUCT, EngagementModel, board_saves
+from omnisage.data.synth_logs import (
+    ACTIONS,
+    ENTITY_TYPES,
+    PIN,
+    PRODUCT,
+    BoardPicker,
+    EngagementModel,
+    board_saves,
+    first_saves,
+    search_board_saves,
+)
 from omnisage.data.synth_queries import QueryLatents, query_popularity, query_truth, unique_queries
 from omnisage.data.synth_tables import (
     ENTITY_TRUTH,
@@ -69,6 +79,7 @@ class LatentWorld:
     queries: QueryLatents
     query_texts: list[str]
     query_weight: np.ndarray  # (Q,) Zipf popularity
+    saved: np.ndarray  # (P,) False: a pin nobody saves to a board (synth.unsaved_share of them)
     start_us: int  # the logs cover [start_us, end_us)
     end_us: int
 
@@ -121,7 +132,10 @@ def sample_world(cfg: SynthConfig, tax: Taxonomy, writer: Writer) -> LatentWorld
     n_queries = max(MIN_QUERIES, round(cfg.pins * cfg.queries_per_pin))
     queries, texts = unique_queries(stream(seed, "queries"), tax, writer, [pins, products], n_queries)
     weight = query_popularity(stream(seed, "queries", 1), queries, tax.language_weights)
-    return LatentWorld(tax, pins, products, boards, len(user_lang), queries, texts, weight, start_us, end_us)
+    saved = stream(seed, "saves", 2).random(len(pins)) >= cfg.unsaved_share
+    return LatentWorld(
+        tax, pins, products, boards, len(user_lang), queries, texts, weight, saved, start_us, end_us
+    )
 
 
 def generate_world(cfg: SynthConfig, out: str | Path, *, progress: bool = False) -> dict[str, Any]:
@@ -133,8 +147,10 @@ def generate_world(cfg: SynthConfig, out: str | Path, *, progress: bool = False)
     writer = Writer(tax, cfg.caption_on_topic, stream(cfg.seed, "text", 3))
     w = sample_world(cfg, tax, writer)
     stats = _write_items(cfg, w, writer, out, progress)
-    stats |= _write_boards(cfg, w, writer, out)
+    boards = boards_table(cfg.seed, writer, w.boards)
+    write_table(boards, out / "boards.parquet")
     stats |= _write_logs(cfg, w, out, progress)
+    stats |= _write_board_saves(cfg, w, boards, stats.pop("pin_saves"), out)
     langs = np.array(tax.languages)
     queries = {
         "query_text": w.query_texts,
@@ -198,10 +214,18 @@ def _write_items(
     return stats
 
 
-def _write_boards(cfg: SynthConfig, w: LatentWorld, writer: Writer, out: Path) -> dict[str, Any]:
-    boards = boards_table(cfg.seed, writer, w.boards)
-    write_table(boards, out / "boards.parquet")
-    b, p, ts = board_saves(stream(cfg.seed, "saves"), w.tax, w.pins, w.boards, cfg.unsaved_share, w.end_us)
+def _write_board_saves(
+    cfg: SynthConfig,
+    w: LatentWorld,
+    boards: pa.Table,
+    pin_saves: tuple[np.ndarray, np.ndarray, np.ndarray],
+    out: Path,
+) -> dict[str, Any]:
+    """Board saves: those made outside search, and one for every save of a pin from search."""
+    picker = BoardPicker(w.tax, w.boards)
+    organic = board_saves(stream(cfg.seed, "saves"), w.tax, w.pins, picker, w.saved, w.end_us)
+    search = search_board_saves(stream(cfg.seed, "saves", 1), w.queries, w.pins, picker, *pin_saves)
+    b, p, ts = first_saves(*(np.concatenate(c) for c in zip(organic, search)), len(w.pins))
     pin_ids = pa.array([f"p{i}" for i in range(len(w.pins))])
     saves = {
         "board_id": boards["board_id"].combine_chunks().take(b),
@@ -228,6 +252,7 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
         log_start_us=w.start_us,
         log_days=cfg.log_days,
         same_language_share=cfg.same_language_share,
+        saved=w.saved,
     )
     n_pins, n_products = len(w.pins), len(w.products)
     ids = pa.array([f"p{i}" for i in range(n_pins)] + [f"pr{i}" for i in range(n_products)] + w.query_texts)
@@ -235,6 +260,8 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
     engaged = [np.zeros(n_pins, bool), np.zeros(n_products, bool)]
     volume = np.zeros(len(w.queries), np.int64)
     by_type, by_action = np.zeros(len(ENTITY_TYPES), np.int64), np.zeros(len(ACTIONS), np.int64)
+    saves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (query, pin, ts_us) of pin saves
+    save = ACTIONS.index("save")
     total = round(cfg.pins * cfg.engagements_per_pin)
     n_chunks = max(1, -(-total // cfg.chunk_rows))
     schema = table_schema(ENGAGEMENTS)
@@ -250,6 +277,8 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
             volume += np.bincount(log.query, minlength=len(volume))
             by_type += np.bincount(log.entity_type, minlength=len(by_type))
             by_action += np.bincount(log.action, minlength=len(by_action))
+            sel = (log.entity_type == PIN) & (log.action == save)
+            saves.append((log.query[sel].astype(np.int64), log.entity[sel], log.ts_us[sel]))
             rows = {
                 "query_text": ids.take(offsets[2] + log.query),
                 "entity_type": pa.array(ENTITY_TYPES).take(log.entity_type),
@@ -264,6 +293,7 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
         "volume": volume,
         "by_type": by_type,
         "by_action": by_action,
+        "pin_saves": tuple(np.concatenate(c) for c in zip(*saves)),
     }
 
 

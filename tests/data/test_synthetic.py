@@ -269,7 +269,8 @@ def _lexical_recall_at_10(d: Path, eval_days: int = 60, n_pairs: int = 800) -> d
     boards = {b["board_id"]: b["title"] for b in _read(d, "boards").to_pylist()}
     titles: dict[int, list[str]] = collections.defaultdict(list)
     for s in _read(d, "board_saves").to_pylist():
-        titles[row[s["pin_id"]]].append(normalize(boards[s["board_id"]]))
+        if s["ts"].timestamp() < gap_end:  # like engaged queries: only what was saved before the window
+            titles[row[s["pin_id"]]].append(normalize(boards[s["board_id"]]))
     fields = {
         "title+description": lambda i: _words(pins[i]["title"]) + _words(pins[i]["description"]),
         "+captions": lambda i: _words(pins[i]["caption"]),
