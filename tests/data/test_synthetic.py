@@ -183,6 +183,35 @@ def test_board_saves_are_unique_and_after_the_pin_exists(world):
     assert 0 < noisy < 0.15 * len(titles)
 
 
+def test_a_save_from_search_is_a_board_save_and_unsaved_pins_get_none(world):
+    d, _ = world
+    first_save = {}  # pin -> its first board save
+    boards_of: dict[str, set[str]] = collections.defaultdict(set)
+    for s in _read(d, "board_saves").to_pylist():
+        first_save[s["pin_id"]] = min(s["ts"], first_save.get(s["pin_id"], s["ts"]))
+        boards_of[s["pin_id"]].add(s["board_id"])
+    eng = _read(d, "engagements").to_pylist()
+    saves = [r for r in eng if r["entity_type"] == "pin" and r["action"] == "save"]
+    # Every pin saved from search is on a board by then (a pin nobody saves never gets a save from search).
+    assert saves and all(first_save.get(r["entity_id"], r["ts"]) <= r["ts"] for r in saves)
+    assert all(r["entity_id"] in first_save for r in saves)
+    # ...and the board is about what was searched: the pin's board titles share a word with the query far more
+    # often than with another save's query.
+    title = {b["board_id"]: set(_words(b["title"])) for b in _read(d, "boards").to_pylist()}
+    shared = np.mean(
+        [any(title[b] & set(_words(r["query_text"])) for b in boards_of[r["entity_id"]]) for r in saves]
+    )
+    rng = np.random.default_rng(0)
+    other = [saves[i]["query_text"] for i in rng.permutation(len(saves))]
+    chance = np.mean(
+        [any(title[b] & set(_words(q)) for b in boards_of[r["entity_id"]]) for r, q in zip(saves, other)]
+    )
+    assert shared > 0.2 and shared > 5 * chance, (shared, chance)  # titles are often in another language
+    # Pins nobody saves still get long clicks and clicks from search.
+    unsaved = {r["entity_id"] for r in eng if r["entity_type"] == "pin"} - set(first_save)
+    assert unsaved and not any(r["entity_id"] in unsaved for r in saves)
+
+
 def test_legacy_embeddings_carry_lossy_interest_and_no_color(world):
     d, _ = world
     truth = pq.read_table(d / "truth" / "entity_interests.parquet")
