@@ -97,6 +97,11 @@ class BoardPicker:
         return board
 
 
+def _one_attribute(rng: np.random.Generator, a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
+    """The attribute a board collects: the second one half of the time when there is one, else the first."""
+    return np.where((a2 != NONE) & (rng.random(len(a1)) < 0.5), a2, a1)
+
+
 def board_saves(
     rng: np.random.Generator, tax: Taxonomy, pins: Items, picker: BoardPicker, saved: np.ndarray, end_us: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,9 +116,7 @@ def board_saves(
     leaf = np.where((pins.leaf2[pin] != NONE) & (rng.random(m) < 0.2), pins.leaf2[pin], pins.leaf[pin])
     sub = tax.n_leaves + tax.leaf_sub[leaf]
     want = np.where(rng.random(m) < 0.55, leaf, sub)
-    a1, a2 = pins.attr1[pin], pins.attr2[pin]
-    attr = np.where((a2 != NONE) & (rng.random(m) < 0.5), a2, a1)
-    board = picker.pick(rng, want, attr, leaf)
+    board = picker.pick(rng, want, _one_attribute(rng, pins.attr1[pin], pins.attr2[pin]), leaf)
     created = pins.created_us[pin]
     ts = created + (rng.random(m) * (end_us - created)).astype(np.int64)
     keep = board >= 0
@@ -132,8 +135,7 @@ def search_board_saves(
     """A save from search puts the pin on a board, so each one is also a board save: to the saver's board
     about what they searched (the query's leaf or sub, and one of its attributes), failing that to a board
     about the pin's sub or top-level interest. This is how a pin's board titles come to echo its queries."""
-    a1, a2 = queries.attr1[query], queries.attr2[query]
-    attr = np.where((a2 != NONE) & (rng.random(len(query)) < 0.5), a2, a1)
+    attr = _one_attribute(rng, queries.attr1[query], queries.attr2[query])
     board = picker.pick(rng, queries.concept[query], attr, pins.leaf[pin])
     keep = board >= 0
     return board[keep], pin[keep], ts_us[keep]
@@ -175,7 +177,7 @@ class EngagementModel:
         log_start_us: int,
         log_days: int,
         same_language_share: float,
-        saved: np.ndarray | None = None,
+        saved: np.ndarray,
     ):
         self.tax, self.queries = tax, queries
         self.saved = saved  # (P,) False: nobody saves this pin, from search or elsewhere
@@ -301,11 +303,11 @@ class EngagementModel:
         for code, p in ACTION_P.items():
             sel = np.flatnonzero(etype == code)
             action[sel] = categorical(rng, p, len(sel))
-        if self.saved is not None:  # a pin nobody saves gets the other pin actions instead
-            sel = np.flatnonzero((etype == PIN) & (action == SAVE) & (entity >= 0))
-            sel = sel[~self.saved[entity[sel]]]
-            rest = ACTION_P[PIN] * (np.arange(len(ACTIONS)) != SAVE)
-            action[sel] = categorical(rng, rest / rest.sum(), len(sel))
+        # A pin nobody saves gets the other pin actions instead.
+        sel = np.flatnonzero((etype == PIN) & (action == SAVE) & (entity >= 0))
+        sel = sel[~self.saved[entity[sel]]]
+        rest = ACTION_P[PIN] * (np.arange(len(ACTIONS)) != SAVE)
+        action[sel] = categorical(rng, rest / rest.sum(), len(sel))
         keep = entity >= 0
         ts_us = self.log_start_us + (t * 86_400_000_000).astype(np.int64)
         return LogChunk(q[keep].astype(np.int32), etype[keep], entity[keep], action[keep], ts_us[keep])

@@ -36,6 +36,7 @@ from omnisage.data.synth_logs import (
     ENTITY_TYPES,
     PIN,
     PRODUCT,
+    SAVE,
     BoardPicker,
     EngagementModel,
     board_saves,
@@ -261,7 +262,6 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
     volume = np.zeros(len(w.queries), np.int64)
     by_type, by_action = np.zeros(len(ENTITY_TYPES), np.int64), np.zeros(len(ACTIONS), np.int64)
     saves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (query, pin, ts_us) of pin saves
-    save = ACTIONS.index("save")
     total = round(cfg.pins * cfg.engagements_per_pin)
     n_chunks = max(1, -(-total // cfg.chunk_rows))
     schema = table_schema(ENGAGEMENTS)
@@ -277,7 +277,7 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
             volume += np.bincount(log.query, minlength=len(volume))
             by_type += np.bincount(log.entity_type, minlength=len(by_type))
             by_action += np.bincount(log.action, minlength=len(by_action))
-            sel = (log.entity_type == PIN) & (log.action == save)
+            sel = (log.entity_type == PIN) & (log.action == SAVE)
             saves.append((log.query[sel].astype(np.int64), log.entity[sel], log.ts_us[sel]))
             rows = {
                 "query_text": ids.take(offsets[2] + log.query),
