@@ -22,6 +22,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omnisage.config import load_config
@@ -43,26 +45,39 @@ def oracle(data: Path, enriched: Path | None, preset: str, k: int) -> None:
         raise SystemExit(f"{truth}: no entity_interests.parquet (only synthetic worlds carry their truth)")
     cfg = load_config(preset).eval
     sets, _ = load_eval_sets(data, load_entities(data, enriched), cfg, tasks=("pin", "product"))
-    ent = pq.read_table(truth / "entity_interests.parquet").to_pandas()
-    queries = pq.read_table(truth / "query_interests.parquet").to_pandas().set_index("query_text")
-    print(f"Recall@{k} ceilings ({data}):")
-    print("| task | pairs | corpus | latent | latent + popularity |")
-    print("|---|---|---|---|---|")
+    ent = pq.read_table(truth / "entity_interests.parquet")
+    queries = pq.read_table(truth / "query_interests.parquet").to_pylist()
+    query_at = {q["query_text"]: q for q in queries}
+    print(f"Recall@{k} ceilings ({data}), all pairs and new / repeat pairs:")
+    print("| task | pairs | corpus | latent | latent + popularity | latent, new / repeat |")
+    print("|---|---|---|---|---|---|")
     for task, es in sets.items():
-        rows = ent[ent.entity_type == task].set_index("entity_id").loc[list(es.entity_ids)]
-        leaf, leaf2, sub = rows.leaf_id.to_numpy(), rows.secondary_leaf_id.to_numpy(), rows.sub_id.to_numpy()
-        attrs = [set(a) if a is not None else set() for a in rows.attributes]
+        of_type = ent.filter(pc.equal(ent.column("entity_type"), task))
+        at = pc.index_in(pa.array(es.entity_ids), value_set=of_type.column("entity_id")).to_numpy(
+            zero_copy_only=False
+        )
+        rows = of_type.take(pa.array(at))
+        leaf, leaf2, sub = (rows.column(c).to_numpy() for c in ("leaf_id", "secondary_leaf_id", "sub_id"))
+        attrs = [set(a) if a is not None else set() for a in rows.column("attributes").to_pylist()]
         # popularity as a tie-break below one attribute's worth of score
-        tiebreak = np.argsort(np.argsort(rows.popularity.to_numpy())) / (len(rows) + 1.0)
+        tiebreak = np.argsort(np.argsort(rows.column("popularity").to_numpy())) / (len(attrs) + 1.0)
         plain, popular = [], []
-        for query, positive in zip(es.queries, es.positives.tolist()):
-            q = queries.loc[query]
-            match = (leaf == q.leaf_id) | (leaf2 == q.leaf_id) if q.level == "leaf" else sub == q.sub_id
-            wanted = set(q.attributes) if q.attributes is not None else set()
+        for query, positive in zip(es.queries, es.positives.tolist(), strict=True):
+            q = query_at[query]
+            if q["level"] == "leaf":
+                match = (leaf == q["leaf_id"]) | (leaf2 == q["leaf_id"])
+            else:
+                match = sub == q["sub_id"]
+            wanted = set(q["attributes"] or ())
             score = match * (1.0 + np.array([len(wanted & a) for a in attrs], dtype=np.float64))
             plain.append(expected_recall(score, positive, es.corpus, k))
             popular.append(expected_recall(score + tiebreak, positive, es.corpus, k))
-        print(f"| {task} | {len(plain)} | {len(es.corpus)} | {np.mean(plain):.3f} | {np.mean(popular):.3f} |")
+        new = np.asarray(es.pairs.column("pair").to_pylist()) == "new"
+        plain_ = np.asarray(plain)
+        print(
+            f"| {task} | {len(plain)} | {len(es.corpus)} | {plain_.mean():.3f} | {np.mean(popular):.3f} "
+            f"| {plain_[new].mean():.3f} / {plain_[~new].mean():.3f} |"
+        )
 
 
 def main() -> None:
