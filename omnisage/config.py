@@ -102,6 +102,14 @@ class ModelConfig:
     # score higher from step 0. lexical_gain: the norm that map gives a bag at the start.
     query_lexical: bool = False
     lexical_gain: float = 1.0
+    # One learned weight per text field (model.text_fields), starting at 1, multiplies that field's LayerNorm-ed
+    # bag before the bags are summed (ours, not the paper's). Every field's bag has the same norm, so without it
+    # a field's share of the text vector and of the lexical channel is fixed by how many fields are non-empty.
+    field_weights: bool = False
+    # In training, each (entity, text field) bag is dropped (as if the field were empty) with this probability,
+    # so the encoder cannot lean on one field and leave the others unlearned, and stays useful for items that
+    # lack a field when served (a new pin has no board titles or engaged queries yet). 0 = off.
+    field_dropout: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ input -> 1024 -> 1024 -> D (ReLU + LayerNorm after each hidden layer) maps them 
 tower (`model.entity_text_tower`, attached by the model: the query encoder itself) the MLP's output is added
 to the tower's vector of the entity's own text instead, and also starts at zero. With the lexical channel
 (`model.query_lexical`, attached by the model) the text bag also goes through it, linearly, and is added too.
+With `model.field_weights` each field's bag is first multiplied by a learned weight of its own (starting at 1);
+with `model.field_dropout` training drops each entity's field bags at random (never at inference).
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ class EntityEncoder(nn.Module):
             nn.LayerNorm(hidden),
             nn.Linear(hidden, config.dim),
         )
+        # (F,) one weight per text field, in model.text_fields order; None: every field counts 1
+        self.field_weight = (
+            nn.Parameter(torch.ones(len(config.text_fields)))
+            if config.field_weights and config.text_fields
+            else None
+        )
+        if not 0.0 <= config.field_dropout < 1.0:
+            raise OmniSageError(f"model.field_dropout must be in [0, 1), got {config.field_dropout}")
+        self.field_dropout = config.field_dropout
         self.register_buffer("continuous_scale", _continuous_scale(config), persistent=False)  # (C,)
         self.legacy_residual, self.legacy_dim = config.legacy_residual, config.legacy_dim
         if config.entity_text_tower not in TEXT_TOWERS:
@@ -61,8 +72,17 @@ class EntityEncoder(nn.Module):
         """EntityBatch of B entities -> (B, D) unit vectors."""
         b, f = len(batch), batch.num_fields
         if f:
-            fields = self.text(batch.token_ids, batch.offsets)  # (F*B, H)
-            text = fields.view(f, b, -1).sum(0)  # (B, H)
+            fields = self.text(batch.token_ids, batch.offsets).view(f, b, -1)  # (F, B, H)
+            if self.field_weight is not None:
+                if self.field_weight.numel() != f:
+                    raise OmniSageError(
+                        f"the entity batch has {f} text fields, model.field_weights has {self.field_weight.numel()}"
+                    )
+                fields = fields * self.field_weight.to(fields.dtype).view(f, 1, 1)  # (F, B, H)
+            if self.training and self.field_dropout > 0:
+                keep = torch.rand(f, b, 1, device=fields.device) >= self.field_dropout  # (F, B, 1)
+                fields = fields * keep.to(fields.dtype)  # (F, B, H)
+            text = fields.sum(0)  # (B, H)
         else:
             text = batch.continuous.new_zeros(b, self.text.dim)  # (B, H)
         continuous = batch.continuous.to(text.dtype) * self.continuous_scale.to(text.dtype)  # (B, C)

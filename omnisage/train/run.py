@@ -11,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +29,9 @@ from omnisage.train.loop import fit, resolve_device
 from omnisage.train.objective import TrainingObjective, tasks_for
 from omnisage.train.pairs import DATASETS, pairs_for_config, training_window
 from omnisage.train.scratch_encoder import is_scratch, materialize
+
+if TYPE_CHECKING:
+    from omnisage.model.omnisage_model import OmniSageModel
 
 MODEL_DIR = "model"
 SUMMARY = "train_summary.json"
@@ -247,6 +250,7 @@ def train_model(
             "final_losses": result.last_losses,
             "pairs_per_second": result.pairs_per_second,
             "notes": data.notes,
+            "field_weights": _field_weights(model),
             "config": config_to_dict(dataclasses.replace(config, model=data.model_config)),
         }
         if workers.is_main:
@@ -257,6 +261,16 @@ def train_model(
         return summary
     finally:
         shutdown_workers()
+
+
+def _field_weights(model: OmniSageModel) -> dict[str, float] | None:
+    """What the model learned each text field is worth (`model.field_weights`); None when it has no weights."""
+    weights = model.entity_encoder.field_weight
+    if weights is None:
+        return None
+    return {
+        name: round(float(w), 4) for name, w in zip(model.config.text_fields, weights.tolist(), strict=True)
+    }
 
 
 def _query_encoder_start(model: ModelConfig, out_dir: Path, seed: int, workers: Workers) -> ModelConfig:

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
 from omnisage.config import config_to_dict
 from omnisage.errors import OmniSageError
@@ -83,3 +84,14 @@ def test_bundles_saved_before_continuous_scale_existed_load_unscaled(model, tmp_
     del saved["continuous_scale"]
     assert _model_config(saved, tmp_path).continuous_scale == "none"
     assert _model_config(config_to_dict(model.config), tmp_path) == model.config
+
+
+def test_field_weights_travel_with_the_bundle(rows, config, tiny_query_encoder_dir, tmp_path):
+    config = dataclasses.replace(config, query_encoder=str(tiny_query_encoder_dir), field_weights=True)
+    model = OmniSageModel.create(config, build_vocabulary(rows, config), seed=3)
+    with torch.no_grad():
+        model.entity_encoder.field_weight.copy_(torch.linspace(0.0, 2.0, len(config.text_fields)))
+    save_model(tmp_path / "bundle", model)
+    loaded = load_model(tmp_path / "bundle")
+    assert torch.equal(loaded.entity_encoder.field_weight, model.entity_encoder.field_weight)
+    np.testing.assert_array_equal(loaded.encode_entities(rows), model.encode_entities(rows))

@@ -106,6 +106,24 @@ def test_lexical_channel_trains_resumes_and_serves_from_the_bundle(toy_data_dir,
     assert not np.allclose(with_lexical, dense, atol=1e-3)
 
 
+def test_field_weights_train_and_are_reported(toy_data_dir, tmp_path):
+    """`model.field_weights`: each text field's weight leaves 1 in training, the summary names what each
+    field ended at, and the bundle carries them."""
+    from omnisage.model.bundle import load_model
+
+    config = load_config("tiny", [*_settings(steps=3), "model.field_weights=true"])
+    summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
+    weights = summary["field_weights"]
+    assert list(weights) == list(config.model.text_fields)
+    assert any(abs(w - 1.0) > 1e-4 for w in weights.values())
+    loaded = load_model(tmp_path / "model").entity_encoder.field_weight.tolist()
+    assert loaded == pytest.approx(list(weights.values()), abs=1e-4)
+    plain = train_model(
+        toy_data_dir, tmp_path / "plain", _config(steps=1), progress=False, log=lambda *_: None
+    )
+    assert plain["field_weights"] is None
+
+
 def test_legacy_only_baseline_trains_no_entity_encoder(toy_data_dir, tmp_path):
     config = _config(towers="legacy", steps=2)
     summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
