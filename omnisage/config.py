@@ -39,6 +39,9 @@ class SynthConfig:
     # Generative knobs: the coverage shares the paper reports emerge from these.
     no_text_share: float = 0.30  # pins with neither title nor description
     caption_on_topic: float = 0.88  # captions that describe the image's interest
+    # of those, the share naming the item's own leaf; the rest name a sibling leaf of the same sub, the way the
+    # image (which confuses siblings) shows it. 1.0 = captions always name the true leaf
+    caption_right_leaf: float = 1.0
     unsaved_share: float = 0.07  # pins nobody saves to a board
     secondary_leaf_share: float = 0.2  # items that mix a second interest
     same_language_share: float = 0.35  # engagements restricted to items in the query's language

@@ -17,7 +17,9 @@ HISTORY_DAYS = 1095  # items may predate the logs by up to three years
 NONE = -1  # "no secondary leaf / no attribute / no generic word"
 # Independent random streams per part of the world, so changing how one part is drawn leaves the others as
 # they were. Chunked parts add the chunk number, so the output never depends on memory or machine.
-STREAMS = ("taxonomy", "pins", "products", "users", "boards", "queries", "vectors", "text", "saves", "logs")
+STREAMS = (
+    "taxonomy", "pins", "products", "users", "boards", "queries", "vectors", "text", "saves", "logs", "caption_leaf",
+)  # fmt: skip
 
 
 def stream(seed: int, name: str, *more: int) -> np.random.Generator:

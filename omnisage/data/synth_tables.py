@@ -78,12 +78,15 @@ def item_chunks(
     for c, lo in enumerate(range(0, len(items), ITEM_CHUNK)):
         rows = slice(lo, min(lo + ITEM_CHUNK, len(items)))
         d = Dice(stream(seed, "text", k, c))
+        seen = Dice(
+            stream(seed, "caption_leaf", k, c)
+        )  # its own stream: the rest of the text stays as it was
         ids = [f"{prefix}{i}" for i in range(rows.start, rows.stop)]
         cols: dict[str, list] = {name: [] for name in spec.names}
         on_topic = []
         fields = (items.lang[rows], items.leaf[rows], items.leaf2[rows], items.attr1[rows], items.attr2[rows])
         for i, (lang, leaf, leaf2, a1, a2) in enumerate(zip(*(f.tolist() for f in fields))):
-            caption, ok = writer.caption(d, leaf, leaf2, a1, a2)
+            caption, ok = writer.caption(d, leaf, leaf2, a1, a2, seen)
             if kind == "pin":
                 text = empty_pin if no_text[lo + i] else writer.pin(d, lang, leaf, leaf2, a1, a2)
             else:

@@ -54,9 +54,18 @@ class Dice:
 class Writer:
     """Renders text for one world; word tables are indexed [language][concept] -> synonyms."""
 
-    def __init__(self, tax: Taxonomy, caption_on_topic: float, rng: np.random.Generator):
+    def __init__(
+        self,
+        tax: Taxonomy,
+        caption_on_topic: float,
+        rng: np.random.Generator,
+        caption_right_leaf: float = 1.0,
+    ):
         lx = tax.lexicon
-        self.tax, self.on_topic = tax, caption_on_topic
+        self.tax, self.on_topic, self.right_leaf = tax, caption_on_topic, caption_right_leaf
+        leaf_sub = np.asarray(tax.leaf_sub)
+        self._sub_start = np.searchsorted(leaf_sub, leaf_sub, side="left").tolist()  # leaves sorted by sub
+        self._sub_size = (np.searchsorted(leaf_sub, leaf_sub, side="right") - self._sub_start).tolist()
         self.langs = tax.languages
         concepts = (*lx.leaves, *lx.subs)
         self.concept = [[c.words[lang] for c in concepts] for lang in self.langs]
@@ -225,10 +234,15 @@ class Writer:
         }
 
     # ---- captions ------------------------------------------------------------------------------------
-    def caption(self, d: Dice, leaf: int, leaf2: int, a1: int, a2: int) -> tuple[str, bool]:
-        """A captioner's English description of the image; (text, whether it is about the item's interest)."""
+    def caption(
+        self, d: Dice, leaf: int, leaf2: int, a1: int, a2: int, seen: Dice | None = None
+    ) -> tuple[str, bool]:
+        """A captioner's English description of the image; (text, whether it is about the item's interest).
+        `seen` draws which leaf the picture looks like (`caption_right_leaf` < 1), apart from the text's dice."""
         r = d.u()
         if r < self.on_topic:
+            if self.right_leaf < 1.0 and seen is not None and not seen.chance(self.right_leaf):
+                leaf = self._sibling(seen, leaf)  # the captioner names what the picture looks like
             shown = [a for a in self._attrs(a1, a2) if a in self.visual and d.chance(0.7)]
             x = " ".join([*(d.pick(self.en_attr[a]) for a in shown), d.pick(self.en_leaf[leaf])])
             if leaf2 != NONE and d.chance(0.4):
@@ -242,6 +256,14 @@ class Writer:
                 other = int(d.u() * self.tax.n_leaves)
             return _articles(d.pick(CAPTION_TEMPLATES).format(x=d.pick(self.en_leaf[other]))), False
         return d.pick(GENERIC_CAPTIONS), False
+
+    def _sibling(self, d: Dice, leaf: int) -> int:
+        """Another leaf of the same sub (the leaf itself when it has no sibling)."""
+        size = self._sub_size[leaf]
+        if size < 2:
+            return leaf
+        other = self._sub_start[leaf] + int(d.u() * (size - 1))
+        return other + 1 if other >= leaf else other
 
     # ---- boards --------------------------------------------------------------------------------------
     def board_title(self, d: Dice, kind: int, concept: int, attr: int, top: int, lang: int) -> str:

@@ -93,6 +93,7 @@ def _log_end(cfg: SynthConfig) -> dt.datetime:
     shares = (
         "no_text_share",
         "caption_on_topic",
+        "caption_right_leaf",
         "unsaved_share",
         "secondary_leaf_share",
         "same_language_share",
@@ -145,7 +146,7 @@ def generate_world(cfg: SynthConfig, out: str | Path, *, progress: bool = False)
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     tax = build_taxonomy(cfg.languages, cfg.language_weights)
-    writer = Writer(tax, cfg.caption_on_topic, stream(cfg.seed, "text", 3))
+    writer = Writer(tax, cfg.caption_on_topic, stream(cfg.seed, "text", 3), cfg.caption_right_leaf)
     w = sample_world(cfg, tax, writer)
     stats = _write_items(cfg, w, writer, out, progress)
     boards = boards_table(cfg.seed, writer, w.boards)
