@@ -116,6 +116,12 @@ class Items:
         return len(self.leaf)
 
 
+def sibling_ranges(tax: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    """Per leaf, the first leaf of its sub and the sub's number of leaves (leaves are numbered sub by sub)."""
+    start = np.searchsorted(tax.leaf_sub, tax.leaf_sub, side="left")  # (L,)
+    return start, np.searchsorted(tax.leaf_sub, tax.leaf_sub, side="right") - start
+
+
 def leaf_weights(tax: Taxonomy, rng: np.random.Generator, kind: str) -> np.ndarray:
     """How often each leaf occurs among pins or products: the top's weight shared among its leaves, times a
     per-leaf appeal that is the same for both kinds (popular leaves are popular everywhere)."""

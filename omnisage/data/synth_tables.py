@@ -78,9 +78,8 @@ def item_chunks(
     for c, lo in enumerate(range(0, len(items), ITEM_CHUNK)):
         rows = slice(lo, min(lo + ITEM_CHUNK, len(items)))
         d = Dice(stream(seed, "text", k, c))
-        seen = Dice(
-            stream(seed, "caption_leaf", k, c)
-        )  # its own stream: the rest of the text stays as it was
+        # Which leaf each picture looks like, from its own stream: the rest of the text stays as it was.
+        seen = Dice(stream(seed, "caption_leaf", k, c))
         ids = [f"{prefix}{i}" for i in range(rows.start, rows.stop)]
         cols: dict[str, list] = {name: [] for name in spec.names}
         on_topic = []

@@ -19,7 +19,7 @@ from omnisage.data.lexicon import (
     GENERIC_CAPTIONS,
     VISUAL_KINDS,
 )
-from omnisage.data.synth_latent import NONE, Taxonomy
+from omnisage.data.synth_latent import NONE, Taxonomy, sibling_ranges
 from omnisage.text.normalize import normalize
 
 _PRODUCT_EXTRAS = {
@@ -63,9 +63,7 @@ class Writer:
     ):
         lx = tax.lexicon
         self.tax, self.on_topic, self.right_leaf = tax, caption_on_topic, caption_right_leaf
-        leaf_sub = np.asarray(tax.leaf_sub)
-        self._sub_start = np.searchsorted(leaf_sub, leaf_sub, side="left").tolist()  # leaves sorted by sub
-        self._sub_size = (np.searchsorted(leaf_sub, leaf_sub, side="right") - self._sub_start).tolist()
+        self._sub_start, self._sub_size = (a.tolist() for a in sibling_ranges(tax))
         self.langs = tax.languages
         concepts = (*lx.leaves, *lx.subs)
         self.concept = [[c.words[lang] for c in concepts] for lang in self.langs]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from omnisage.data.synth_latent import NONE, Items, Taxonomy
+from omnisage.data.synth_latent import NONE, Items, Taxonomy, sibling_ranges
 
 FRESH_DAYS = 180  # items younger than this at the end of the logs get noisier legacy embeddings
 SIBLING_CONFUSION = 0.3  # legacy embeddings place this share of items at a sibling leaf of the same sub
@@ -47,8 +47,7 @@ class VectorModel:
             [attr * visual[:, None], np.zeros((1, image_dim), np.float32)]
         )  # (A+1, I)
         # Sibling leaves (same sub), for confusing one leaf with another.
-        self._sub_start = np.searchsorted(tax.leaf_sub, tax.leaf_sub, side="left")
-        self._sub_size = np.searchsorted(tax.leaf_sub, tax.leaf_sub, side="right") - self._sub_start
+        self._sub_start, self._sub_size = sibling_ranges(tax)
 
     def _sibling(self, rng: np.random.Generator, leaf: np.ndarray) -> np.ndarray:
         confused = rng.random(len(leaf)) < SIBLING_CONFUSION
