@@ -194,6 +194,9 @@ class TrainConfig:
     negatives_per_pair: int = 4  # random catalog negatives
     leave_one_out: bool = True  # drop a pair's own query from its positive's engaged queries...
     keep_repeat_queries: bool = True  # ...unless the pair was engaged more than once (it was there before)
+    # ...and the board titles only its own save put on the pin (the same sense of repeats; needs the boards
+    # and board_saves tables)
+    board_leave_one_out: bool = False
     temperature: float = 0.07  # initial; learned, shared by every task
     max_logit_scale: float = 100.0
     sketch_width: int = 1 << 20  # count-min sketches of the logQ correction (the code: 2^26)

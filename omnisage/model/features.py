@@ -3,13 +3,14 @@
 Two steps, so that training can tokenize its catalog once and cut batches cheaply:
 `EntityFeaturizer.features(rows)` tokenizes every text field and packs the continuous vector into
 `EntityFeatures` (numpy, ragged: row -> elements -> token ids); `EntityFeatures.batch(rows, exclude_queries)`
-gathers an `EntityBatch` of torch tensors, leaving out a training pair's own query (leave-one-out).
+gathers an `EntityBatch` of torch tensors, leaving out a training pair's own query (leave-one-out), and with
+`exclude_board_titles` the board titles only its own save put on the pin.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,8 @@ TEXT_FIELDS = ("title", "description", "caption", "board_titles", "engaged_queri
 # Each entry of a list field is tokenized on its own: no bigram or trigram spans two board titles.
 LIST_FIELDS = frozenset({"board_titles", "engaged_queries"})
 LEAVE_ONE_OUT_FIELD = "engaged_queries"
+# Fields a training pair's own engagement writes into: their element texts are kept for leave-one-out.
+LEAVE_ONE_OUT_FIELDS = frozenset({LEAVE_ONE_OUT_FIELD, "board_titles"})
 _ELEMENTS_PER_CHUNK = 65_536  # texts tokenized as one string: bounds the memory of a big table
 
 Entities = pa.Table | Sequence[Mapping[str, object]]
@@ -103,17 +106,26 @@ class EntityFeatures:
         self,
         rows: np.ndarray | Sequence[int] | None = None,
         exclude_queries: Sequence[str | None] | None = None,
+        exclude_board_titles: Sequence[Collection[str] | None] | None = None,
     ) -> EntityBatch:
         """The EntityBatch of `rows` (default: all). `exclude_queries[i]`, when given, is removed from row i's
-        engaged queries (compared after normalization): the pair's own query must not leak into its positive."""
+        engaged queries, and the titles of `exclude_board_titles[i]` from its board titles (both compared
+        after normalization): a training pair's own engagement must not leak into its positive."""
         rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
-        if exclude_queries is not None and len(exclude_queries) != rows.size:
-            raise ValueError(f"exclude_queries has {len(exclude_queries)} entries for {rows.size} rows")
+        exclude: dict[str, list[frozenset[str] | None]] = {}
+        for name, given, as_keys in (
+            (LEAVE_ONE_OUT_FIELD, exclude_queries, lambda q: frozenset({normalize(q)})),
+            ("board_titles", exclude_board_titles, lambda ts: frozenset(normalize(t) for t in ts)),
+        ):
+            if given is None:
+                continue
+            if len(given) != rows.size:
+                raise ValueError(f"{name} exclusions: {len(given)} entries for {rows.size} rows")
+            exclude[name] = [as_keys(v) if v else None for v in given]
         ids: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         for name, field in self.fields.items():
-            exclude = exclude_queries if name == LEAVE_ONE_OUT_FIELD else None
-            field_ids, field_lengths = _gather(field, rows, exclude)
+            field_ids, field_lengths = _gather(field, rows, exclude.get(name))
             ids.append(field_ids)
             lengths.append(field_lengths)
         flat_lengths = np.concatenate([np.zeros(0, np.int64), *lengths])  # (F*B,)
@@ -199,7 +211,7 @@ class EntityFeaturizer:
             token_ids=np.concatenate([np.zeros(0, np.int64), *ids]),
             token_offsets=np.concatenate(offsets),
             row_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            texts=elements if name == LEAVE_ONE_OUT_FIELD else None,
+            texts=elements if name in LEAVE_ONE_OUT_FIELDS else None,
         )
 
     def _continuous(self, table: pa.Table) -> np.ndarray:
@@ -323,24 +335,24 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _gather(
-    field: RaggedField, rows: np.ndarray, exclude: Sequence[str | None] | None
+    field: RaggedField, rows: np.ndarray, exclude: Sequence[frozenset[str] | None] | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of `rows` of one field (kept elements only), and the token count per row."""
+    """Token ids of `rows` of one field, and the token count per row. `exclude[i]`: normalized element texts
+    row i leaves out."""
     first = field.row_offsets[rows]  # (B,)
     count = field.row_offsets[rows + 1] - first  # (B,)
     elements = _ranges(first, count)  # (E_b,)
     owner = np.repeat(np.arange(rows.size), count)  # (E_b,)
     if exclude is not None and field.texts is not None:
         # Positions in `elements`, not element ids: the same entity may sit in several rows of a batch
-        # (a positive of two pairs, or also a negative) and only the excluding row loses the query.
+        # (a positive of two pairs, or also a negative) and only the excluding row loses the element.
         row_start = np.cumsum(count) - count  # (B,) first position of each row in `elements`
         dropped = [
             row_start[i] + j
-            for i, query in enumerate(exclude)
-            if query
-            for key in (normalize(query),)
+            for i, keys in enumerate(exclude)
+            if keys
             for j in range(count[i])
-            if field.normalized(first[i] + j) == key
+            if field.normalized(first[i] + j) in keys
         ]
         if dropped:
             keep = np.ones(elements.size, dtype=bool)

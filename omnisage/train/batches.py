@@ -47,6 +47,9 @@ class DatasetPairs:
     # (P,) bool: engaged more than once in the window, so its query was among the positive's engaged queries
     # before its latest engagement (None: no pair repeats)
     repeats: np.ndarray | None = None
+    # (P,) object: per pin pair, the board titles only its own save put on the pin (`pairs.own_board_titles`),
+    # left out of its positive's board titles (None: none are)
+    own_board_titles: np.ndarray | None = None
 
 
 class BatchPlan:
@@ -167,6 +170,9 @@ class BatchBuilder:
     `keep_repeats`, a pair engaged more than once keeps it, as it was before the pair's latest engagement.
     That is what evaluation sees: features are computed at the training cutoff, and a pair engaged again
     after it (most held-out pairs) finds its query among the item's engaged queries.
+
+    A pin pair's own save also put the pin on a board; when its pairs carry `own_board_titles`, the positive
+    leaves those titles out too (they were computed with `keep_repeats` in the same sense).
     """
 
     def __init__(
@@ -189,16 +195,20 @@ class BatchBuilder:
         texts: list[str] = []
         entity_rows: list[np.ndarray] = []
         excluded: list[str | None] = []
+        excluded_titles: list[tuple[str, ...] | None] = []
         n_entities = 0
 
         def add_texts(ids: np.ndarray) -> slice:
             texts.extend(self.catalog.queries[ids].tolist())
             return slice(len(texts) - ids.size, len(texts))
 
-        def add_entities(kind: str, ids: np.ndarray, exclude: list[str] | None) -> slice:
+        def add_entities(
+            kind: str, ids: np.ndarray, exclude: list[str] | None, titles: list | None = None
+        ) -> slice:
             nonlocal n_entities
             entity_rows.append(self.catalog.rows[kind][ids])
             excluded.extend(exclude if exclude is not None else [None] * ids.size)
+            excluded_titles.extend(titles if titles is not None else [None] * ids.size)
             n_entities += ids.size
             return slice(n_entities - ids.size, n_entities)
 
@@ -221,7 +231,8 @@ class BatchBuilder:
             else:
                 if "entity" in self.towers:
                     own = self._left_out(pairs, rows, query_ids)
-                    batch.positive_rows = add_entities(kind, positive_ids, own)
+                    titles = self._own_titles(pairs, rows)
+                    batch.positive_rows = add_entities(kind, positive_ids, own, titles)
                     batch.negative_rows = add_entities(kind, negative_ids, None)
                 if "legacy" in self.towers:
                     legacy, has = self.catalog.legacy[kind], self.catalog.has_legacy[kind]
@@ -234,7 +245,11 @@ class BatchBuilder:
         if entity_rows:
             if self.features is None:
                 raise ValueError("the entity tower needs catalog features")
-            entities = self.features.batch(np.concatenate(entity_rows), excluded)
+            entities = self.features.batch(
+                np.concatenate(entity_rows),
+                excluded,
+                excluded_titles if any(t for t in excluded_titles) else None,
+            )
         tokens = self.tokenize_queries(texts) if self.tokenize_queries is not None else None
         return TrainBatch(step, out, texts, tokens, entities)
 
@@ -248,3 +263,9 @@ class BatchBuilder:
         if self.keep_repeats and pairs.repeats is not None:
             own[pairs.repeats[rows]] = None
         return own.tolist()
+
+    def _own_titles(self, pairs: DatasetPairs, rows: np.ndarray) -> list | None:
+        """Per pair of the batch, the board titles its positive leaves out (None: keeps all)."""
+        if not self.leave_one_out or pairs.own_board_titles is None:
+            return None
+        return pairs.own_board_titles[rows].tolist()

@@ -126,3 +126,71 @@ def pairs_for_config(engagements: pa.Table, train: TrainConfig, eval_cfg: EvalCo
     used = tuple(name for name in DATASETS if train.mix.get(name, 0) > 0)
     caps = {"pin": train.pin_cap, "product": train.product_cap, "query": train.query_cap}
     return training_pairs(engagements, start=start, end=end, caps=caps, seed=train.seed, datasets=used)
+
+
+def own_board_titles(
+    pairs: pa.Table,
+    engagements: pa.Table,
+    boards: pa.Table,
+    board_saves: pa.Table,
+    *,
+    start: datetime | None,
+    end: datetime,
+    keep_repeats: bool = True,
+) -> pa.ListArray:
+    """Per pin pair (row of `pairs`), the board titles (normalized) that only its own save put on the pin.
+
+    A save from search is also a board save: the same pin at the same time. Board titles are computed at the
+    cutoff, so a training pair finds the board its own save made among its positive's titles, while a held-out
+    pair, saved after the cutoff, does not. A title is listed when every board with that title the pin was
+    saved to (before `end`) came from the pair's saves: leaving it out shows the pin as it was before them.
+    With `keep_repeats`, only the pair's latest engagement counts as its own (its earlier saves were there
+    before, as they are for a held-out pair engaged again); without, all of its saves do.
+    """
+    from omnisage.features.board_titles import title_tables
+
+    ts = engagements.column("ts")
+    mask = pc.and_(
+        pc.and_(pc.less(ts, pa.scalar(end, ts.type)), pc.equal(engagements.column("entity_type"), "pin")),
+        pc.is_in(engagements.column("action"), pa.array(DATASETS["pin"][1])),
+    )
+    if start is not None:
+        mask = pc.and_(mask, pc.greater_equal(ts, pa.scalar(start, ts.type)))
+    logs = engagements.filter(mask).select(["query_text", "entity_id", "action", "ts"])
+    logs = logs.set_column(3, "ts", logs.column("ts").cast(pa.int64()))
+    if keep_repeats:  # only the latest engagement of each pair is its own
+        latest = logs.group_by(["query_text", "entity_id"], use_threads=False).aggregate([("ts", "max")])
+        logs = logs.join(
+            latest.rename_columns(["query_text", "entity_id", "ts"]),
+            ["query_text", "entity_id", "ts"],
+            join_type="inner",
+        )
+    saves = logs.filter(pc.equal(logs.column("action"), "save")).select(["query_text", "entity_id", "ts"])
+    titled, _, _ = title_tables(boards)  # board_id -> cleaned title; untitled and noisy boards are absent
+    saved_ts = board_saves.column("ts")
+    before = pc.less(saved_ts, pa.scalar(end, saved_ts.type))  # on the pin at the cutoff
+    board_saves = pa.table(
+        {
+            "board_id": pc.filter(board_saves.column("board_id"), before),
+            "entity_id": pc.filter(board_saves.column("pin_id"), before),
+            "ts": pc.filter(saved_ts, before).cast(pa.int64()),
+        }
+    ).join(titled, "board_id", join_type="inner")
+    totals = board_saves.group_by(["entity_id", "title"], use_threads=False).aggregate([([], "count_all")])
+    own = saves.join(board_saves, ["entity_id", "ts"], join_type="inner")
+    own = own.group_by(["query_text", "entity_id", "title"], use_threads=False).aggregate([([], "count_all")])
+    own = own.rename_columns(["query_text", "entity_id", "title", "own"])
+    own = own.join(
+        totals.rename_columns(["entity_id", "title", "total"]), ["entity_id", "title"], join_type="inner"
+    )
+    own = own.filter(pc.equal(own.column("own"), own.column("total")))
+    indexed = pairs.select(["query_text", "entity_id"]).append_column(
+        "row", pa.array(np.arange(pairs.num_rows, dtype=np.int64))
+    )
+    own = own.select(["query_text", "entity_id", "title"]).join(
+        indexed, ["query_text", "entity_id"], join_type="inner"
+    )
+    own = own.sort_by([("row", "ascending"), ("title", "ascending")])
+    rows = own.column("row").to_numpy()  # (T,) sorted
+    offsets = np.searchsorted(rows, np.arange(pairs.num_rows + 1)).astype(np.int32)  # (P+1,)
+    return pa.ListArray.from_arrays(pa.array(offsets), own.column("title").combine_chunks())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
@@ -27,7 +28,7 @@ from omnisage.train.catalog import Catalog, entities_from_raw, find_enriched, re
 from omnisage.train.distributed import Workers, init_workers, shutdown_workers
 from omnisage.train.loop import fit, resolve_device
 from omnisage.train.objective import TrainingObjective, tasks_for
-from omnisage.train.pairs import DATASETS, pairs_for_config, training_window
+from omnisage.train.pairs import DATASETS, own_board_titles, pairs_for_config, training_window
 from omnisage.train.scratch_encoder import is_scratch, materialize
 
 if TYPE_CHECKING:
@@ -70,8 +71,10 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
     """Validated tables -> pairs per dataset (as catalog ids) and the catalog."""
     notes: list[str] = []
     directory = Path(data_dir)
+    train = config.train
+    wanted = _TABLES + (["boards", "board_saves"] if _leaves_out_boards(config) else [])
     world = load_world(
-        directory, [t for t in _TABLES if any(directory.glob(f"{t}.*")) or (directory / t).is_dir()]
+        directory, [t for t in wanted if any(directory.glob(f"{t}.*")) or (directory / t).is_dir()]
     )
     if world.get("engagements") is None:
         raise DataError("no engagements table: training needs the search logs", path=str(directory))
@@ -85,7 +88,6 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
         notes.append("no enriched entity table: trained on raw text (run `omnisage enrich` for board titles "
                      "and engaged queries)")  # fmt: skip
     model_config = _adopt_data_dims(config.model, entities, notes)
-    train = config.train
     if "legacy" in train.towers and model_config.legacy_dim > model_config.dim:
         raise OmniSageError(
             f"the compatibility tower scores the first model.legacy_dim={model_config.legacy_dim} dims of the "
@@ -95,6 +97,22 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
     engagements = world["engagements"]
     start, end = training_window(engagements, train, config.eval)
     raw_pairs = pairs_for_config(engagements, train, config.eval)
+    if _leaves_out_boards(config) and "pin" in raw_pairs:
+        if world.get("boards") is None or world.get("board_saves") is None:
+            notes.append(
+                "train.board_leave_one_out: no boards and board_saves tables, board titles kept whole"
+            )
+        else:
+            own = own_board_titles(
+                raw_pairs["pin"],
+                engagements,
+                world["boards"],
+                world["board_saves"],
+                start=start,
+                end=end,
+                keep_repeats=train.keep_repeat_queries,
+            )
+            raw_pairs["pin"] = raw_pairs["pin"].append_column("own_board_titles", own)
     queries: list[str] = []
     if world.get("queries") is not None:
         queries += world["queries"].column("query_text").to_pylist()
@@ -122,6 +140,9 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
             catalog.lookup("query", table.column("query_text"), "query"),
             catalog.lookup(kind, table.column("entity_id"), kind),
             repeats=pc.greater(table.column("engagements"), 1).to_numpy(zero_copy_only=False),
+            own_board_titles=_tuples(table.column("own_board_titles"))
+            if "own_board_titles" in table.column_names
+            else None,
         )
     if not pairs:
         span = f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}" if start else f"before {end:%Y-%m-%d}"
@@ -130,6 +151,18 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
         )
     window = (start.isoformat() if start else None, end.isoformat())
     return TrainData(catalog, pairs, model_config, window, notes)
+
+
+def _leaves_out_boards(config: Config) -> bool:
+    train = config.train
+    return train.leave_one_out and train.board_leave_one_out and "board_titles" in config.model.text_fields
+
+
+def _tuples(column: pa.ChunkedArray) -> np.ndarray:
+    """A list column as a (P,) object array of tuples (an empty list: an empty tuple)."""
+    out = np.empty(len(column), dtype=object)
+    out[:] = [tuple(v) for v in column.to_pylist()]
+    return out
 
 
 def _check(config: Config) -> None:

@@ -143,3 +143,17 @@ def test_leave_one_out_touches_only_its_own_row(rows, config):
     assert bags[f * 3 + 0] == _bags(without_red)[f]
     assert bags[f * 3 + 1] == _bags(plain)[f]
     assert bags[f * 3 + 2] == _bags(without_velvet)[f]
+
+
+def test_board_title_exclusion_equals_removing_the_titles(rows, config):
+    # Leave-one-out on board titles: a row drops the listed titles (compared after normalization) and
+    # keeps the rest; other fields and other rows are untouched.
+    features = _featurizer(rows, config).features(rows)
+    excluded = features.batch([0, 0], None, [("  Living Room IDEAS",), None])
+    edited = [dict(rows[0], board_titles=["red decor"]), rows[0]]
+    direct = _featurizer(rows, config)(edited)
+    assert _bags(excluded) == _bags(direct)
+    f = config.text_fields.index("board_titles")
+    assert _bags(excluded)[f * 2] != _bags(excluded)[f * 2 + 1]
+    with pytest.raises(ValueError, match="board_titles exclusions: 1 entries for 2 rows"):
+        features.batch([0, 0], None, [None])

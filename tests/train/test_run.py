@@ -152,3 +152,62 @@ def test_cli_reports_bad_settings_in_one_line(toy_data_dir, tmp_path, capsys):
     assert code == 2 and "model.lexical_gain must be > 0" in err and "Traceback" not in err
     code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
     assert code == 2
+
+
+def test_board_leave_one_out_attaches_each_pin_pairs_own_board_titles(toy_data_dir, tmp_path):
+    """With boards and board_saves beside the logs, every pin pair saved from search carries the title of the
+    board its save made (a board save of the same pin at the same time); long clicks carry none. Without
+    the tables, training says so and keeps board titles whole."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from omnisage.data.io import write_table
+    from omnisage.schema import TIMESTAMP
+    from omnisage.train.run import load_training_data
+
+    folder = tmp_path / "data"
+    shutil.copytree(toy_data_dir, folder)
+    logs = pq.read_table(folder / "engagements.parquet")
+    saves = logs.filter(pc.and_(pc.equal(logs["entity_type"], "pin"), pc.equal(logs["action"], "save")))
+    n = saves.num_rows
+    write_table(
+        pa.table(
+            {
+                "board_id": [f"b{i}" for i in range(n)],
+                "title": [f"{q.upper()} Board {i}" for i, q in enumerate(saves["query_text"].to_pylist())],
+                "owner": ["u"] * n,
+            }
+        ),
+        folder / "boards.parquet",
+    )
+    write_table(
+        pa.table(
+            {
+                "board_id": [f"b{i}" for i in range(n)],
+                "pin_id": saves["entity_id"],
+                "ts": saves["ts"].cast(TIMESTAMP),
+            }
+        ),
+        folder / "board_saves.parquet",
+    )
+    config = load_config("tiny", [*_settings(board_leave_one_out="true", pin_cap="none")])
+    data = load_training_data(folder, config)
+    pairs = data.pairs["pin"]
+    queries = data.catalog.queries[pairs.query_ids]
+    pins = data.catalog.ids["pin"][pairs.entity_ids]
+    made = {
+        (q, p): f"{q} board {i}"
+        for i, (q, p) in enumerate(zip(saves["query_text"].to_pylist(), saves["entity_id"].to_pylist()))
+    }
+    expected = [(made[(q, p)],) if (q, p) in made else () for q, p in zip(queries, pins)]
+    assert pairs.own_board_titles.tolist() == expected
+    assert 0 < sum(map(bool, expected)) < len(expected)
+
+    summary = train_model(folder, tmp_path / "run", config, progress=False, log=lambda *_: None)
+    assert summary["steps"] == 4
+    bare = load_training_data(toy_data_dir, config)
+    assert bare.pairs["pin"].own_board_titles is None
+    assert any("no boards and board_saves tables" in note for note in bare.notes)
