@@ -113,6 +113,11 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
                 keep_repeats=train.keep_repeat_queries,
             )
             raw_pairs["pin"] = raw_pairs["pin"].append_column("own_board_titles", own)
+            leaving = pc.sum(pc.greater(pc.list_value_length(own), 0)).as_py() or 0
+            notes.append(
+                f"pin: {leaving:,} of {len(own):,} pairs leave out of their positive the board titles only "
+                "their own save put there (train.board_leave_one_out)"
+            )
     queries: list[str] = []
     if world.get("queries") is not None:
         queries += world["queries"].column("query_text").to_pylist()

@@ -205,6 +205,7 @@ def test_board_leave_one_out_attaches_each_pin_pairs_own_board_titles(toy_data_d
     expected = [(made[(q, p)],) if (q, p) in made else () for q, p in zip(queries, pins)]
     assert pairs.own_board_titles.tolist() == expected
     assert 0 < sum(map(bool, expected)) < len(expected)
+    assert f"pin: {sum(map(bool, expected))} of {len(expected)} pairs leave out" in " ".join(data.notes)
 
     summary = train_model(folder, tmp_path / "run", config, progress=False, log=lambda *_: None)
     assert summary["steps"] == 4
