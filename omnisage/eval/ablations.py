@@ -269,11 +269,39 @@ def run_ablations(
 ) -> tuple[pa.Table, Windows, dict[str, EvalSet], Config]:
     """Train every variant the tables need, rank all of them (and the baselines) on the same pairs, and
     return the combined per-pair rank table."""
-    from omnisage.eval.run import baseline_systems, load_entities, model_legacy_dim
-
     unknown = sorted(set(tables) - set(TABLE_VARIANTS))
     if unknown:
         raise OmniSageError(f"unknown table {unknown} (known: {', '.join(TABLE_VARIANTS)})")
+    names = list(dict.fromkeys(v for t in tables for v in TABLE_VARIANTS[t]))
+    combined, windows, sets, config = rank_variants(
+        data, out, preset, overrides, names=names, baselines="2" in tables, entities=entities,
+        trainer=trainer, loader=loader, log=log,
+    )  # fmt: skip
+    write_table(combined, Path(out) / "ranks.parquet")
+    return combined, windows, sets, config
+
+
+def rank_variants(
+    data: str | Path,
+    out: str | Path,
+    preset: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    names: Sequence[str],
+    baselines: bool = False,
+    entities: str | Path | None = None,
+    trainer: Trainer = default_trainer,
+    loader: Loader = default_loader,
+    log: Callable[[str], None] = print,
+) -> tuple[pa.Table, Windows, dict[str, EvalSet], Config]:
+    """Train (or reuse) the named variants, rank them (and the baselines, with `baselines`) on the same
+    held-out pairs, and return the combined per-pair rank table. Each variant's ranks are stored beside it
+    (OUT/variants/NAME/ranks.parquet), so a rerun ranks only what is new."""
+    from omnisage.eval.run import baseline_systems, load_entities, model_legacy_dim
+
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        raise OmniSageError(f"unknown variant {unknown} (known: {', '.join(VARIANTS)})")
     data, out = Path(data), Path(out)
     config = load_config(preset, list(overrides))
     cfg = config.eval
@@ -284,9 +312,8 @@ def run_ablations(
     eval_key = _fingerprint(
         [PAIR_COLUMNS, config_to_dict(cfg), windows.eval_start.isoformat(), windows.eval_end.isoformat()]
     )
-    names = list(dict.fromkeys(v for t in tables for v in TABLE_VARIANTS[t]))
     combined: pa.Table | None = None
-    for name in names:
+    for name in dict.fromkeys(names):
         variant = VARIANTS[name]
         variant_config, bundle = _train_variant(
             variant, data, out, preset, overrides, Path(entities) if entities else None, trainer, log
@@ -304,7 +331,7 @@ def run_ablations(
             )
             ranks = _store_ranks(evaluate_systems(systems, sets, windows, cfg), path, key)
         combined = _join(combined, ranks)
-    if "2" in tables and cfg.baselines:
+    if baselines and cfg.baselines:
         path = out / "baselines" / "ranks.parquet"
         key = _fingerprint([eval_key, list(cfg.baselines)])
         ranks = _cached_ranks(path, key)
@@ -314,8 +341,8 @@ def run_ablations(
                 evaluate_systems(baseline_systems(cfg.baselines, config), sets, windows, cfg), path, key
             )
         combined = _join(combined, ranks)
-    assert combined is not None
-    write_table(combined, out / "ranks.parquet")
+    if combined is None:
+        raise OmniSageError("no variants to rank")
     return combined, windows, sets, config
 
 

@@ -12,7 +12,7 @@ import pytest
 from omnisage.config import Config, load_config, same_settings
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import _training_lock, run_ablate, train_variants
+from omnisage.eval.ablations import _training_lock, rank_variants, run_ablate, train_variants
 from omnisage.train.batches import allocate
 
 WORDS = ["red", "blue", "green", "black", "white", "sofa", "lamp", "chair", "rug", "things"]
@@ -135,6 +135,25 @@ def test_train_only_trains_the_named_variants_and_a_plain_run_reuses_them(toy_wo
                                  trainer=_fake_trainer(calls), log=logged.append)  # fmt: skip
     assert calls == ["continuous"] and bundles == [out / "variants" / "continuous" / "model"]
     assert any("skipping variant 'boards'" in line for line in logged)
+
+
+def test_rank_variants_ranks_the_named_variants_and_reuses_their_ranks(toy_world, tmp_path: Path) -> None:
+    data, entities = toy_world
+    write_table(entities, data / "enriched_entities.parquet")
+    out, calls = tmp_path / "ablate", []
+    overrides = ["eval.bootstrap=20"]
+    kwargs = dict(trainer=_fake_trainer(calls), loader=_fake_loader, log=lambda _: None)
+    table, _, sets, _ = rank_variants(data, out, "tiny", overrides, names=["no_captions", "text"], **kwargs)
+    assert calls == ["no_captions", "text"] and set(sets) >= {"pin"}
+    ranks = [c for c in table.column_names if c.startswith("rank:")]
+    assert ranks == ["rank:no_captions", "rank:text"]  # no baselines unless asked
+    assert not (out / "ranks.parquet").exists()  # a subset never stands in for the full report's ranks
+    assert (out / "variants" / "text" / "ranks.parquet").is_file()
+    calls.clear()
+    again, _, _, _ = rank_variants(data, out, "tiny", overrides, names=["text"], **kwargs)
+    assert calls == [] and again.column("rank:text").equals(table.column("rank:text"))
+    with pytest.raises(OmniSageError, match="unknown variant"):
+        rank_variants(data, out, "tiny", overrides, names=["txt"], **kwargs)
 
 
 def test_a_variant_in_training_is_locked_against_a_second_trainer(tmp_path: Path) -> None:
