@@ -9,7 +9,8 @@ tower (`model.entity_text_tower`, attached by the model: the query encoder itsel
 to the tower's vector of the entity's own text instead, and also starts at zero. With the lexical channel
 (`model.query_lexical`, attached by the model) the text bag also goes through it, linearly, and is added too.
 With `model.field_weights` each field's bag is first multiplied by a learned weight of its own (starting at 1);
-with `model.field_dropout` training drops each entity's field bags at random (never at inference).
+with `model.field_dropout` training drops each entity's field bags at random (never at inference). With
+`model.field_sizes` the MLP also reads log(1 + entries) of each list field (board titles, engaged queries).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch import nn
 
 from omnisage.config import ModelConfig
 from omnisage.errors import OmniSageError
-from omnisage.model.features import EntityBatch, continuous_dim, continuous_widths
+from omnisage.model.features import EntityBatch, continuous_dim, continuous_widths, size_fields
 from omnisage.model.hash_embedding import HashEmbeddingBag
 
 TEXT_TOWERS = ("none", "query")
@@ -34,7 +35,7 @@ class EntityEncoder(nn.Module):
         self.text = HashEmbeddingBag(num_tokens, config.hash_buckets, config.hash_dim, config.hash_seeds)
         hidden = config.mlp_hidden
         self.mlp = nn.Sequential(
-            nn.Linear(config.hash_dim + continuous_dim(config), hidden),
+            nn.Linear(config.hash_dim + continuous_dim(config) + len(size_fields(config)), hidden),
             nn.ReLU(),
             nn.LayerNorm(hidden),
             nn.Linear(hidden, hidden),
@@ -51,6 +52,7 @@ class EntityEncoder(nn.Module):
         if not 0.0 <= config.field_dropout < 1.0:
             raise OmniSageError(f"model.field_dropout must be in [0, 1), got {config.field_dropout}")
         self.field_dropout = config.field_dropout
+        self.num_sizes = len(size_fields(config))
         self.register_buffer("continuous_scale", _continuous_scale(config), persistent=False)  # (C,)
         self.legacy_residual, self.legacy_dim = config.legacy_residual, config.legacy_dim
         if config.entity_text_tower not in TEXT_TOWERS:
@@ -87,6 +89,12 @@ class EntityEncoder(nn.Module):
             text = batch.continuous.new_zeros(b, self.text.dim)  # (B, H)
         continuous = batch.continuous.to(text.dtype) * self.continuous_scale.to(text.dtype)  # (B, C)
         x = torch.cat([text, continuous], dim=-1)  # (B, H + C)
+        if self.num_sizes:
+            if batch.sizes is None or batch.sizes.shape[1] != self.num_sizes:
+                raise OmniSageError(
+                    f"model.field_sizes: the entity batch carries no sizes for its {self.num_sizes} list fields"
+                )
+            x = torch.cat([x, batch.sizes.to(x.dtype)], dim=-1)  # (B, H + C + S)
         out = self.mlp(x)  # (B, D)
         if self.lexical is not None:
             out = out + self.lexical(text)  # (B, D)

@@ -47,6 +47,11 @@ def continuous_dim(config: ModelConfig) -> int:
     return sum(continuous_widths(config))
 
 
+def size_fields(config: ModelConfig) -> tuple[str, ...]:
+    """The list fields whose sizes the encoder reads (`model.field_sizes`), in model.text_fields order."""
+    return tuple(f for f in config.text_fields if f in LIST_FIELDS) if config.field_sizes else ()
+
+
 @dataclass
 class EntityBatch:
     """A batch for `EntityEncoder`. Bag `f * B + b` holds field f of entity b (field-major)."""
@@ -56,6 +61,7 @@ class EntityBatch:
     continuous: torch.Tensor  # (B, C) float32
     num_fields: int
     text_tokens: dict[str, torch.Tensor] | None = None  # (B, T) each: the entity text tower's input
+    sizes: torch.Tensor | None = None  # (B, S) float32 log(1 + entries) of each sized list field
 
     def __len__(self) -> int:
         return self.continuous.shape[0]
@@ -68,6 +74,7 @@ class EntityBatch:
             self.continuous.to(device),
             self.num_fields,
             tokens,
+            self.sizes.to(device) if self.sizes is not None else None,
         )
 
 
@@ -98,6 +105,7 @@ class EntityFeatures:
     continuous: np.ndarray  # (R, C) float32
     texts: np.ndarray | None = None  # (R,) object: each entity's own text for the text tower
     tokenize: Callable[[list[str]], dict[str, torch.Tensor]] | None = None  # the text tower's tokenizer
+    sized: tuple[str, ...] = ()  # fields of `fields` whose sizes the batch carries (`size_fields`)
 
     def __len__(self) -> int:
         return self.continuous.shape[0]
@@ -124,10 +132,13 @@ class EntityFeatures:
             exclude[name] = [as_keys(v) if v else None for v in given]
         ids: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
+        sizes: list[np.ndarray] = []
         for name, field in self.fields.items():
-            field_ids, field_lengths = _gather(field, rows, exclude.get(name))
+            field_ids, field_lengths, entries = _gather(field, rows, exclude.get(name))
             ids.append(field_ids)
             lengths.append(field_lengths)
+            if name in self.sized:
+                sizes.append(np.log1p(entries).astype(np.float32))  # after leave-one-out, as served
         flat_lengths = np.concatenate([np.zeros(0, np.int64), *lengths])  # (F*B,)
         offsets = np.zeros(flat_lengths.size, dtype=np.int64)
         np.cumsum(flat_lengths[:-1], out=offsets[1:])
@@ -139,6 +150,7 @@ class EntityFeatures:
             text_tokens=self.tokenize(self.texts[rows].tolist())
             if self.texts is not None and self.tokenize is not None
             else None,
+            sizes=torch.from_numpy(np.stack(sizes, axis=1)) if sizes else None,  # (B, S)
         )
 
 
@@ -182,7 +194,9 @@ class EntityFeaturizer:
         texts = None
         if self.tokenize_text is not None:
             texts = np.array(item_texts(table, self.config.entity_text_fields), dtype=object)  # (R,)
-        return EntityFeatures(fields, self._continuous(table), texts, self.tokenize_text)
+        return EntityFeatures(
+            fields, self._continuous(table), texts, self.tokenize_text, size_fields(self.config)
+        )
 
     def _field(self, table: pa.Table, name: str) -> RaggedField:
         """Tokenize one field: a list field has one element per list entry, a scalar field one per row."""
@@ -336,9 +350,9 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def _gather(
     field: RaggedField, rows: np.ndarray, exclude: Sequence[frozenset[str] | None] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of `rows` of one field, and the token count per row. `exclude[i]`: normalized element texts
-    row i leaves out."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token ids of `rows` of one field, the token count per row and the element count per row (B,) each.
+    `exclude[i]`: normalized element texts row i leaves out."""
     first = field.row_offsets[rows]  # (B,)
     count = field.row_offsets[rows + 1] - first  # (B,)
     elements = _ranges(first, count)  # (E_b,)
@@ -362,4 +376,4 @@ def _gather(
     token_count = field.token_offsets[elements + 1] - token_first  # (E_b,)
     ids = field.token_ids[_ranges(token_first, token_count)]
     per_row = np.bincount(owner, weights=token_count, minlength=rows.size).astype(np.int64)  # (B,)
-    return ids, per_row
+    return ids, per_row, np.bincount(owner, minlength=rows.size)

@@ -132,3 +132,18 @@ def test_field_dropout_drops_whole_fields_in_training_only(rows, config):
     torch.testing.assert_close(dropping(featurizer(rows)), dropping(featurizer(no_text)))
     with pytest.raises(OmniSageError, match=r"model\.field_dropout must be in \[0, 1\)"):
         EntityEncoder(10, dataclasses.replace(config, field_dropout=1.0))
+
+
+def test_field_sizes_enter_the_mlp(rows, config):
+    """`model.field_sizes`: the MLP reads one more input per list field, so two pins that differ only in how
+    many boards they sit on (the same titles repeated: the LayerNorm-ed bag is the same) embed apart."""
+    sized = dataclasses.replace(config, field_sizes=True)
+    featurizer, encoder = _setup(rows, sized)
+    assert encoder.mlp[0].in_features == config.hash_dim + 2 * config.legacy_dim + config.image_dim + 2
+    few, many = dict(rows[0], board_titles=["red decor"]), dict(rows[0], board_titles=["red decor"] * 8)
+    plain_featurizer, plain = _setup(rows, config)
+    torch.testing.assert_close(plain(plain_featurizer([few])), plain(plain_featurizer([many])))
+    assert not torch.allclose(encoder(featurizer([few])), encoder(featurizer([many])))
+    bare = plain_featurizer(rows)  # a batch without sizes
+    with pytest.raises(OmniSageError, match="carries no sizes for its 2 list fields"):
+        encoder(bare)

@@ -157,3 +157,21 @@ def test_board_title_exclusion_equals_removing_the_titles(rows, config):
     assert _bags(excluded)[f * 2] != _bags(excluded)[f * 2 + 1]
     with pytest.raises(ValueError, match="board_titles exclusions: 1 entries for 2 rows"):
         features.batch([0, 0], None, [None])
+
+
+def test_field_sizes_count_list_entries_after_leave_one_out(rows, config):
+    # `model.field_sizes`: log(1 + entries) of board titles and engaged queries, in text_fields order, counted
+    # after the pair's own query and board titles are left out; off, the batch carries none.
+    assert _featurizer(rows, config)(rows).sizes is None
+    sized = dataclasses.replace(config, field_sizes=True)
+    features = _featurizer(rows, sized).features(rows)
+    batch = features.batch()
+    # (board titles, engaged queries) per row
+    expected = np.log1p([[2, 3], [0, 2], [0, 0]]).astype(np.float32)
+    assert config.text_fields.index("board_titles") < config.text_fields.index("engaged_queries")
+    torch.testing.assert_close(batch.sizes, torch.from_numpy(expected))
+    left_out = features.batch([0, 0], ["Red Sofa", None], [("red decor",), None])
+    expected = np.log1p([[1, 2], [2, 3]]).astype(np.float32)
+    torch.testing.assert_close(left_out.sizes, torch.from_numpy(expected))
+    only_titles = dataclasses.replace(sized, text_fields=("title", "board_titles"))
+    assert _featurizer(rows, only_titles)(rows).sizes.shape == (3, 1)
