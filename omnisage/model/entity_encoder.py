@@ -34,8 +34,9 @@ class EntityEncoder(nn.Module):
         super().__init__()
         self.text = HashEmbeddingBag(num_tokens, config.hash_buckets, config.hash_dim, config.hash_seeds)
         hidden = config.mlp_hidden
+        self.num_sizes = len(size_fields(config))
         self.mlp = nn.Sequential(
-            nn.Linear(config.hash_dim + continuous_dim(config) + len(size_fields(config)), hidden),
+            nn.Linear(config.hash_dim + continuous_dim(config) + self.num_sizes, hidden),
             nn.ReLU(),
             nn.LayerNorm(hidden),
             nn.Linear(hidden, hidden),
@@ -52,7 +53,6 @@ class EntityEncoder(nn.Module):
         if not 0.0 <= config.field_dropout < 1.0:
             raise OmniSageError(f"model.field_dropout must be in [0, 1), got {config.field_dropout}")
         self.field_dropout = config.field_dropout
-        self.num_sizes = len(size_fields(config))
         self.register_buffer("continuous_scale", _continuous_scale(config), persistent=False)  # (C,)
         self.legacy_residual, self.legacy_dim = config.legacy_residual, config.legacy_dim
         if config.entity_text_tower not in TEXT_TOWERS:
