@@ -319,7 +319,8 @@ def _train(sub: argparse._SubParsersAction) -> None:
             losses = ", ".join(f"{k} {v:.3f}" for k, v in summary["final_losses"].items())
             print(f"loss: {losses}")
             print(
-                f"ok: {summary['steps']} steps, {summary['pairs_per_second']:,.0f} pairs/s; model in {summary['model_dir']}"
+                f"ok: {summary['steps']} steps, {summary['pairs_per_second']:,.0f} pairs/s ({summary['precision']}); "
+                f"model in {summary['model_dir']}"
             )
         return 0
 
@@ -360,9 +361,11 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
 
         if args.train_only is not None:
             names = [n.strip() for n in args.train_only.split(",") if n.strip()]
-            train_variants(
+            bundles = train_variants(
                 args.data, args.out, args.config, args.overrides, names=names, entities=args.enriched
             )
+            done = ", ".join(b.parent.name for b in bundles) or "none (all locked by other processes)"
+            print(f"ok: variants ready in {args.out}/variants: {done}")
             return 0
         tables = [t.strip() for t in args.tables.split(",") if t.strip()]
         command = _command_line(args)

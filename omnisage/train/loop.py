@@ -1,7 +1,7 @@
 """The training loop (SPEC §5): plain PyTorch, seeded, resumable, data parallel across torchrun workers.
 
-`fit` runs steps [resume step, cfg.steps): batch from the plan, forward under autocast (bf16 on GPU),
-backward, clip, optimizer and schedule step; metrics to `metrics.jsonl`, a checkpoint every
+`fit` runs steps [resume step, cfg.steps): batch from the plan, forward under autocast (bf16 where the device
+computes it natively), backward, clip, optimizer and schedule step; metrics to `metrics.jsonl`, a checkpoint every
 `checkpoint_every` steps and at the end. It never builds features: the `BatchBuilder` does.
 """
 
@@ -48,10 +48,22 @@ def resolve_device(name: str, workers: Workers | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), so bf16 autocast beats fp32; elsewhere
+    bf16 is emulated and slower. torch exposes the probes only privately, so a build without them reads as no."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the device supports it (GPU), fp32 (None) otherwise."""
+    """bf16 autocast where the device computes bf16 natively (a GPU that supports it, a CPU with AVX512-BF16 or
+    AMX), fp32 (None) otherwise."""
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        if device.type == "cuda":
+            native = torch.cuda.is_bf16_supported()
+        else:
+            native = device.type == "cpu" and cpu_has_native_bf16()
+        precision = "bf16" if native else "fp32"
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -65,6 +77,7 @@ class FitResult:
     resumed_from: int  # 0 for a fresh run
     last_losses: dict[str, float]
     pairs_per_second: float  # over the steps this call ran (global pairs, all workers)
+    precision: str = "fp32"  # what the forward ran in: "bf16" (autocast) or "fp32"
 
 
 def _write_jsonl_prefix(path: Path, keep_through: int) -> None:
@@ -216,4 +229,5 @@ def fit(
             save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
     bar.close()
     elapsed = time.perf_counter() - began
-    return FitResult(end, start, last, pairs_done / elapsed if elapsed > 0 and pairs_done else 0.0)
+    rate = pairs_done / elapsed if elapsed > 0 and pairs_done else 0.0
+    return FitResult(end, start, last, rate, "fp32" if amp is None else "bf16")

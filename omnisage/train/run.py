@@ -287,6 +287,7 @@ def train_model(
             "workers": workers.world_size,
             "final_losses": result.last_losses,
             "pairs_per_second": result.pairs_per_second,
+            "precision": result.precision,
             "notes": data.notes,
             "field_weights": _field_weights(model),
             "config": config_to_dict(dataclasses.replace(config, model=data.model_config)),

@@ -29,7 +29,16 @@ def _losses(path):
 
 @pytest.mark.slow
 def test_two_workers_equal_one_process_on_the_global_batch(tmp_path, monkeypatch):
-    common = dict(sketch_width=1 << 10, steps=3, warmup_steps=1, lr=3e-3, log_every=1, checkpoint_every=100)
+    # fp32: bf16 rounding differs with how the batch is split, and this compares the two runs to 1e-5
+    common = dict(
+        sketch_width=1 << 10,
+        steps=3,
+        warmup_steps=1,
+        lr=3e-3,
+        log_every=1,
+        checkpoint_every=100,
+        precision="fp32",
+    )
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     mp.spawn(
         ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp"), {**common, "batch_size": 16}), nprocs=2

@@ -11,7 +11,7 @@ from train_toys import one_to_one_world, setup
 
 from omnisage.config import TrainConfig
 from omnisage.errors import OmniSageError
-from omnisage.train.loop import fit
+from omnisage.train.loop import autocast_dtype, fit
 
 
 @pytest.mark.parametrize("negatives", [4, 0], ids=["random_negatives", "in_batch_only"])
@@ -99,6 +99,18 @@ def test_bf16_autocast_trains_with_float32_logits(tmp_path):
     assert all(
         p.dtype == torch.float32 for p in objective.parameters()
     )  # autocast, not a cast of the weights
+    assert result.precision == "bf16"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_on_a_cpu_that_computes_it_natively(monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native else None)
+    assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(OmniSageError, match=r"train\.precision"):
+        autocast_dtype("fp16", cpu)
 
 
 def test_a_checkpoint_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
