@@ -222,6 +222,8 @@ class TrainConfig:
     )
     device: str = "auto"  # auto = cuda when available
     threads: int | None = None  # torch intra-op threads per worker; None = torch's default (all cores)
+    # keep freed memory in the heap while training (glibc): +18% pairs/s on CPU, +2-4% peak RSS (train/memory.py)
+    reuse_freed_memory: bool = True
     seed: int = 17
     log_every: int = 10  # steps between metric lines in metrics.jsonl
     checkpoint_every: int = 250  # steps between checkpoints (and at the end)

@@ -29,6 +29,7 @@ from omnisage.progress import tqdm
 from omnisage.train.batches import TrainBatch
 from omnisage.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from omnisage.train.distributed import DistributedCollective, Workers
+from omnisage.train.memory import reuse_freed_memory
 from omnisage.train.objective import TrainingObjective, encoders_in_use
 from omnisage.train.optim import make_optimizer, parameter_groups, warmup_cosine
 
@@ -183,50 +184,52 @@ def fit(
     last: dict[str, float] = {}
     pairs_done, began = 0, time.perf_counter()
     window_pairs, window_began = 0, began
-    for step in range(start, end):
-        batch = make_batch(step, workers.rank).to(device)
-        context = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-        with context:
-            losses = module(batch, collective)
-        losses["total"].backward()
-        grad_norm = None
-        if cfg.max_grad_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        global_pairs = batch.num_pairs * workers.world_size
-        pairs_done += global_pairs
-        window_pairs += global_pairs
-        if (step + 1) % cfg.log_every == 0 or step + 1 == end:
-            now = time.perf_counter()
-            values = {k: float(v.detach()) for k, v in losses.items()}
-            values = _global_mean(values, workers, device)
-            rate = window_pairs / max(now - window_began, 1e-9)
-            window_pairs, window_began = 0, now
-            last = values
-            if workers.is_main:
-                record = {
-                    "step": step + 1,
-                    "loss": values["total"],
-                    "tasks": {k: v for k, v in values.items() if k != "total"},
-                    "lr": schedule.get_last_lr()[0],
-                    "temperature": float(1.0 / objective.loss.log_scale.detach().exp()),
-                    "grad_norm": float(grad_norm) if grad_norm is not None else None,
-                    "pairs_per_s": rate,
+    # a step frees and reallocates the same large tensors: keep them in the heap (omnisage/train/memory.py)
+    with reuse_freed_memory(cfg.reuse_freed_memory):
+        for step in range(start, end):
+            batch = make_batch(step, workers.rank).to(device)
+            context = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+            with context:
+                losses = module(batch, collective)
+            losses["total"].backward()
+            grad_norm = None
+            if cfg.max_grad_norm is not None:
+                grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            global_pairs = batch.num_pairs * workers.world_size
+            pairs_done += global_pairs
+            window_pairs += global_pairs
+            if (step + 1) % cfg.log_every == 0 or step + 1 == end:
+                now = time.perf_counter()
+                values = {k: float(v.detach()) for k, v in losses.items()}
+                values = _global_mean(values, workers, device)
+                rate = window_pairs / max(now - window_began, 1e-9)
+                window_pairs, window_began = 0, now
+                last = values
+                if workers.is_main:
+                    record = {
+                        "step": step + 1,
+                        "loss": values["total"],
+                        "tasks": {k: v for k, v in values.items() if k != "total"},
+                        "lr": schedule.get_last_lr()[0],
+                        "temperature": float(1.0 / objective.loss.log_scale.detach().exp()),
+                        "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                        "pairs_per_s": rate,
+                    }
+                    with open(metrics_path, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(record) + "\n")
+                    bar.set_postfix(loss=f"{values['total']:.3f}", pairs_s=f"{rate:,.0f}")
+            bar.update(1)
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
+                state = {
+                    "objective": objective.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "settings": settings,
                 }
-                with open(metrics_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                bar.set_postfix(loss=f"{values['total']:.3f}", pairs_s=f"{rate:,.0f}")
-        bar.update(1)
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
-            state = {
-                "objective": objective.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "settings": settings,
-            }
-            save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
+                save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
     bar.close()
     elapsed = time.perf_counter() - began
     rate = pairs_done / elapsed if elapsed > 0 and pairs_done else 0.0
