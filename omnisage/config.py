@@ -218,7 +218,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.0
     max_grad_norm: float | None = 1.0
     precision: str = (
-        "auto"  # auto = bf16 autocast where the GPU or CPU has native bf16, else fp32; or fp32 / bf16
+        "auto"  # auto = bf16 autocast where the device has native bf16, else fp32; or fp32 / bf16
     )
     device: str = "auto"  # auto = cuda when available
     threads: int | None = None  # torch intra-op threads per worker; None = torch's default (all cores)

@@ -60,10 +60,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """bf16 autocast where the device computes bf16 natively (a GPU that supports it, a CPU with AVX512-BF16 or
     AMX), fp32 (None) otherwise."""
     if precision == "auto":
-        if device.type == "cuda":
-            native = torch.cuda.is_bf16_supported()
-        else:
-            native = device.type == "cpu" and cpu_has_native_bf16()
+        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_native_bf16()
         precision = "bf16" if native else "fp32"
     if precision == "fp32":
         return None

@@ -11,7 +11,6 @@ every block from its heap and keeps what is freed there, so the next step reuses
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,12 +23,9 @@ KEEP_UP_TO = 1 << 30  # trim threshold while active: give back only what exceeds
 
 
 def _glibc() -> ctypes.CDLL | None:
-    """The process's C library when it is glibc (it has mallopt and malloc_trim), else None."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    """The C library this process runs on when it is glibc (it has mallopt and malloc_trim), else None."""
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # the symbols already loaded into the process, the C library's among them
     except OSError:
         return None
     if not all(hasattr(libc, f) for f in ("gnu_get_libc_version", "mallopt", "malloc_trim")):
