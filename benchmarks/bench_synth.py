@@ -19,7 +19,7 @@ from pathlib import Path
 _CHILD = """
 import json, resource, sys, time
 from omnisage.config import SynthConfig
-from omnisage.data.synthetic import generate_world
+from omnisage.synth.world import generate_world
 start, cpu = time.perf_counter(), time.process_time()
 summary = generate_world(SynthConfig(pins=int(sys.argv[1]), seed=int(sys.argv[2])), sys.argv[3])
 usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -26,7 +26,7 @@ from omnisage.config import Config, SynthConfig, load_config
 
 
 def ensure_world(directory: Path, pins: int, seed: int) -> Path:
-    from omnisage.data.synthetic import generate_world
+    from omnisage.synth.world import generate_world
 
     if not (directory / "engagements.parquet").exists():
         print(f"generating a synthetic world with {pins:,} pins in {directory}")

@@ -45,7 +45,7 @@ def _synth(sub: argparse._SubParsersAction) -> None:
         import dataclasses
 
         from omnisage.config import load_config
-        from omnisage.data.synthetic import format_summary, generate_world
+        from omnisage.synth.world import format_summary, generate_world
 
         config = load_config(args.config, args.overrides).synth
         given = {"pins": args.scale, "seed": args.seed}

@@ -1,1 +1,1 @@
-"""Input data: readers/writers for the data contracts, validation, the synthetic world, real-data adapters."""
+"""Input data: readers/writers for the data contracts, validation, real-data adapters (Home Depot, ESCI)."""

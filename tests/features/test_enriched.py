@@ -220,7 +220,7 @@ def test_a_failed_run_leaves_the_previous_output(tiny_world, tmp_path, monkeypat
 
 def test_generated_world_agrees_with_the_generators_own_counts(tmp_path):
     from omnisage.config import SynthConfig
-    from omnisage.data.synthetic import generate_world
+    from omnisage.synth.world import generate_world
 
     summary = generate_world(SynthConfig(pins=300, seed=3), tmp_path / "world")["coverage"]
     log_end = parse_as_of(json.loads((tmp_path / "world" / "world.json").read_text())["log_end"])

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from omnisage.data.synth_latent import NONE, Boards, Items, Taxonomy, stream
-from omnisage.data.synth_text import Dice, Writer
-from omnisage.data.synth_vectors import VectorModel
 from omnisage.schema import BOARDS, IMAGE_EMBEDDINGS, LEGACY_EMBEDDINGS, PINS, PRODUCTS, TIMESTAMP, TableSpec
+from omnisage.synth.latent import NONE, Boards, Items, Taxonomy, stream
+from omnisage.synth.text import Dice, Writer
+from omnisage.synth.vectors import VectorModel
 
 ITEM_CHUNK = 50_000  # items rendered per chunk: a constant, so the output never depends on the machine
 
@@ -78,14 +78,12 @@ def item_chunks(
     for c, lo in enumerate(range(0, len(items), ITEM_CHUNK)):
         rows = slice(lo, min(lo + ITEM_CHUNK, len(items)))
         d = Dice(stream(seed, "text", k, c))
-        # Which leaf each picture looks like, from its own stream: the rest of the text stays as it was.
-        seen = Dice(stream(seed, "caption_leaf", k, c))
         ids = [f"{prefix}{i}" for i in range(rows.start, rows.stop)]
         cols: dict[str, list] = {name: [] for name in spec.names}
         on_topic = []
         fields = (items.lang[rows], items.leaf[rows], items.leaf2[rows], items.attr1[rows], items.attr2[rows])
         for i, (lang, leaf, leaf2, a1, a2) in enumerate(zip(*(f.tolist() for f in fields))):
-            caption, ok = writer.caption(d, leaf, leaf2, a1, a2, seen)
+            caption, ok = writer.caption(d, leaf, leaf2, a1, a2)
             if kind == "pin":
                 text = empty_pin if no_text[lo + i] else writer.pin(d, lang, leaf, leaf2, a1, a2)
             else:

@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from omnisage.config import SynthConfig
-from omnisage.data.lexicon import LANGUAGES, load_lexicon
-from omnisage.data.synthetic import format_summary, generate_world
 from omnisage.data.validate import validate_world
 from omnisage.errors import OmniSageError
 from omnisage.schema import TABLES
+from omnisage.synth.lexicon import LANGUAGES, load_lexicon
+from omnisage.synth.world import format_summary, generate_world
 from omnisage.text.normalize import normalize
 
 TABLE_FILES = [f"{name}.parquet" for name in TABLES]
@@ -117,39 +117,6 @@ def test_captions_are_on_topic_as_declared(world):
     assert np.mean(on_topic) == pytest.approx(0.88, abs=0.03)
     assert all(m for m, ok in zip(mentions, on_topic) if ok)  # on-topic captions name the item's leaf
     assert np.mean([m for m, ok in zip(mentions, on_topic) if not ok]) < 0.1
-
-
-def test_captions_can_name_the_sibling_the_image_looks_like(tmp_path):
-    """`synth.caption_right_leaf`: an on-topic caption names the item's own leaf that share of the time and a
-    sibling leaf of the same sub otherwise (as the image confuses them); nothing else in the world moves."""
-    lx = load_lexicon()
-    words = {leaf.id: leaf.words["en"] for leaf in lx.leaves}
-    parent = {leaf.id: leaf.parent for leaf in lx.leaves}
-    sharp, blurred = tmp_path / "sharp", tmp_path / "blurred"
-    generate_world(SynthConfig(pins=1500, seed=11), sharp)
-    generate_world(SynthConfig(pins=1500, seed=11, caption_right_leaf=0.5), blurred)
-    truth = pq.read_table(blurred / "truth" / "entity_interests.parquet")
-    captions = (
-        _read(blurred, "pins")["caption"].to_pylist() + _read(blurred, "products")["caption"].to_pylist()
-    )
-    on_topic = truth["caption_on_topic"].to_pylist()
-    own, sibling = [], []
-    for caption, leaf, ok in zip(captions, truth["leaf_id"].to_pylist(), on_topic, strict=True):
-        if not ok:
-            continue
-        own.append(any(w in caption for w in words[leaf]))
-        sibling.append(
-            any(w in caption for other, ws in words.items() if other != leaf and parent[other] == parent[leaf]
-                for w in ws)
-        )  # fmt: skip
-    assert 0.4 < np.mean(own) < 0.65  # 0.5, plus captions that also name a second leaf or share a word
-    assert all(o or s for o, s in zip(own, sibling, strict=True))  # always the leaf or a sibling of it
-    for name in ("engagements", "board_saves", "queries"):
-        assert _read(sharp, name).equals(_read(blurred, name)), name
-    for name in ("pins", "products"):
-        a, b = _read(sharp, name), _read(blurred, name)
-        assert a.drop_columns(["caption"]).equals(b.drop_columns(["caption"])), name
-        assert not a["caption"].equals(b["caption"]), name
 
 
 def test_every_engagement_matches_its_query_interest(world):

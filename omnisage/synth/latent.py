@@ -9,17 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnisage.data.lexicon import LANGUAGES, Lexicon, load_lexicon
 from omnisage.errors import OmniSageError
+from omnisage.synth.lexicon import LANGUAGES, Lexicon, load_lexicon
 
 DAY_US = 86_400_000_000
 HISTORY_DAYS = 1095  # items may predate the logs by up to three years
 NONE = -1  # "no secondary leaf / no attribute / no generic word"
 # Independent random streams per part of the world, so changing how one part is drawn leaves the others as
 # they were. Chunked parts add the chunk number, so the output never depends on memory or machine.
-STREAMS = (
-    "taxonomy", "pins", "products", "users", "boards", "queries", "vectors", "text", "saves", "logs", "caption_leaf",
-)  # fmt: skip
+STREAMS = ("taxonomy", "pins", "products", "users", "boards", "queries", "vectors", "text", "saves", "logs")
 
 
 def stream(seed: int, name: str, *more: int) -> np.random.Generator:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from omnisage.data.synth_latent import NONE, Items, Taxonomy, categorical
-from omnisage.data.synth_text import Writer
+from omnisage.synth.latent import NONE, Items, Taxonomy, categorical
+from omnisage.synth.text import Writer
 
 
 @dataclass(frozen=True)

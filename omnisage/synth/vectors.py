@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from omnisage.data.synth_latent import NONE, Items, Taxonomy, sibling_ranges
+from omnisage.synth.latent import NONE, Items, Taxonomy, sibling_ranges
 
 FRESH_DAYS = 180  # items younger than this at the end of the logs get noisier legacy embeddings
 SIBLING_CONFUSION = 0.3  # legacy embeddings place this share of items at a sibling leaf of the same sub

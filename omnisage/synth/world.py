@@ -18,42 +18,6 @@ import pyarrow as pa
 
 from omnisage.config import SynthConfig, config_to_dict
 from omnisage.data.io import AtomicParquetWriter, write_table
-from omnisage.data.synth_latent import (
-    DAY_US,
-    HISTORY_DAYS,
-    Boards,
-    Items,
-    Taxonomy,
-    build_taxonomy,
-    leaf_weights,
-    sample_boards,
-    sample_items,
-    sample_users,
-    stream,
-)
-from omnisage.data.synth_logs import (
-    ACTIONS,
-    ENTITY_TYPES,
-    PIN,
-    PRODUCT,
-    SAVE,
-    BoardPicker,
-    EngagementModel,
-    board_saves,
-    first_saves,
-    search_board_saves,
-)
-from omnisage.data.synth_queries import QueryLatents, query_popularity, query_truth, unique_queries
-from omnisage.data.synth_tables import (
-    ENTITY_TRUTH,
-    ITEM_CHUNK,
-    boards_table,
-    item_chunks,
-    table_schema,
-    taxonomy_table,
-)
-from omnisage.data.synth_text import Writer
-from omnisage.data.synth_vectors import VectorModel
 from omnisage.errors import OmniSageError
 from omnisage.progress import tqdm
 from omnisage.schema import (
@@ -66,6 +30,42 @@ from omnisage.schema import (
     QUERIES,
     TIMESTAMP,
 )
+from omnisage.synth.latent import (
+    DAY_US,
+    HISTORY_DAYS,
+    Boards,
+    Items,
+    Taxonomy,
+    build_taxonomy,
+    leaf_weights,
+    sample_boards,
+    sample_items,
+    sample_users,
+    stream,
+)
+from omnisage.synth.logs import (
+    ACTIONS,
+    ENTITY_TYPES,
+    PIN,
+    PRODUCT,
+    SAVE,
+    BoardPicker,
+    EngagementModel,
+    board_saves,
+    first_saves,
+    search_board_saves,
+)
+from omnisage.synth.queries import QueryLatents, query_popularity, query_truth, unique_queries
+from omnisage.synth.tables import (
+    ENTITY_TRUTH,
+    ITEM_CHUNK,
+    boards_table,
+    item_chunks,
+    table_schema,
+    taxonomy_table,
+)
+from omnisage.synth.text import Writer
+from omnisage.synth.vectors import VectorModel
 
 MIN_QUERIES = 1000  # small worlds still need queries for (nearly) every leaf
 
@@ -93,7 +93,6 @@ def _log_end(cfg: SynthConfig) -> dt.datetime:
     shares = (
         "no_text_share",
         "caption_on_topic",
-        "caption_right_leaf",
         "unsaved_share",
         "secondary_leaf_share",
         "same_language_share",
@@ -146,7 +145,7 @@ def generate_world(cfg: SynthConfig, out: str | Path, *, progress: bool = False)
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     tax = build_taxonomy(cfg.languages, cfg.language_weights)
-    writer = Writer(tax, cfg.caption_on_topic, stream(cfg.seed, "text", 3), cfg.caption_right_leaf)
+    writer = Writer(tax, cfg.caption_on_topic, stream(cfg.seed, "text", 3))
     w = sample_world(cfg, tax, writer)
     stats = _write_items(cfg, w, writer, out, progress)
     boards = boards_table(cfg.seed, writer, w.boards)

@@ -9,7 +9,8 @@ import re
 
 import numpy as np
 
-from omnisage.data.lexicon import (
+from omnisage.synth.latent import NONE, Taxonomy
+from omnisage.synth.lexicon import (
     ADJECTIVE_AFTER,
     BRAND_SYLLABLES,
     CAPTION_TEMPLATES,
@@ -19,7 +20,6 @@ from omnisage.data.lexicon import (
     GENERIC_CAPTIONS,
     VISUAL_KINDS,
 )
-from omnisage.data.synth_latent import NONE, Taxonomy, sibling_ranges
 from omnisage.text.normalize import normalize
 
 _PRODUCT_EXTRAS = {
@@ -54,16 +54,9 @@ class Dice:
 class Writer:
     """Renders text for one world; word tables are indexed [language][concept] -> synonyms."""
 
-    def __init__(
-        self,
-        tax: Taxonomy,
-        caption_on_topic: float,
-        rng: np.random.Generator,
-        caption_right_leaf: float = 1.0,
-    ):
+    def __init__(self, tax: Taxonomy, caption_on_topic: float, rng: np.random.Generator):
         lx = tax.lexicon
-        self.tax, self.on_topic, self.right_leaf = tax, caption_on_topic, caption_right_leaf
-        self._sub_start, self._sub_size = (a.tolist() for a in sibling_ranges(tax))
+        self.tax, self.on_topic = tax, caption_on_topic
         self.langs = tax.languages
         concepts = (*lx.leaves, *lx.subs)
         self.concept = [[c.words[lang] for c in concepts] for lang in self.langs]
@@ -232,15 +225,10 @@ class Writer:
         }
 
     # ---- captions ------------------------------------------------------------------------------------
-    def caption(
-        self, d: Dice, leaf: int, leaf2: int, a1: int, a2: int, seen: Dice | None = None
-    ) -> tuple[str, bool]:
-        """A captioner's English description of the image; (text, whether it is about the item's interest).
-        `seen` draws which leaf the picture looks like (`caption_right_leaf` < 1), apart from the text's dice."""
+    def caption(self, d: Dice, leaf: int, leaf2: int, a1: int, a2: int) -> tuple[str, bool]:
+        """A captioner's English description of the image; (text, whether it is about the item's interest)."""
         r = d.u()
         if r < self.on_topic:
-            if self.right_leaf < 1.0 and seen is not None and not seen.chance(self.right_leaf):
-                leaf = self._sibling(seen, leaf)  # the captioner names what the picture looks like
             shown = [a for a in self._attrs(a1, a2) if a in self.visual and d.chance(0.7)]
             x = " ".join([*(d.pick(self.en_attr[a]) for a in shown), d.pick(self.en_leaf[leaf])])
             if leaf2 != NONE and d.chance(0.4):
@@ -254,14 +242,6 @@ class Writer:
                 other = int(d.u() * self.tax.n_leaves)
             return _articles(d.pick(CAPTION_TEMPLATES).format(x=d.pick(self.en_leaf[other]))), False
         return d.pick(GENERIC_CAPTIONS), False
-
-    def _sibling(self, d: Dice, leaf: int) -> int:
-        """Another leaf of the same sub (the leaf itself when it has no sibling)."""
-        size = self._sub_size[leaf]
-        if size < 2:
-            return leaf
-        other = self._sub_start[leaf] + int(d.u() * (size - 1))
-        return other + 1 if other >= leaf else other
 
     # ---- boards --------------------------------------------------------------------------------------
     def board_title(self, d: Dice, kind: int, concept: int, attr: int, top: int, lang: int) -> str:

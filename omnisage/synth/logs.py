@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnisage.data.synth_latent import HISTORY_DAYS, NONE, Boards, Items, Taxonomy, categorical
-from omnisage.data.synth_queries import QueryLatents
+from omnisage.synth.latent import HISTORY_DAYS, NONE, Boards, Items, Taxonomy, categorical
+from omnisage.synth.queries import QueryLatents
 
 PIN, PRODUCT, QUERY = 0, 1, 2
 ENTITY_TYPES = ("pin", "product", "query")
