@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -19,11 +21,11 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
+from omnisage.data.coerce import coerce_column
 from omnisage.errors import DataError
-from omnisage.schema import TIMESTAMP, TableSpec
+from omnisage.schema import TableSpec
 
 FORMATS = (".parquet", ".csv", ".jsonl", ".json")
-VECTOR_IN = pa.list_(pa.float64())  # a vector parsed from text, before the cast to float32
 
 
 def find_table(directory: str | Path, name: str) -> Path | None:
@@ -56,7 +58,7 @@ def _read_raw(path: Path, spec: TableSpec) -> pa.Table:
             header = []
         except pa.ArrowException as exc:
             raise DataError(f"not a readable CSV file ({exc})", path=where) from None
-        # Everything comes in as text; `_coerce_column` converts and reports the first bad cell.
+        # Everything comes in as text; `coerce_column` converts and reports the first bad cell.
         convert = pcsv.ConvertOptions(
             column_types={n: pa.string() for n in header},
             strings_can_be_null=True,
@@ -96,150 +98,6 @@ def _first_true(mask: pa.ChunkedArray | pa.Array) -> int | None:
     return None if idx < 0 else idx
 
 
-def _check_utf8(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
-    offset = 0
-    for chunk in col.chunks:
-        try:
-            chunk.validate(full=True)
-        except pa.ArrowInvalid:
-            for i, value in enumerate(chunk.cast(pa.binary()).to_pylist()):
-                if value is not None:
-                    try:
-                        value.decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise DataError(
-                            "text is not valid UTF-8", path=where, row=offset + i + 1, column=name
-                        ) from None
-        offset += len(chunk)
-    return col
-
-
-def _parse_failure(col: pa.ChunkedArray, convert, what: str, where: str, name: str) -> DataError:
-    for i, value in enumerate(col.to_pylist()):
-        if value is None:
-            continue
-        try:
-            convert(value)
-        except (ValueError, TypeError, pa.ArrowException):
-            return DataError(f"{what}, got {value!r}", path=where, row=i + 1, column=name)
-    return DataError(what, path=where, column=name)
-
-
-def _to_timestamp(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
-    t = col.type
-    if pa.types.is_timestamp(t):
-        return (
-            col.cast(pa.timestamp("us", tz=t.tz)).cast(TIMESTAMP)
-            if t.tz
-            else pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC")
-        )
-    if pa.types.is_integer(t):  # epoch seconds
-        return col.cast(pa.int64()).cast(pa.timestamp("s", tz="UTC")).cast(TIMESTAMP)
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        # Each cell is epoch seconds or ISO 8601; an ISO value without a zone offset is read as UTC.
-        digits = pc.fill_null(pc.match_substring_regex(col, r"^\s*-?\d+\s*$"), False)
-        try:
-            epoch = (
-                pc.if_else(digits, col, None)
-                .cast(pa.int64())
-                .cast(pa.timestamp("s", tz="UTC"))
-                .cast(TIMESTAMP)
-            )
-            iso = _iso_to_utc(pc.if_else(digits, None, col))
-            return pc.if_else(digits, epoch, iso)
-        except pa.ArrowInvalid:
-
-            def parse(v: str) -> None:
-                if not v.strip().lstrip("-").isdigit():
-                    _iso_to_utc(pa.array([v]))
-
-            raise _parse_failure(
-                col, parse, "invalid timestamp (expected ISO 8601 or epoch seconds)", where, name
-            ) from None
-    raise DataError(f"expected a timestamp, found a column of type {t}", path=where, column=name)
-
-
-def _iso_to_utc(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    col = pc.replace_substring_regex(pc.utf8_trim_whitespace(col), r"^(\d{4}-\d\d-\d\d)$", r"\1T00:00:00")
-    zoned = pc.fill_null(pc.match_substring_regex(col, r"(Z|[+-]\d\d:?\d\d)$"), True)
-    return pc.if_else(zoned, col, pc.binary_join_element_wise(col, "Z", "")).cast(TIMESTAMP)
-
-
-def _to_vector(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
-    t = col.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):  # CSV: a JSON array per cell
-
-        def parse(v: str) -> list[float]:
-            out = json.loads(v)
-            if not isinstance(out, list) or not all(isinstance(x, int | float) for x in out):
-                raise ValueError(v)
-            return out
-
-        try:
-            col = pa.chunked_array(
-                [pa.array([None if v is None else parse(v) for v in col.to_pylist()], VECTOR_IN)]
-            )
-        except (ValueError, TypeError):
-            raise _parse_failure(
-                col, parse, "expected a vector as a JSON array of numbers", where, name
-            ) from None
-        t = col.type
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
-        raise DataError(
-            f"expected a vector (list of numbers), found a column of type {t}", path=where, column=name
-        )
-    if not (pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
-        raise DataError(
-            f"expected a vector of numbers, found elements of type {t.value_type}", path=where, column=name
-        )
-    return col.cast(pa.list_(pa.float32()))
-
-
-def _coerce_column(col: pa.ChunkedArray, kind: pa.DataType, where: str, name: str) -> pa.ChunkedArray:
-    t = col.type
-    if pa.types.is_null(t):
-        return (
-            pa.chunked_array([pa.nulls(len(col), kind)])
-            if not pa.types.is_list(kind)
-            else pa.chunked_array([pa.nulls(len(col), pa.list_(pa.float32()))])
-        )
-    if kind == pa.string():
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            return _check_utf8(col.cast(pa.string()), where, name)
-        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-            return _check_utf8(_binary_to_string(col), where, name)
-        if pa.types.is_integer(t) or pa.types.is_dictionary(t):  # integer ids are common in real logs
-            return (
-                col.cast(pa.string())
-                if not pa.types.is_dictionary(t)
-                else _coerce_column(col.cast(t.value_type), kind, where, name)
-            )
-        raise DataError(f"expected text, found a column of type {t}", path=where, column=name)
-    if kind == pa.int64():
-        if pa.types.is_integer(t):
-            return col.cast(pa.int64())
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            try:
-                return col.cast(pa.int64())
-            except pa.ArrowInvalid:
-                raise _parse_failure(col, int, "expected an integer", where, name) from None
-        raise DataError(f"expected an integer, found a column of type {t}", path=where, column=name)
-    if kind == TIMESTAMP:
-        return _to_timestamp(col, where, name)
-    if pa.types.is_list(kind):
-        return _to_vector(col, where, name)
-    raise AssertionError(f"no coercion to {kind}")
-
-
-def _binary_to_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    # Reinterpret bytes as text without validation; `_check_utf8` validates right after.
-    chunks = [
-        pa.Array.from_buffers(pa.string(), len(c), c.buffers(), c.null_count, c.offset)
-        for c in col.cast(pa.binary()).chunks
-    ]
-    return pa.chunked_array(chunks, pa.string())
-
-
 def read_table(path: str | Path, spec: TableSpec, *, vector_dim: int | None = None) -> pa.Table:
     """Read one table in any supported format and return it in contract form, or raise DataError."""
     path = Path(path)
@@ -257,7 +115,7 @@ def read_table(path: str | Path, spec: TableSpec, *, vector_dim: int | None = No
                 )
             arrays.append(pa.chunked_array([pa.nulls(raw.num_rows, column.type)], column.type))
         else:
-            arrays.append(_coerce_column(raw.column(column.name), column.type, where, column.name))
+            arrays.append(coerce_column(raw.column(column.name), column.type, where, column.name))
         fields.append(pa.field(column.name, arrays[-1].type, nullable=column.nullable))
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
     _check_rows(table, spec, where, vector_dim)
@@ -367,6 +225,18 @@ def _temp_beside(path: Path) -> str:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return tmp
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temp file in the same folder, then rename: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_table(table: pa.Table, path: str | Path, *, row_group_size: int = 1 << 20) -> Path:

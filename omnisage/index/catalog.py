@@ -16,12 +16,13 @@ import numpy as np
 import pyarrow.compute as pc
 
 from omnisage.config import IndexConfig
-from omnisage.data.io import find_table, read_table
+from omnisage.data.io import find_table, read_table, write_atomic
 from omnisage.data.validate import read_manifest
 from omnisage.errors import OmniSageError
 from omnisage.index.exact import ExactIndex
 from omnisage.index.hnsw import HnswIndex
-from omnisage.index.store import VectorIndex, write_atomic
+from omnisage.index.store import VectorIndex
+from omnisage.infer.embed import load_embeddings
 from omnisage.progress import tqdm
 from omnisage.schema import ENTITY_TYPES, ITEM_TYPES, LEGACY_EMBEDDINGS
 
@@ -158,8 +159,6 @@ def build_indexes(
     world_dir: str | Path | None = None,
 ) -> IndexSet:
     """Build, measure and save every index; returns the saved set (its `stats` hold recall@k per index)."""
-    from omnisage.infer.embed import load_embeddings
-
     version, dim, entities = None, None, {}
     for kind in ENTITY_TYPES:
         found = load_embeddings(embeddings_dir, kind)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from omnisage.data.io import write_atomic
 from omnisage.errors import OmniSageError
-from omnisage.index.store import load_ids, save_ids, write_atomic
+from omnisage.index.store import load_ids, save_ids
 
 
 class ExactIndex:

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from omnisage.data.io import write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
-from omnisage.index.store import load_ids, save_ids, write_atomic
+from omnisage.index.store import load_ids, save_ids
 
 
 def _faiss() -> Any:

@@ -20,9 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omnisage.config import InferConfig
-from omnisage.data.io import find_table, read_table, write_table
+from omnisage.data.io import find_table, read_table, write_atomic, write_table
 from omnisage.errors import DataError, OmniSageError
-from omnisage.index.store import write_atomic
 from omnisage.progress import tqdm
 from omnisage.schema import QUERIES
 

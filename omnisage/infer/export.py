@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from omnisage.data.io import write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
-from omnisage.index.store import write_atomic
 from omnisage.text.normalize import normalize
 
 FP32, INT8 = "query_encoder.onnx", "query_encoder.int8.onnx"

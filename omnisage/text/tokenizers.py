@@ -15,14 +15,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from omnisage.text.normalize import fold
-
-if TYPE_CHECKING:
-    from omnisage.text.vocab import Vocabulary
 
 BOUNDARY = "#"  # stands for whitespace (and any separator run) in char trigrams; itself a separator
 
@@ -179,6 +176,18 @@ def tokenize(text: str | None) -> Tokens:
     return Tokens(batch.unigrams, batch.bigrams, [trigram_of_key(int(k)) for k in batch.trigram_keys])
 
 
+class IdSpace(Protocol):
+    """What `TextTokenizer` reads of a vocabulary (`omnisage.text.vocab.Vocabulary`). A protocol, not an import:
+    the vocabulary is built from this module's tokens, so it imports this module, not the other way round."""
+
+    tokens: dict[str, list[str]]  # kind ("unigrams", "bigrams", "trigrams") -> tokens in id order
+    unigram_ids: dict[str, int]
+    bigram_start: int
+    trigram_start: int
+
+    def trigram_ids(self, keys: np.ndarray) -> np.ndarray: ...
+
+
 class TextTokenizer:
     """Text -> ids in the vocabulary's one id space (unigrams, then bigrams, then trigrams); unknown tokens dropped.
 
@@ -187,7 +196,7 @@ class TextTokenizer:
     by the pair of indices. It gives the same ids as looking `analyze`'s strings up in the vocabulary.
     """
 
-    def __init__(self, vocab: Vocabulary):
+    def __init__(self, vocab: IdSpace):
         self.vocab = vocab
         unigrams = vocab.tokens["unigrams"]
         pairs = [b.split(" ") for b in vocab.tokens["bigrams"]]
