@@ -69,55 +69,15 @@ def item_chunks(
     end_day: int,
 ) -> Iterator[ItemChunk]:
     """Render `items` ITEM_CHUNK at a time; `no_text` marks pins that get neither title nor description."""
-    kind = items.kind
-    spec = PINS if kind == "pin" else PRODUCTS
-    prefix, k = ("p", 0) if kind == "pin" else ("pr", 1)
-    langs = np.array(tax.languages)
-    lx = tax.lexicon
-    empty_pin = {"title": None, "description": None, "link": None}
+    spec = PINS if items.kind == "pin" else PRODUCTS
+    k = 0 if items.kind == "pin" else 1
     for c, lo in enumerate(range(0, len(items), ITEM_CHUNK)):
         rows = slice(lo, min(lo + ITEM_CHUNK, len(items)))
-        d = Dice(stream(seed, "text", k, c))
-        ids = [f"{prefix}{i}" for i in range(rows.start, rows.stop)]
-        cols: dict[str, list] = {name: [] for name in spec.names}
-        on_topic = []
-        fields = (items.lang[rows], items.leaf[rows], items.leaf2[rows], items.attr1[rows], items.attr2[rows])
-        for i, (lang, leaf, leaf2, a1, a2) in enumerate(zip(*(f.tolist() for f in fields))):
-            caption, ok = writer.caption(d, leaf, leaf2, a1, a2)
-            if kind == "pin":
-                text = empty_pin if no_text[lo + i] else writer.pin(d, lang, leaf, leaf2, a1, a2)
-            else:
-                text = writer.product(d, lang, leaf, a1, a2, ids[i])
-            for name, value in text.items():
-                cols[name].append(value)
-            cols["caption"].append(caption)
-            on_topic.append(ok)
-        n = len(ids)
-        cols[spec.key[0]] = ids
-        cols["image_ref"] = [None] * n  # no pixels in a synthetic world: captions come precomputed
-        cols["lang"] = langs[items.lang[rows]].tolist()
-        cols["created_ts"] = pa.array(items.created_us[rows], TIMESTAMP)
-        entity = {"entity_type": pa.array([kind] * n), "entity_id": pa.array(ids)}
+        cols, on_topic = _item_rows(Dice(stream(seed, "text", k, c)), tax, writer, items, rows, no_text)
+        n = len(on_topic)
+        entity = {"entity_type": pa.array([items.kind] * n), "entity_id": pa.array(cols[spec.key[0]])}
         legacy = vectors.legacy(stream(seed, "vectors", k, c), items, rows, end_day)
         image = vectors.image(stream(seed, "vectors", 2 + k, c), items, rows)
-        leaf, leaf2 = items.leaf[rows].tolist(), items.leaf2[rows].tolist()
-        truth = {
-            **entity,
-            "lang": cols["lang"],
-            "top_id": [lx.tops[t].id for t in tax.leaf_top[items.leaf[rows]].tolist()],
-            "sub_id": [lx.subs[s].id for s in tax.leaf_sub[items.leaf[rows]].tolist()],
-            "leaf_id": [lx.leaves[x].id for x in leaf],
-            "leaf_name": [lx.leaves[x].name for x in leaf],
-            "secondary_leaf_id": [lx.leaves[x].id if x != NONE else None for x in leaf2],
-            "attributes": [
-                [lx.attributes[a].name for a in pair if a != NONE]
-                for pair in zip(items.attr1[rows].tolist(), items.attr2[rows].tolist())
-            ],
-            "created_ts": cols["created_ts"],
-            "popularity": items.popularity[rows].astype(np.float32),
-            "has_text": [bool(t or x) for t, x in zip(cols["title"], cols["description"])],
-            "caption_on_topic": on_topic,
-        }
         yield ItemChunk(
             pa.table(cols, schema=table_schema(spec)),
             pa.table(
@@ -127,8 +87,61 @@ def item_chunks(
             pa.table(
                 {**entity, "vector": _vectors(image)}, schema=table_schema(IMAGE_EMBEDDINGS, image.shape[1])
             ),
-            pa.table(truth, schema=ENTITY_TRUTH),
+            pa.table({**entity, **_truth_rows(tax, items, rows, cols, on_topic)}, schema=ENTITY_TRUTH),
         )
+
+
+def _item_rows(
+    d: Dice, tax: Taxonomy, writer: Writer, items: Items, rows: slice, no_text: np.ndarray
+) -> tuple[dict[str, list], list[bool]]:
+    """The pins or products table's columns for `rows`, and whether each caption is about the item's interest."""
+    kind = items.kind
+    spec = PINS if kind == "pin" else PRODUCTS
+    prefix = "p" if kind == "pin" else "pr"
+    empty_pin = {"title": None, "description": None, "link": None}
+    ids = [f"{prefix}{i}" for i in range(rows.start, rows.stop)]
+    cols: dict[str, list] = {name: [] for name in spec.names}
+    on_topic = []
+    fields = (items.lang[rows], items.leaf[rows], items.leaf2[rows], items.attr1[rows], items.attr2[rows])
+    for i, (lang, leaf, leaf2, a1, a2) in enumerate(zip(*(f.tolist() for f in fields))):
+        caption, ok = writer.caption(d, leaf, leaf2, a1, a2)
+        if kind == "pin":
+            text = empty_pin if no_text[rows.start + i] else writer.pin(d, lang, leaf, leaf2, a1, a2)
+        else:
+            text = writer.product(d, lang, leaf, a1, a2, ids[i])
+        for name, value in text.items():
+            cols[name].append(value)
+        cols["caption"].append(caption)
+        on_topic.append(ok)
+    cols[spec.key[0]] = ids
+    cols["image_ref"] = [None] * len(ids)  # no pixels in a synthetic world: captions come precomputed
+    cols["lang"] = np.array(tax.languages)[items.lang[rows]].tolist()
+    cols["created_ts"] = pa.array(items.created_us[rows], TIMESTAMP)
+    return cols, on_topic
+
+
+def _truth_rows(
+    tax: Taxonomy, items: Items, rows: slice, cols: dict[str, list], on_topic: list[bool]
+) -> dict[str, list]:
+    """truth/entity_interests columns (but the entity's own) for the items `cols` holds."""
+    lx = tax.lexicon
+    leaf, leaf2 = items.leaf[rows].tolist(), items.leaf2[rows].tolist()
+    return {
+        "lang": cols["lang"],
+        "top_id": [lx.tops[t].id for t in tax.leaf_top[items.leaf[rows]].tolist()],
+        "sub_id": [lx.subs[s].id for s in tax.leaf_sub[items.leaf[rows]].tolist()],
+        "leaf_id": [lx.leaves[x].id for x in leaf],
+        "leaf_name": [lx.leaves[x].name for x in leaf],
+        "secondary_leaf_id": [lx.leaves[x].id if x != NONE else None for x in leaf2],
+        "attributes": [
+            [lx.attributes[a].name for a in pair if a != NONE]
+            for pair in zip(items.attr1[rows].tolist(), items.attr2[rows].tolist())
+        ],
+        "created_ts": cols["created_ts"],
+        "popularity": items.popularity[rows].astype(np.float32),
+        "has_text": [bool(t or x) for t, x in zip(cols["title"], cols["description"])],
+        "caption_on_topic": on_topic,
+    }
 
 
 def _vectors(v: np.ndarray) -> pa.FixedSizeListArray:
