@@ -121,7 +121,40 @@ def read_esci(
     )
     reject = functools.partial(rejections.reject, str(examples_path))
     examples = _read(examples_path, EXAMPLE_COLUMNS, optional=("example_id",))
-    row = np.arange(1, examples.num_rows + 1)
+    idx = _selected_rows(examples, locales, small_version, split)
+    columns = ("query", "esci_label", "product_locale", "product_id")
+    queries, labels, locale_list, asins = (_as_text(examples, name).take(idx).to_pylist() for name in columns)
+    kept, texts, ids = _valid_examples(idx, queries, labels, locale_list, asins, known, reject)
+    order = (
+        examples.column("example_id").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if "example_id" in examples.column_names
+        else np.arange(examples.num_rows)
+    )
+    sel = idx[np.asarray(kept, dtype=np.int64)]
+    label_arr = pa.array([labels[i] for i in kept], pa.string())
+    judgments = pa.Table.from_arrays(
+        [
+            pa.array(texts, pa.string()),
+            _lang(pa.array([locale_list[i] for i in kept], pa.string())),
+            pa.array(ids, pa.string()),
+            pc.take(
+                pa.array(list(RELEVANCE_OF_LABEL.values()), pa.float32()),
+                pc.index_in(label_arr, pa.array(list(RELEVANCE_OF_LABEL))),
+            ),
+            label_arr,
+            pc.is_in(label_arr, pa.array(ENGAGED_LABELS)),
+            timestamps(np.asarray(order)[sel]),
+        ],
+        schema=JUDGMENTS,
+    )
+    inputs = [str(examples_path), str(products_path)]
+    return RelevanceSet("esci", inputs, products, judgments, rejections)
+
+
+def _selected_rows(
+    examples: pa.Table, locales: tuple[str, ...] | None, small_version: bool, split: str | None
+) -> np.ndarray:
+    """Indices of the example rows the filters keep (the small version, one split, some locales)."""
     keep = np.ones(examples.num_rows, dtype=bool)
     if small_version:
         keep &= np.asarray(
@@ -129,26 +162,29 @@ def read_esci(
         )
     if split is not None:
         keep &= np.asarray(pc.fill_null(pc.equal(_as_text(examples, "split"), split), False))
-    locale = _as_text(examples, "product_locale")
     if locales is not None:
+        locale = _as_text(examples, "product_locale")
         keep &= np.asarray(pc.fill_null(pc.is_in(locale, pa.array(locales)), False))
-    idx = np.flatnonzero(keep)
-    queries = _as_text(examples, "query").take(idx).to_pylist()
-    labels = _as_text(examples, "esci_label").take(idx).to_pylist()
-    locale_list = locale.take(idx).to_pylist()
-    asins = _as_text(examples, "product_id").take(idx).to_pylist()
-    order = (
-        examples.column("example_id").cast(pa.int64()).to_numpy(zero_copy_only=False)
-        if "example_id" in examples.column_names
-        else row - 1
-    )
+    return np.flatnonzero(keep)
+
+
+def _valid_examples(
+    idx: np.ndarray,
+    queries: list[str | None],
+    labels: list[str | None],
+    locales: list[str | None],
+    asins: list[str | None],
+    known: set[str],
+    reject: Callable[..., None],
+) -> tuple[list[int], list[str], list[str]]:
+    """(positions kept, normalized query texts, `LOCALE:ASIN` ids) of the selected examples; the rest rejected."""
     kept: list[int] = []
     texts: list[str] = []
     ids: list[str] = []
     seen: set[tuple[str, str]] = set()
     normalized: dict[str, str] = {}
-    for i, (query, label, loc, asin) in enumerate(zip(queries, labels, locale_list, asins)):
-        r = int(row[idx[i]])
+    for i, (query, label, loc, asin) in enumerate(zip(queries, labels, locales, asins)):
+        r = int(idx[i]) + 1  # 1-based row in the examples file
         values = {"query": query, "esci_label": label, "product_locale": loc, "product_id": asin}
         bad = next((name for name, v in values.items() if v == _BAD), None)
         if bad:
@@ -172,25 +208,7 @@ def read_esci(
             kept.append(i)
             texts.append(text)
             ids.append(f"{loc}:{asin}")
-    sel = idx[np.asarray(kept, dtype=np.int64)]
-    label_arr = pa.array([labels[i] for i in kept], pa.string())
-    judgments = pa.Table.from_arrays(
-        [
-            pa.array(texts, pa.string()),
-            _lang(pa.array([locale_list[i] for i in kept], pa.string())),
-            pa.array(ids, pa.string()),
-            pc.take(
-                pa.array(list(RELEVANCE_OF_LABEL.values()), pa.float32()),
-                pc.index_in(label_arr, pa.array(list(RELEVANCE_OF_LABEL))),
-            ),
-            label_arr,
-            pc.is_in(label_arr, pa.array(ENGAGED_LABELS)),
-            timestamps(np.asarray(order)[sel]),
-        ],
-        schema=JUDGMENTS,
-    )
-    inputs = [str(examples_path), str(products_path)]
-    return RelevanceSet("esci", inputs, products, judgments, rejections)
+    return kept, texts, ids
 
 
 def _products(

@@ -67,19 +67,40 @@ def read_homedepot(path: str | Path, *, lenient: bool = True) -> RelevanceSet:
     return _relevance_set(rows, rejections, where)
 
 
+Row = tuple[int, str, str, str, float]  # (id, product_id, title, normalized query, relevance)
+
+
 def _parse_rows(
     reader: Iterator[list[str]], header: list[str], at: dict[str, int], reject: Callable[..., None]
-) -> list[tuple[int, str, str, str, float]]:
+) -> list[Row]:
     """Valid rows as (id, product_id, title, normalized query, relevance)."""
-    out: list[tuple[int, str, str, str, float]] = []
+    out: list[Row] = []
     seen_ids: set[int] = set()
     seen_pairs: set[tuple[str, str]] = set()
+    for row, fields in _records(reader, len(header), reject):
+        parsed = _parse_cells(row, {c: fields[i].strip() for c, i in at.items()}, seen_ids, reject)
+        if parsed is None:
+            continue
+        row_id, product, _, query, _ = parsed
+        if (query, product) in seen_pairs:
+            reject(row, "search_term", "repeated (query, product) pair", query)
+            continue
+        seen_ids.add(row_id)
+        seen_pairs.add((query, product))
+        out.append(parsed)
+    return out
+
+
+def _records(
+    reader: Iterator[list[str]], width: int, reject: Callable[..., None]
+) -> Iterator[tuple[int, list[str]]]:
+    """(1-based row number, fields) of every row with `width` fields; malformed rows rejected, blank ones skipped."""
     row = 0
     while True:
         try:
             fields = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
             row += 1
             reject(row, "", f"malformed CSV row ({exc})")
@@ -87,57 +108,51 @@ def _parse_rows(
         row += 1
         if not fields:
             continue
-        if len(fields) != len(header):
-            reject(row, "", f"malformed row: {len(fields)} fields, expected {len(header)}")
+        if len(fields) != width:
+            reject(row, "", f"malformed row: {len(fields)} fields, expected {width}")
             continue
-        cells = {c: fields[i].strip() for c, i in at.items()}
-        bad = next((c for c in COLUMNS if _has_bad_bytes(cells[c])), None)
-        if bad is not None:
-            reject(
-                row,
-                bad,
-                "text is not valid UTF-8",
-                cells[bad].encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
-            )
-            continue
-        try:
-            row_id = int(cells["id"])
-        except ValueError:
-            reject(row, "id", "id is not an integer", cells["id"])
-            continue
-        if row_id in seen_ids:
-            reject(row, "id", "duplicate id", row_id)
-            continue
-        if not cells["product_uid"]:
-            reject(row, "product_uid", "missing product_uid")
-            continue
-        if not cells["product_title"]:
-            reject(row, "product_title", "missing product title")
-            continue
-        query = normalize(cells["search_term"])
-        if not query:
-            reject(row, "search_term", "missing search term")
-            continue
-        try:
-            relevance = float(cells["relevance"])
-        except ValueError:
-            reject(row, "relevance", "relevance is not a number", cells["relevance"])
-            continue
-        if not (math.isfinite(relevance) and RELEVANCE_RANGE[0] <= relevance <= RELEVANCE_RANGE[1]):
-            reject(row, "relevance", "relevance out of range 1–3", cells["relevance"])
-            continue
-        if (query, cells["product_uid"]) in seen_pairs:
-            reject(row, "search_term", "repeated (query, product) pair", query)
-            continue
-        seen_ids.add(row_id)
-        seen_pairs.add((query, cells["product_uid"]))
-        out.append((row_id, cells["product_uid"], cells["product_title"], query, relevance))
-    return out
+        yield row, fields
 
 
-def _relevance_set(
-    rows: list[tuple[int, str, str, str, float]], rejections: Rejections, where: str
-) -> RelevanceSet:
+def _parse_cells(
+    row: int, cells: dict[str, str], seen_ids: set[int], reject: Callable[..., None]
+) -> Row | None:
+    """One row's checked and parsed cells, or None when rejected (the first failing check is the one reported)."""
+    bad = next((c for c in COLUMNS if _has_bad_bytes(cells[c])), None)
+    if bad is not None:
+        shown = cells[bad].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        reject(row, bad, "text is not valid UTF-8", shown)
+        return None
+    try:
+        row_id = int(cells["id"])
+    except ValueError:
+        reject(row, "id", "id is not an integer", cells["id"])
+        return None
+    if row_id in seen_ids:
+        reject(row, "id", "duplicate id", row_id)
+        return None
+    if not cells["product_uid"]:
+        reject(row, "product_uid", "missing product_uid")
+        return None
+    if not cells["product_title"]:
+        reject(row, "product_title", "missing product title")
+        return None
+    query = normalize(cells["search_term"])
+    if not query:
+        reject(row, "search_term", "missing search term")
+        return None
+    try:
+        relevance = float(cells["relevance"])
+    except ValueError:
+        reject(row, "relevance", "relevance is not a number", cells["relevance"])
+        return None
+    if not (math.isfinite(relevance) and RELEVANCE_RANGE[0] <= relevance <= RELEVANCE_RANGE[1]):
+        reject(row, "relevance", "relevance out of range 1–3", cells["relevance"])
+        return None
+    return row_id, cells["product_uid"], cells["product_title"], query, relevance
+
+
+def _relevance_set(rows: list[Row], rejections: Rejections, where: str) -> RelevanceSet:
     titles: dict[str, str] = {}
     conflicts = 0
     for _, product, title, _, _ in rows:
