@@ -165,6 +165,42 @@ def build_eval_set(
     catalog = _catalog(entities, queries, task)
     catalog_ids = catalog.column("entity_id")
     rng = np.random.default_rng([cfg.seed, TASKS.index(task)])
+    pairs, dropped = _sampled_pairs(engagements, catalog_ids, task, cfg, windows, rng)
+    at = pc.index_in(pairs.column("entity_id"), value_set=catalog_ids)
+    pairs = _described_pairs(pairs, at, queries, catalog, engagements, task, windows)
+
+    # The corpus: a uniformly random sample of the catalog; the universe = corpus ∪ positives.
+    n_corpus = min(cfg.corpus_size, catalog.num_rows)
+    corpus_rows = rng.choice(catalog.num_rows, size=n_corpus, replace=False)  # random order
+    positive_rows = np.asarray(at, dtype=np.int64)
+    universe, inverse = np.unique(np.concatenate([corpus_rows, positive_rows]), return_inverse=True)
+    corpus, positives = inverse[:n_corpus], inverse[n_corpus:]
+    entity_ids = np.asarray(catalog_ids.take(pa.array(universe)).to_numpy(zero_copy_only=False), dtype=object)
+    rows = pa.array(catalog.column("row").to_numpy()[universe])
+    enriched = None if task == "query" else entities.take(rows)  # type: ignore[union-attr]
+    # A query is not its own related query: skip it when it sits in the corpus.
+    exclude = _self_slots(pairs, catalog_ids, universe) if task == "query" else None
+    return EvalSet(
+        task,
+        pairs,
+        entity_ids,
+        positives.astype(np.int64),
+        corpus.astype(np.int64),
+        exclude,
+        enriched,
+        dropped,
+    )
+
+
+def _sampled_pairs(
+    engagements: pa.Table,
+    catalog_ids: pa.ChunkedArray,
+    task: str,
+    cfg: EvalConfig,
+    windows: Windows,
+    rng: np.random.Generator,
+) -> tuple[pa.Table, dict[str, int]]:
+    """Up to cfg.pairs_per_action held-out (query_text, entity_id, action) pairs per action, and the drop counts."""
     dropped: dict[str, int] = {}
     parts = []
     for action in _actions(cfg, task):
@@ -178,11 +214,23 @@ def build_eval_set(
         pairs = pairs.take(take)
         parts.append(pairs.append_column("action", pa.array([action] * pairs.num_rows, pa.string())))
     pairs = pa.concat_tables(parts) if parts else pa.table({"query_text": [], "entity_id": [], "action": []})
+    return pairs, dropped
 
+
+def _described_pairs(
+    pairs: pa.Table,
+    at: pa.Array,
+    queries: pa.Table,
+    catalog: pa.Table,
+    engagements: pa.Table,
+    task: str,
+    windows: Windows,
+) -> pa.Table:
+    """`pairs` with the PAIR_COLUMNS that describe them: language, whether the entity has text, pair history.
+    `at` is each pair's entity row in the catalog."""
     # Language of a pair: the query's, else the entity's.
     query_at = pc.index_in(pairs.column("query_text"), value_set=queries.column("query_text"))
     query_lang = pc.take(queries.column("lang"), query_at)
-    at = pc.index_in(pairs.column("entity_id"), value_set=catalog_ids)
     entity_lang = pc.take(catalog.column("lang"), at)
     lang = pc.fill_null(pc.coalesce(query_lang, entity_lang), "und")
     pairs = (
@@ -191,33 +239,16 @@ def build_eval_set(
         .append_column("pair", _pair_history(engagements, pairs, task, windows))
     )
     assert tuple(pairs.column_names) == PAIR_COLUMNS, pairs.column_names
+    return pairs
 
-    # The corpus: a uniformly random sample of the catalog; the universe = corpus ∪ positives.
-    n_corpus = min(cfg.corpus_size, catalog.num_rows)
-    corpus_rows = rng.choice(catalog.num_rows, size=n_corpus, replace=False)  # random order
-    positive_rows = np.asarray(at, dtype=np.int64)
-    universe, inverse = np.unique(np.concatenate([corpus_rows, positive_rows]), return_inverse=True)
-    corpus, positives = inverse[:n_corpus], inverse[n_corpus:]
-    entity_ids = np.asarray(catalog_ids.take(pa.array(universe)).to_numpy(zero_copy_only=False), dtype=object)
-    rows = pa.array(catalog.column("row").to_numpy()[universe])
-    enriched = None if task == "query" else entities.take(rows)  # type: ignore[union-attr]
-    exclude = None
-    if task == "query":  # a query is not its own related query: skip it when it sits in the corpus
-        self_rows = pc.fill_null(pc.index_in(pairs.column("query_text"), value_set=catalog_ids), -1)
-        self_rows = np.asarray(self_rows, dtype=np.int64)
-        slot = np.searchsorted(universe, self_rows).clip(0, max(len(universe) - 1, 0))
-        found = (self_rows >= 0) & (len(universe) > 0) & (universe[slot] == self_rows)
-        exclude = np.where(found, slot, -1).astype(np.int64)
-    return EvalSet(
-        task,
-        pairs,
-        entity_ids,
-        positives.astype(np.int64),
-        corpus.astype(np.int64),
-        exclude,
-        enriched,
-        dropped,
-    )
+
+def _self_slots(pairs: pa.Table, catalog_ids: pa.ChunkedArray, universe: np.ndarray) -> np.ndarray:
+    """Per pair, the universe slot of its own query (the query task's catalog is the queries), -1 when absent."""
+    self_rows = pc.fill_null(pc.index_in(pairs.column("query_text"), value_set=catalog_ids), -1)
+    self_rows = np.asarray(self_rows, dtype=np.int64)
+    slot = np.searchsorted(universe, self_rows).clip(0, max(len(universe) - 1, 0))
+    found = (self_rows >= 0) & (len(universe) > 0) & (universe[slot] == self_rows)
+    return np.where(found, slot, -1).astype(np.int64)
 
 
 def _read(directory: Path, name: str, spec) -> pa.Table | None:

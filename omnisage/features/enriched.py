@@ -155,15 +155,7 @@ def enrich(
     catalog = _catalog(world)
     keys = _key(catalog.column("entity_type"), catalog.column("entity_id"))
     engagements, boards, saves = (_table(world, spec) for spec in (ENGAGEMENTS, BOARDS, BOARD_SAVES))
-    report: dict[str, Any] = {
-        "as_of": as_of.isoformat(),
-        "engine": engine.name,
-        "inputs": _log_report(engagements, as_of_us, config),
-    }
-    report["inputs"]["board_saves"] = saves.num_rows
-    report["inputs"]["board_saves_after_as_of_ignored"] = int(
-        pc.sum(pc.greater_equal(saves.column("ts").cast(pa.int64()), as_of_us)).as_py() or 0
-    )
+    report = _input_report(engine, engagements, saves, as_of, config)
 
     # Board titles: pins only (products are not saved to boards in the data contracts).
     titles, dropped = board_titles(engine, boards, saves, as_of_us, config.top_board_titles)
@@ -186,7 +178,40 @@ def enrich(
         captions, report["captions"] = _model_captions(
             catalog, captions, world.directory, config, caption_cache
         )
+    enriched = {
+        "board_titles": board_lists,
+        "engaged_queries": query_lists,
+        "engaged_query_scores": score_lists,
+    }
+    table = _enriched_table(world, catalog, keys, captions, enriched)
+    report["entities"] = {
+        t: int(pc.sum(pc.equal(table.column("entity_type"), t)).as_py() or 0) for t in ("pin", "product")
+    }
+    report["coverage"] = coverage(table)
+    return table, top, report, state
 
+
+def _input_report(
+    engine: Engine, engagements: pa.Table, saves: pa.Table, as_of: datetime, config: EnrichConfig
+) -> dict[str, Any]:
+    """The report's head: when, which engine, and what the input logs hold (and what of them is ignored)."""
+    as_of_us = to_us(as_of)
+    report: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "engine": engine.name,
+        "inputs": _log_report(engagements, as_of_us, config),
+    }
+    report["inputs"]["board_saves"] = saves.num_rows
+    report["inputs"]["board_saves_after_as_of_ignored"] = int(
+        pc.sum(pc.greater_equal(saves.column("ts").cast(pa.int64()), as_of_us)).as_py() or 0
+    )
+    return report
+
+
+def _enriched_table(
+    world: World, catalog: pa.Table, keys: pa.Array, captions: pa.Array, enriched: dict[str, pa.Array]
+) -> pa.Table:
+    """One row per catalog entity: its own text, caption, the enriched lists and its vectors."""
     columns = {
         "entity_type": catalog.column("entity_type"),
         "entity_id": catalog.column("entity_id"),
@@ -194,18 +219,11 @@ def enrich(
         **{c: blank_to_null(catalog.column(c)) for c in ("title", "description")},
         "caption": captions,
         **{c: blank_to_null(catalog.column(c)) for c in ("brand", "color")},
-        "board_titles": board_lists,
-        "engaged_queries": query_lists,
-        "engaged_query_scores": score_lists,
+        **enriched,
         "legacy_vector": _vectors(keys, world.get("legacy_embeddings")),
         "image_vector": _vectors(keys, world.get("image_embeddings")),
     }
-    table = pa.Table.from_pydict(columns, schema=ENRICHED_ENTITIES)
-    report["entities"] = {
-        t: int(pc.sum(pc.equal(table.column("entity_type"), t)).as_py() or 0) for t in ("pin", "product")
-    }
-    report["coverage"] = coverage(table)
-    return table, top, report, state
+    return pa.Table.from_pydict(columns, schema=ENRICHED_ENTITIES)
 
 
 def _model_captions(
