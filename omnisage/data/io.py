@@ -2,7 +2,8 @@
 
 `read_table` returns an Arrow table with exactly the contract's columns and types, or raises a `DataError`
 naming the file, the 1-based data row and the column. Fast paths are vectorized; rows are only walked one
-by one to locate an error that a vectorized check has already found.
+by one to locate an error that a vectorized check has already found. Column coercion lives in `coerce`.
+Writes are atomic (temp file, then rename); `write_atomic` is the one helper the later stages use for theirs.
 """
 
 from __future__ import annotations
