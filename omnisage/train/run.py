@@ -1,8 +1,8 @@
 """`omnisage train`: a data directory in, a model bundle out (paper §3.4–3.5, §4.1; SPEC §3–5).
 
-Reads the logs and the enriched entity table, builds the training pairs and the catalog, a fresh model,
-the tasks and the loss, then runs the loop (`fit`) and saves the bundle to `OUT/model`. Rerunning the same
-command resumes from the latest checkpoint in `OUT/checkpoints`. Under torchrun every worker runs this.
+`train_model` is the pipeline: load the data (pairs and catalog) -> build the model -> build the objective
+(tasks, loss) and the batches -> `fit` -> save the bundle to `OUT/model`. Rerunning the same command resumes
+from the latest checkpoint in `OUT/checkpoints`. Under torchrun every worker runs this.
 """
 
 from __future__ import annotations
