@@ -132,22 +132,17 @@ def fit(
     """
     workers = workers or Workers()
     device = device or torch.device("cpu")
-    out_dir, metrics_path = Path(out_dir), Path(out_dir) / METRICS
+    out_dir = Path(out_dir)
     objective.to(device)
     collective: Collective = DistributedCollective(workers) if workers.distributed else LocalCollective()
     module = _data_parallel(objective, workers, device)
     optimizer, schedule = _optimizer_and_schedule(objective, cfg)
     start = _resume(out_dir / CHECKPOINTS, objective, optimizer, schedule, workers, settings)
-    if workers.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_jsonl_prefix(metrics_path, start)
+    metrics = _Metrics(out_dir, start, cfg.steps, workers, device, progress=progress)
     amp = autocast_dtype(cfg.precision, device)
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
-    show = progress and workers.is_main
-    bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=not show)
     module.train()
     last: dict[str, float] = {}
-    meter = _Throughput()
     # a step frees and reallocates the same large tensors: keep them in the heap (omnisage/train/memory.py)
     with reuse_freed_memory(cfg.reuse_freed_memory):
         for step in range(start, end):
@@ -155,21 +150,13 @@ def fit(
             with _autocast(device, amp):
                 losses = module(batch, collective)
             grad_norm = _update(losses["total"], objective, optimizer, schedule, cfg.max_grad_norm)
-            meter.add(batch.num_pairs * workers.world_size)
+            metrics.count(batch.num_pairs * workers.world_size)
             if (step + 1) % cfg.log_every == 0 or step + 1 == end:
-                rate = meter.window_rate()
-                last = _global_mean({k: float(v.detach()) for k, v in losses.items()}, workers, device)
-                if workers.is_main:
-                    _append_jsonl(
-                        metrics_path, _metric_line(step + 1, last, grad_norm, rate, objective, schedule)
-                    )
-                    bar.set_postfix(loss=f"{last['total']:.3f}", pairs_s=f"{rate:,.0f}")
-            bar.update(1)
+                last = metrics.record(step + 1, losses, grad_norm, objective, schedule)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
                 state = _training_state(objective, optimizer, schedule, settings)
                 save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
-    bar.close()
-    return FitResult(end, start, last, meter.overall_rate(), "fp32" if amp is None else "bf16")
+    return FitResult(end, start, last, metrics.close(), "fp32" if amp is None else "bf16")
 
 
 def _data_parallel(objective: TrainingObjective, workers: Workers, device: torch.device) -> torch.nn.Module:
@@ -264,29 +251,59 @@ def _update(
     return grad_norm
 
 
-def _metric_line(
-    step: int,
-    values: dict[str, float],
-    grad_norm: Tensor | None,
-    rate: float,
-    objective: TrainingObjective,
-    schedule: torch.optim.lr_scheduler.LambdaLR,
-) -> dict[str, Any]:
-    """One line of metrics.jsonl after `step` steps: the losses (averaged over workers), lr, temperature."""
-    return {
-        "step": step,
-        "loss": values["total"],
-        "tasks": {k: v for k, v in values.items() if k != "total"},
-        "lr": schedule.get_last_lr()[0],
-        "temperature": float(1.0 / objective.loss.log_scale.detach().exp()),
-        "grad_norm": float(grad_norm) if grad_norm is not None else None,
-        "pairs_per_s": rate,
-    }
+class _Metrics:
+    """The run's report: metrics.jsonl and the progress bar (main worker), global pairs per second.
 
+    A resumed run first drops the lines of the steps after its checkpoint: they are run again.
+    """
 
-def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
+    def __init__(
+        self, out_dir: Path, start: int, steps: int, workers: Workers, device: torch.device, *, progress: bool
+    ) -> None:
+        self.path, self.workers, self.device = out_dir / METRICS, workers, device
+        if workers.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_jsonl_prefix(self.path, start)
+        show = progress and workers.is_main
+        self.bar = tqdm(total=steps, initial=start, desc="train", unit="step", disable=not show)
+        self.meter = _Throughput()
+
+    def count(self, pairs: int) -> None:
+        """A step is done: `pairs` global pairs."""
+        self.meter.add(pairs)
+        self.bar.update(1)
+
+    def record(
+        self,
+        step: int,
+        losses: dict[str, Tensor],
+        grad_norm: Tensor | None,
+        objective: TrainingObjective,
+        schedule: torch.optim.lr_scheduler.LambdaLR,
+    ) -> dict[str, float]:
+        """The losses after `step` steps, averaged over workers; the main worker writes them with lr,
+        temperature, gradient norm and pairs/s since the last line."""
+        rate = self.meter.window_rate()
+        values = _global_mean({k: float(v.detach()) for k, v in losses.items()}, self.workers, self.device)
+        if self.workers.is_main:
+            record = {
+                "step": step,
+                "loss": values["total"],
+                "tasks": {k: v for k, v in values.items() if k != "total"},
+                "lr": schedule.get_last_lr()[0],
+                "temperature": float(1.0 / objective.loss.log_scale.detach().exp()),
+                "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                "pairs_per_s": rate,
+            }
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            self.bar.set_postfix(loss=f"{values['total']:.3f}", pairs_s=f"{rate:,.0f}")
+        return values
+
+    def close(self) -> float:
+        """Closes the bar; the global pairs per second of the whole call."""
+        self.bar.close()
+        return self.meter.overall_rate()
 
 
 class _Throughput:
