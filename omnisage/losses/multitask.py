@@ -78,6 +78,17 @@ class LocalCollective:
 class MultiTaskLoss(nn.Module):
     """Sum over tasks of the logQ-corrected sampled softmax, with one learned temperature for all tasks.
 
+    Each task of a dataset scores this worker's B queries against two candidate sets gathered from all W
+    workers: the in-batch positives (N = W·B) and the dataset's random negatives (N = W·R). Per set and prefix:
+
+                     positive  │ candidates c_1 … c_N
+        query q_1  [ s(q1,p1)  │ s(q1,c1)   -inf       s(q1,c3)  … ]    s(q,c) = scale · cos(q, c) − log q(c)
+        query q_2  [ s(q2,p2)  │ s(q2,c1)   s(q2,c2)   -inf      … ]    (column 0: − log P(p|q))
+          …                                                               (B, 1+N), cross-entropy on column 0
+
+    -inf marks a candidate that is no negative of the row: its own positive, a positive of a pair of the same
+    query (in-batch), the query itself (query→query), an entity without a legacy vector (legacy tasks).
+
     `prefix_weights` gives the nested (Matryoshka) prefixes of the learned towers, e.g. the released code's
     ((16, .05), (32, .05), (64, .05), (128, .05), (256, 1.), (512, 1.)); empty means the full width only.
     A compatibility (legacy) task always scores the first L dims of the query embedding, renormalized,
@@ -132,65 +143,113 @@ class MultiTaskLoss(nn.Module):
             if dataset not in batch:
                 continue
             data = batch[dataset]
-            all_query_ids = collective.gather(data.query_ids)  # (W·B,)
-            all_positive_ids = collective.gather(data.positive_ids)  # (W·B,)
-            all_negative_ids = collective.gather(data.negative_ids)  # (W·R,)
-            log_q_positive = self.frequencies.log_q_positive(
-                dataset, data.query_ids, data.positive_ids, all_query_ids, all_positive_ids
-            )  # (B,)
-            log_q_in_batch = self.frequencies.log_q_negative(dataset, "in_batch", all_positive_ids)  # (W·B,)
-            log_q_random = self.frequencies.log_q_negative(dataset, "random", all_negative_ids)  # (W·R,)
-            in_batch_hits = accidental_hits(
-                data.positive_ids,
-                all_positive_ids,
-                data.query_ids if self.mask_same_query else None,
-                all_query_ids if self.mask_same_query else None,
-            )  # (B, W·B)
-            random_hits = accidental_hits(data.positive_ids, all_negative_ids)  # (B, W·R)
+            shared = self._shared_candidates(dataset, data, collective)
             for task in self.tasks:
-                if task.dataset != dataset:
-                    continue
-                side = data.towers[task.name]
-                in_mask, rnd_mask = in_batch_hits, random_hits
-                if task.tower == "query":  # query→query: a query is never its own negative
-                    in_mask = in_mask | (data.query_ids[:, None] == all_positive_ids[None, :])
-                    rnd_mask = rnd_mask | (data.query_ids[:, None] == all_negative_ids[None, :])
-                weight = side.positive_weight
-                if weight is None:
-                    weight = torch.ones(data.query_ids.shape[0], device=data.query.device)
-                weight = weight.float()
-                normalizer = collective.total(weight.sum().detach()) / collective.world_size
-                all_positive = collective.gather(side.positive)  # (W·B, E)
-                all_negative = collective.gather(side.negative)  # (W·R, E)
-                if side.positive_weight is not None:  # a dropped pair's entity is no candidate either
-                    in_mask = in_mask | ~collective.gather(side.positive_weight > 0)[None, :]
-                if side.negative_valid is not None:
-                    rnd_mask = rnd_mask | ~collective.gather(side.negative_valid)[None, :]
-                task_loss = data.query.new_zeros((), dtype=torch.float32)
-                for dim, prefix_weight in self._prefixes(
-                    task.tower, data.query.shape[1], side.positive.shape[1]
-                ):
-                    query = F.normalize(data.query[:, :dim].float(), dim=-1)  # (B, dim)
-                    positive = F.normalize(side.positive[:, :dim].float(), dim=-1)  # (B, dim)
-                    for candidates, log_q, mask in (
-                        (all_positive, log_q_in_batch, in_mask),
-                        (all_negative, log_q_random, rnd_mask),
-                    ):
-                        if candidates.shape[0] == 0:  # no random negatives (train.negatives_per_pair = 0)
-                            continue
-                        task_loss = task_loss + prefix_weight * sampled_softmax_loss(
-                            query,
-                            positive,
-                            F.normalize(candidates[:, :dim].float(), dim=-1),  # (N, dim)
-                            logit_scale=scale,
-                            log_q_positive=log_q_positive,
-                            log_q_candidates=log_q,
-                            mask=mask,
-                            row_weight=weight,
-                            normalizer=normalizer,
-                        )
-                losses[task.name] = task.weight * task_loss
+                if task.dataset == dataset:
+                    losses[task.name] = task.weight * self._task_loss(task, data, shared, scale, collective)
         if not losses:
             raise ValueError("the batch holds no pairs for any task")
         losses["total"] = torch.stack(list(losses.values())).sum()
         return losses
+
+    def _shared_candidates(
+        self, dataset: str, data: DatasetEmbeddings, collective: Collective
+    ) -> _SharedCandidates:
+        """The ids, log q and accidental hits every task of `dataset` shares (updates its sketches)."""
+        all_query_ids = collective.gather(data.query_ids)  # (W·B,)
+        all_positive_ids = collective.gather(data.positive_ids)  # (W·B,)
+        all_negative_ids = collective.gather(data.negative_ids)  # (W·R,)
+        log_q_positive = self.frequencies.log_q_positive(
+            dataset, data.query_ids, data.positive_ids, all_query_ids, all_positive_ids
+        )  # (B,)
+        log_q_in_batch = self.frequencies.log_q_negative(dataset, "in_batch", all_positive_ids)  # (W·B,)
+        log_q_random = self.frequencies.log_q_negative(dataset, "random", all_negative_ids)  # (W·R,)
+        in_batch_hits = accidental_hits(
+            data.positive_ids,
+            all_positive_ids,
+            data.query_ids if self.mask_same_query else None,
+            all_query_ids if self.mask_same_query else None,
+        )  # (B, W·B)
+        random_hits = accidental_hits(data.positive_ids, all_negative_ids)  # (B, W·R)
+        return _SharedCandidates(
+            all_positive_ids,
+            all_negative_ids,
+            log_q_positive,
+            log_q_in_batch,
+            log_q_random,
+            in_batch_hits,
+            random_hits,
+        )
+
+    def _task_loss(
+        self,
+        task: Task,
+        data: DatasetEmbeddings,
+        shared: _SharedCandidates,
+        scale: Tensor,
+        collective: Collective,
+    ) -> Tensor:
+        """One task's loss (before its weight): per nested prefix, the in-batch and the random sampled softmax."""
+        side = data.towers[task.name]
+        weight = side.positive_weight
+        if weight is None:
+            weight = torch.ones(data.query_ids.shape[0], device=data.query.device)
+        weight = weight.float()  # (B,)
+        normalizer = collective.total(weight.sum().detach()) / collective.world_size
+        all_positive = collective.gather(side.positive)  # (W·B, E)
+        all_negative = collective.gather(side.negative)  # (W·R, E)
+        in_mask, rnd_mask = _candidate_masks(task, data, side, shared, collective)
+        task_loss = data.query.new_zeros((), dtype=torch.float32)
+        for dim, prefix_weight in self._prefixes(task.tower, data.query.shape[1], side.positive.shape[1]):
+            query = F.normalize(data.query[:, :dim].float(), dim=-1)  # (B, dim)
+            positive = F.normalize(side.positive[:, :dim].float(), dim=-1)  # (B, dim)
+            for candidates, log_q, mask in (
+                (all_positive, shared.log_q_in_batch, in_mask),
+                (all_negative, shared.log_q_random, rnd_mask),
+            ):
+                if candidates.shape[0] == 0:  # no random negatives (train.negatives_per_pair = 0)
+                    continue
+                task_loss = task_loss + prefix_weight * sampled_softmax_loss(
+                    query,
+                    positive,
+                    F.normalize(candidates[:, :dim].float(), dim=-1),  # (N, dim)
+                    logit_scale=scale,
+                    log_q_positive=shared.log_q_positive,
+                    log_q_candidates=log_q,
+                    mask=mask,
+                    row_weight=weight,
+                    normalizer=normalizer,
+                )
+        return task_loss
+
+
+@dataclass
+class _SharedCandidates:
+    """What the tasks of one dataset share in a step: the gathered candidate ids, their log q, the hits."""
+
+    positive_ids: Tensor  # (W·B,) every worker's positives: the in-batch candidates
+    negative_ids: Tensor  # (W·R,) every worker's random negatives
+    log_q_positive: Tensor  # (B,) log P(positive | query) of this worker's pairs
+    log_q_in_batch: Tensor  # (W·B,)
+    log_q_random: Tensor  # (W·R,)
+    in_batch_hits: Tensor  # (B, W·B) bool
+    random_hits: Tensor  # (B, W·R) bool
+
+
+def _candidate_masks(
+    task: Task,
+    data: DatasetEmbeddings,
+    side: TowerEmbeddings,
+    shared: _SharedCandidates,
+    collective: Collective,
+) -> tuple[Tensor, Tensor]:
+    """(B, W·B) and (B, W·R) bool: the in-batch and random candidates that are no negative of each row."""
+    in_mask, rnd_mask = shared.in_batch_hits, shared.random_hits
+    if task.tower == "query":  # query→query: a query is never its own negative
+        in_mask = in_mask | (data.query_ids[:, None] == shared.positive_ids[None, :])
+        rnd_mask = rnd_mask | (data.query_ids[:, None] == shared.negative_ids[None, :])
+    if side.positive_weight is not None:  # a dropped pair's entity is no candidate either
+        in_mask = in_mask | ~collective.gather(side.positive_weight > 0)[None, :]
+    if side.negative_valid is not None:
+        rnd_mask = rnd_mask | ~collective.gather(side.negative_valid)[None, :]
+    return in_mask, rnd_mask

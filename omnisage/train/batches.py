@@ -47,9 +47,6 @@ class DatasetPairs:
     # (P,) bool: engaged more than once in the window, so its query was among the positive's engaged queries
     # before its latest engagement (None: no pair repeats)
     repeats: np.ndarray | None = None
-    # (P,) object: per pin pair, the board titles only its own save put on the pin (`pairs.own_board_titles`),
-    # left out of its positive's board titles (None: none are)
-    own_board_titles: np.ndarray | None = None
 
 
 class BatchPlan:
@@ -160,19 +157,36 @@ class TrainBatch:
         )
 
 
+class _EncoderInputs:
+    """What the encoders embed in one step, filled dataset by dataset: each add returns the rows it took."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []  # for the query encoder: queries and related queries
+        self.entity_rows: list[np.ndarray] = []  # for the entity encoder: rows of the catalog's entity table
+        self.excluded: list[str | None] = []  # per entity row, the query it leaves out of its engaged queries
+        self.n_entities = 0
+
+    def add_texts(self, texts: list[str]) -> slice:
+        self.texts.extend(texts)
+        return slice(len(self.texts) - len(texts), len(self.texts))
+
+    def add_entities(self, rows: np.ndarray, exclude: list[str | None] | None) -> slice:
+        self.entity_rows.append(rows)
+        self.excluded.extend(exclude if exclude is not None else [None] * rows.size)
+        self.n_entities += rows.size
+        return slice(self.n_entities - rows.size, self.n_entities)
+
+
 class BatchBuilder:
     """Turns the plan of (step, rank) into encoder inputs: catalog features, legacy vectors, tokenized texts.
 
     Features of the whole catalog are tokenized once (`EntityFeatures`); a batch is a cheap gather.
 
     With `leave_one_out`, the positive of a pair leaves the pair's own query out of its engaged queries, as
-    it was before the pair's first engagement: the feature must not hand the model its label. With
-    `keep_repeats`, a pair engaged more than once keeps it, as it was before the pair's latest engagement.
-    That is what evaluation sees: features are computed at the training cutoff, and a pair engaged again
-    after it (most held-out pairs) finds its query among the item's engaged queries.
-
-    A pin pair's own save also put the pin on a board; when its pairs carry `own_board_titles`, the positive
-    leaves those titles out too (they were computed with `keep_repeats` in the same sense).
+    it was before the pair's first engagement: the feature must not hand the model its label. A pair engaged
+    more than once keeps it, as it was before the pair's latest engagement. That is what evaluation sees:
+    features are computed at the training cutoff, and a pair engaged again after it (most held-out pairs)
+    finds its query among the item's engaged queries.
     """
 
     def __init__(
@@ -184,74 +198,67 @@ class BatchBuilder:
         towers: tuple[str, ...],
         tokenize_queries: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,
         leave_one_out: bool = True,
-        keep_repeats: bool = True,
     ):
         self.plan, self.catalog, self.features = plan, catalog, features
         self.towers, self.tokenize_queries = towers, tokenize_queries
-        self.leave_one_out, self.keep_repeats = leave_one_out, keep_repeats
+        self.leave_one_out = leave_one_out
 
     def __call__(self, step: int, rank: int = 0) -> TrainBatch:
-        out: dict[str, DatasetBatch] = {}
-        texts: list[str] = []
-        entity_rows: list[np.ndarray] = []
-        excluded: list[str | None] = []
-        excluded_titles: list[tuple[str, ...] | None] = []
-        n_entities = 0
+        """The batch of `step` on worker `rank`: each dataset's share, then the encoder inputs they point into."""
+        inputs = _EncoderInputs()
+        datasets: dict[str, DatasetBatch] = {}
+        for name, pairs in self.plan.pairs.items():  # in order: the rows of the encoder inputs follow it
+            datasets[name] = self._dataset_batch(name, pairs, step, rank, inputs)
+        tokens = self.tokenize_queries(inputs.texts) if self.tokenize_queries is not None else None
+        return TrainBatch(step, datasets, inputs.texts, tokens, self._entity_batch(inputs))
 
-        def add_texts(ids: np.ndarray) -> slice:
-            texts.extend(self.catalog.queries[ids].tolist())
-            return slice(len(texts) - ids.size, len(texts))
+    def _dataset_batch(
+        self, name: str, pairs: DatasetPairs, step: int, rank: int, inputs: _EncoderInputs
+    ) -> DatasetBatch:
+        """One dataset's pairs and negatives of (step, rank), their texts and entities added to `inputs`."""
+        rows = self.plan.pair_rows(name, step, rank)  # (B,)
+        query_ids = pairs.query_ids[rows]  # (B,)
+        positive_ids = pairs.entity_ids[rows]  # (B,)
+        negative_ids = self.plan.negatives(name, step, rank)  # (R,)
+        kind = pairs.entity_type
+        batch = DatasetBatch(
+            name,
+            kind,
+            torch.from_numpy(query_ids),
+            torch.from_numpy(positive_ids),
+            torch.from_numpy(negative_ids),
+            query_rows=inputs.add_texts(self.catalog.queries[query_ids].tolist()),
+        )
+        if kind == "query":  # query→query: the candidates are texts for the query encoder
+            batch.positive_rows = inputs.add_texts(self.catalog.queries[positive_ids].tolist())
+            batch.negative_rows = inputs.add_texts(self.catalog.queries[negative_ids].tolist())
+            return batch
+        if "entity" in self.towers:
+            entity_rows = self.catalog.rows[kind]
+            own = self._left_out(pairs, rows, query_ids)
+            batch.positive_rows = inputs.add_entities(entity_rows[positive_ids], own)
+            batch.negative_rows = inputs.add_entities(entity_rows[negative_ids], None)
+        if "legacy" in self.towers:
+            self._add_legacy(batch, kind, positive_ids, negative_ids)
+        return batch
 
-        def add_entities(
-            kind: str, ids: np.ndarray, exclude: list[str] | None, titles: list | None = None
-        ) -> slice:
-            nonlocal n_entities
-            entity_rows.append(self.catalog.rows[kind][ids])
-            excluded.extend(exclude if exclude is not None else [None] * ids.size)
-            excluded_titles.extend(titles if titles is not None else [None] * ids.size)
-            n_entities += ids.size
-            return slice(n_entities - ids.size, n_entities)
+    def _add_legacy(
+        self, batch: DatasetBatch, kind: str, positive_ids: np.ndarray, negative_ids: np.ndarray
+    ) -> None:
+        """The compatibility tower's candidates: the fixed legacy vectors, and which entities have one."""
+        legacy, has = self.catalog.legacy[kind], self.catalog.has_legacy[kind]
+        batch.positive_legacy = torch.from_numpy(legacy[positive_ids])  # (B, L)
+        batch.negative_legacy = torch.from_numpy(legacy[negative_ids])  # (R, L)
+        batch.positive_has_legacy = torch.from_numpy(has[positive_ids])  # (B,)
+        batch.negative_has_legacy = torch.from_numpy(has[negative_ids])  # (R,)
 
-        for name, pairs in self.plan.pairs.items():
-            rows = self.plan.pair_rows(name, step, rank)  # (B,)
-            query_ids = pairs.query_ids[rows]  # (B,)
-            positive_ids = pairs.entity_ids[rows]  # (B,)
-            negative_ids = self.plan.negatives(name, step, rank)  # (R,)
-            batch = DatasetBatch(
-                name,
-                pairs.entity_type,
-                torch.from_numpy(query_ids),
-                torch.from_numpy(positive_ids),
-                torch.from_numpy(negative_ids),
-                query_rows=add_texts(query_ids),
-            )
-            kind = pairs.entity_type
-            if kind == "query":
-                batch.positive_rows, batch.negative_rows = add_texts(positive_ids), add_texts(negative_ids)
-            else:
-                if "entity" in self.towers:
-                    own = self._left_out(pairs, rows, query_ids)
-                    titles = self._own_titles(pairs, rows)
-                    batch.positive_rows = add_entities(kind, positive_ids, own, titles)
-                    batch.negative_rows = add_entities(kind, negative_ids, None)
-                if "legacy" in self.towers:
-                    legacy, has = self.catalog.legacy[kind], self.catalog.has_legacy[kind]
-                    batch.positive_legacy = torch.from_numpy(legacy[positive_ids])  # (B, L)
-                    batch.negative_legacy = torch.from_numpy(legacy[negative_ids])  # (R, L)
-                    batch.positive_has_legacy = torch.from_numpy(has[positive_ids])  # (B,)
-                    batch.negative_has_legacy = torch.from_numpy(has[negative_ids])  # (R,)
-            out[name] = batch
-        entities = None
-        if entity_rows:
-            if self.features is None:
-                raise ValueError("the entity tower needs catalog features")
-            entities = self.features.batch(
-                np.concatenate(entity_rows),
-                excluded,
-                excluded_titles if any(t for t in excluded_titles) else None,
-            )
-        tokens = self.tokenize_queries(texts) if self.tokenize_queries is not None else None
-        return TrainBatch(step, out, texts, tokens, entities)
+    def _entity_batch(self, inputs: _EncoderInputs) -> EntityBatch | None:
+        """The entity encoder's input: the features of every entity row of the step (None: no entity tower)."""
+        if not inputs.entity_rows:
+            return None
+        if self.features is None:
+            raise ValueError("the entity tower needs catalog features")
+        return self.features.batch(np.concatenate(inputs.entity_rows), inputs.excluded)
 
     def _left_out(
         self, pairs: DatasetPairs, rows: np.ndarray, query_ids: np.ndarray
@@ -260,12 +267,6 @@ class BatchBuilder:
         if not self.leave_one_out:
             return None
         own = self.catalog.queries[query_ids].astype(object)  # (B,)
-        if self.keep_repeats and pairs.repeats is not None:
+        if pairs.repeats is not None:  # a repeated pair's query was there before its latest engagement
             own[pairs.repeats[rows]] = None
         return own.tolist()
-
-    def _own_titles(self, pairs: DatasetPairs, rows: np.ndarray) -> list | None:
-        """Per pair of the batch, the board titles its positive leaves out (None: keeps all)."""
-        if not self.leave_one_out or pairs.own_board_titles is None:
-            return None
-        return pairs.own_board_titles[rows].tolist()

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from omnisage.config import TrainConfig
@@ -134,18 +135,50 @@ def fit(
     out_dir = Path(out_dir)
     objective.to(device)
     collective: Collective = DistributedCollective(workers) if workers.distributed else LocalCollective()
-    module: torch.nn.Module = objective
-    if workers.distributed:
-        # broadcast_buffers off: the frequency sketches see the same gathered ids on every worker anyway;
-        # unused parameters exist (e.g. a transformer's pooler when the encoder takes the CLS state).
-        with warnings.catch_warnings():  # its replacement still syncs buffers at init: not what we want
-            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
-            module = DistributedDataParallel(
-                objective,
-                device_ids=[device.index] if device.type == "cuda" else None,
-                broadcast_buffers=False,
-                find_unused_parameters=True,
-            )
+    module = _data_parallel(objective, workers, device)
+    optimizer, schedule = _optimizer_and_schedule(objective, cfg)
+    start = _resume(out_dir / CHECKPOINTS, objective, optimizer, schedule, workers, settings)
+    metrics = _Metrics(out_dir, start, cfg.steps, workers, device, progress=progress)
+    amp = autocast_dtype(cfg.precision, device)
+    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    module.train()
+    last: dict[str, float] = {}
+    # a step frees and reallocates the same large tensors: keep them in the heap (omnisage/train/memory.py)
+    with reuse_freed_memory(cfg.reuse_freed_memory):
+        for step in range(start, end):
+            batch = make_batch(step, workers.rank).to(device)
+            with _autocast(device, amp):
+                losses = module(batch, collective)
+            grad_norm = _update(losses["total"], objective, optimizer, schedule, cfg.max_grad_norm)
+            metrics.count(batch.num_pairs * workers.world_size)
+            if (step + 1) % cfg.log_every == 0 or step + 1 == end:
+                last = metrics.record(step + 1, losses, grad_norm, objective, schedule)
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
+                state = _training_state(objective, optimizer, schedule, settings)
+                save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
+    return FitResult(end, start, last, metrics.close(), "fp32" if amp is None else "bf16")
+
+
+def _data_parallel(objective: TrainingObjective, workers: Workers, device: torch.device) -> torch.nn.Module:
+    """What the step runs: the objective itself, or under torchrun its DistributedDataParallel wrapper."""
+    if not workers.distributed:
+        return objective
+    # broadcast_buffers off: the frequency sketches see the same gathered ids on every worker anyway;
+    # unused parameters exist (e.g. a transformer's pooler when the encoder takes the CLS state).
+    with warnings.catch_warnings():  # its replacement still syncs buffers at init: not what we want
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+        return DistributedDataParallel(
+            objective,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False,
+            find_unused_parameters=True,
+        )
+
+
+def _optimizer_and_schedule(
+    objective: TrainingObjective, cfg: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The optimizer over the encoders in use (the query encoder at `query_lr`), and its warmup-cosine schedule."""
     lrs = {
         "query_encoder": cfg.query_lr if cfg.query_lr is not None else cfg.lr,
         "entity_encoder": cfg.lr,
@@ -157,77 +190,140 @@ def fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
     )
+    return optimizer, schedule
 
-    start = 0
-    saved = list_checkpoints(out_dir / CHECKPOINTS)
-    if saved:
-        state = load_checkpoint(saved[-1], rank=workers.rank, world_size=workers.world_size)
-        _check_settings(state.get("settings"), settings, saved[-1])
-        objective.load_state_dict(state["objective"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start = int(state["step"])
-    metrics_path = out_dir / METRICS
-    if workers.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_jsonl_prefix(metrics_path, start)
 
-    amp = autocast_dtype(cfg.precision, device)
-    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
-    bar = tqdm(
-        total=cfg.steps, initial=start, desc="train", unit="step", disable=not (progress and workers.is_main)
-    )
-    module.train()
-    last: dict[str, float] = {}
-    pairs_done, began = 0, time.perf_counter()
-    window_pairs, window_began = 0, began
-    # a step frees and reallocates the same large tensors: keep them in the heap (omnisage/train/memory.py)
-    with reuse_freed_memory(cfg.reuse_freed_memory):
-        for step in range(start, end):
-            batch = make_batch(step, workers.rank).to(device)
-            context = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-            with context:
-                losses = module(batch, collective)
-            losses["total"].backward()
-            grad_norm = None
-            if cfg.max_grad_norm is not None:
-                grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            global_pairs = batch.num_pairs * workers.world_size
-            pairs_done += global_pairs
-            window_pairs += global_pairs
-            if (step + 1) % cfg.log_every == 0 or step + 1 == end:
-                now = time.perf_counter()
-                values = {k: float(v.detach()) for k, v in losses.items()}
-                values = _global_mean(values, workers, device)
-                rate = window_pairs / max(now - window_began, 1e-9)
-                window_pairs, window_began = 0, now
-                last = values
-                if workers.is_main:
-                    record = {
-                        "step": step + 1,
-                        "loss": values["total"],
-                        "tasks": {k: v for k, v in values.items() if k != "total"},
-                        "lr": schedule.get_last_lr()[0],
-                        "temperature": float(1.0 / objective.loss.log_scale.detach().exp()),
-                        "grad_norm": float(grad_norm) if grad_norm is not None else None,
-                        "pairs_per_s": rate,
-                    }
-                    with open(metrics_path, "a", encoding="utf-8") as fh:
-                        fh.write(json.dumps(record) + "\n")
-                    bar.set_postfix(loss=f"{values['total']:.3f}", pairs_s=f"{rate:,.0f}")
-            bar.update(1)
-            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
-                state = {
-                    "objective": objective.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "settings": settings,
-                }
-                save_checkpoint(out_dir / CHECKPOINTS, step + 1, state, is_main=workers.is_main)
-    bar.close()
-    elapsed = time.perf_counter() - began
-    rate = pairs_done / elapsed if elapsed > 0 and pairs_done else 0.0
-    return FitResult(end, start, last, rate, "fp32" if amp is None else "bf16")
+def _training_state(
+    objective: TrainingObjective,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LambdaLR,
+    settings: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What a checkpoint holds: all a resume needs to continue as if uninterrupted, and the model settings."""
+    return {
+        "objective": objective.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "settings": settings,
+    }
+
+
+def _resume(
+    checkpoints: Path,
+    objective: TrainingObjective,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LambdaLR,
+    workers: Workers,
+    settings: dict[str, Any] | None,
+) -> int:
+    """Load the latest checkpoint of `checkpoints` into the objective, optimizer and schedule; its step (0: none)."""
+    saved = list_checkpoints(checkpoints)
+    if not saved:
+        return 0
+    state = load_checkpoint(saved[-1], rank=workers.rank, world_size=workers.world_size)
+    _check_settings(state.get("settings"), settings, saved[-1])
+    objective.load_state_dict(state["objective"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    return int(state["step"])
+
+
+def _autocast(device: torch.device, amp: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """The forward's precision: autocast to `amp`, or none (fp32)."""
+    return torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+
+
+def _update(
+    total: Tensor,
+    objective: TrainingObjective,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LambdaLR,
+    max_grad_norm: float | None,
+) -> Tensor | None:
+    """Backward, clip, optimizer and schedule step; returns the gradient norm before clipping (None: no clip)."""
+    total.backward()
+    grad_norm = None
+    if max_grad_norm is not None:
+        grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), max_grad_norm)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
+class _Metrics:
+    """The run's report: metrics.jsonl and the progress bar (main worker), global pairs per second.
+
+    A resumed run first drops the lines of the steps after its checkpoint: they are run again.
+    """
+
+    def __init__(
+        self, out_dir: Path, start: int, steps: int, workers: Workers, device: torch.device, *, progress: bool
+    ) -> None:
+        self.path, self.workers, self.device = out_dir / METRICS, workers, device
+        if workers.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_jsonl_prefix(self.path, start)
+        show = progress and workers.is_main
+        self.bar = tqdm(total=steps, initial=start, desc="train", unit="step", disable=not show)
+        self.meter = _Throughput()
+
+    def count(self, pairs: int) -> None:
+        """A step is done: `pairs` global pairs."""
+        self.meter.add(pairs)
+        self.bar.update(1)
+
+    def record(
+        self,
+        step: int,
+        losses: dict[str, Tensor],
+        grad_norm: Tensor | None,
+        objective: TrainingObjective,
+        schedule: torch.optim.lr_scheduler.LambdaLR,
+    ) -> dict[str, float]:
+        """The losses after `step` steps, averaged over workers; the main worker writes them with lr,
+        temperature, gradient norm and pairs/s since the last line."""
+        rate = self.meter.window_rate()
+        values = _global_mean({k: float(v.detach()) for k, v in losses.items()}, self.workers, self.device)
+        if self.workers.is_main:
+            record = {
+                "step": step,
+                "loss": values["total"],
+                "tasks": {k: v for k, v in values.items() if k != "total"},
+                "lr": schedule.get_last_lr()[0],
+                "temperature": float(1.0 / objective.loss.log_scale.detach().exp()),
+                "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                "pairs_per_s": rate,
+            }
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            self.bar.set_postfix(loss=f"{values['total']:.3f}", pairs_s=f"{rate:,.0f}")
+        return values
+
+    def close(self) -> float:
+        """Closes the bar; the global pairs per second of the whole call."""
+        self.bar.close()
+        return self.meter.overall_rate()
+
+
+class _Throughput:
+    """Global pairs per second: over the whole call, and over the window since the last metric line."""
+
+    def __init__(self) -> None:
+        self.began = self.window_began = time.perf_counter()
+        self.pairs = self.window_pairs = 0
+
+    def add(self, pairs: int) -> None:
+        self.pairs += pairs
+        self.window_pairs += pairs
+
+    def window_rate(self) -> float:
+        """Since the last call (or the start); the next window starts now."""
+        now = time.perf_counter()
+        rate = self.window_pairs / max(now - self.window_began, 1e-9)
+        self.window_pairs, self.window_began = 0, now
+        return rate
+
+    def overall_rate(self) -> float:
+        elapsed = time.perf_counter() - self.began
+        return self.pairs / elapsed if elapsed > 0 and self.pairs else 0.0

@@ -1,34 +1,34 @@
 """`omnisage train`: a data directory in, a model bundle out (paper §3.4–3.5, §4.1; SPEC §3–5).
 
-Reads the logs and the enriched entity table, builds the training pairs and the catalog, a fresh model,
-the tasks and the loss, then runs the loop (`fit`) and saves the bundle to `OUT/model`. Rerunning the same
-command resumes from the latest checkpoint in `OUT/checkpoints`. Under torchrun every worker runs this.
+`train_model` is the pipeline: load the data (pairs and catalog) -> build the model -> build the objective
+(tasks, loss) and the batches -> `fit` -> save the bundle to `OUT/model`. Rerunning the same command resumes
+from the latest checkpoint in `OUT/checkpoints`. Under torchrun every worker runs this.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 import torch.distributed as dist
 
-from omnisage.config import Config, ModelConfig, config_to_dict
-from omnisage.data.validate import load_world
+from omnisage.config import Config, ModelConfig, TrainConfig, config_to_dict
+from omnisage.data.validate import World, load_world
 from omnisage.errors import DataError, OmniSageError
-from omnisage.losses.multitask import MultiTaskLoss
+from omnisage.losses.multitask import MultiTaskLoss, Task
 from omnisage.train.batches import BatchBuilder, BatchPlan, DatasetPairs, allocate
 from omnisage.train.catalog import Catalog, entities_from_raw, find_enriched, read_enriched
 from omnisage.train.distributed import Workers, init_workers, shutdown_workers
-from omnisage.train.loop import fit, resolve_device
+from omnisage.train.loop import FitResult, fit, resolve_device
 from omnisage.train.objective import TrainingObjective, tasks_for
-from omnisage.train.pairs import DATASETS, own_board_titles, pairs_for_config, training_window
+from omnisage.train.pairs import DATASETS, pairs_for_config, training_window
 from omnisage.train.scratch_encoder import is_scratch, materialize
 
 if TYPE_CHECKING:
@@ -71,53 +71,57 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
     """Validated tables -> pairs per dataset (as catalog ids) and the catalog."""
     notes: list[str] = []
     directory = Path(data_dir)
-    train = config.train
-    wanted = _TABLES + (["boards", "board_saves"] if _leaves_out_boards(config) else [])
-    world = load_world(
-        directory, [t for t in wanted if any(directory.glob(f"{t}.*")) or (directory / t).is_dir()]
-    )
+    world = _read_world(directory)
+    entities = _read_entities(world, directory, enriched, notes)
+    model_config = _adopt_data_dims(config.model, entities, notes)
+    _check_legacy_width(model_config, config.train)
+    engagements = world["engagements"]
+    start, end = training_window(engagements, config.train, config.eval)
+    raw_pairs = pairs_for_config(engagements, config.train, config.eval)
+    catalog = Catalog.build(entities, _catalog_queries(world, raw_pairs), model_config.legacy_dim)
+    pairs = _pairs_as_ids(raw_pairs, catalog, notes)
+    if not pairs:
+        span = f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}" if start else f"before {end:%Y-%m-%d}"
+        raise DataError(
+            f"no training pairs in the training window ({span}; see train.window_*)", path=str(directory)
+        )
+    window = (start.isoformat() if start else None, end.isoformat())
+    return TrainData(catalog, pairs, model_config, window, notes)
+
+
+def _read_world(directory: Path) -> World:
+    """The validated tables training reads, those `directory` holds; the engagements must be among them."""
+    present = [t for t in _TABLES if any(directory.glob(f"{t}.*")) or (directory / t).is_dir()]
+    world = load_world(directory, present)
     if world.get("engagements") is None:
         raise DataError("no engagements table: training needs the search logs", path=str(directory))
-    enriched_path = Path(enriched) if enriched is not None else find_enriched(directory)
-    if enriched_path is not None and enriched_path.is_dir() and find_enriched(enriched_path) is not None:
-        enriched_path = find_enriched(enriched_path)  # the `omnisage enrich` output folder
-    if enriched_path is not None:
-        entities = read_enriched(enriched_path)
-    else:
-        entities = entities_from_raw(world)
-        notes.append("no enriched entity table: trained on raw text (run `omnisage enrich` for board titles "
-                     "and engaged queries)")  # fmt: skip
-    model_config = _adopt_data_dims(config.model, entities, notes)
-    if "legacy" in train.towers and model_config.legacy_dim > model_config.dim:
+    return world
+
+
+def _read_entities(world: World, directory: Path, enriched: str | Path | None, notes: list[str]) -> pa.Table:
+    """The enriched entity table (`enriched`, or the one in `directory`); without one, the raw pins and products."""
+    path = Path(enriched) if enriched is not None else find_enriched(directory)
+    if path is not None and path.is_dir() and find_enriched(path) is not None:
+        path = find_enriched(path)  # the `omnisage enrich` output folder
+    if path is not None:
+        return read_enriched(path)
+    notes.append("no enriched entity table: trained on raw text (run `omnisage enrich` for board titles "
+                 "and engaged queries)")  # fmt: skip
+    return entities_from_raw(world)
+
+
+def _check_legacy_width(model: ModelConfig, train: TrainConfig) -> None:
+    """The compatibility tower needs a query embedding at least as wide as the legacy vectors."""
+    if "legacy" in train.towers and model.legacy_dim > model.dim:
         raise OmniSageError(
-            f"the compatibility tower scores the first model.legacy_dim={model_config.legacy_dim} dims of the "
-            f"query embedding, but model.dim is {model_config.dim}: --set model.dim={model_config.legacy_dim} "
+            f"the compatibility tower scores the first model.legacy_dim={model.legacy_dim} dims of the "
+            f"query embedding, but model.dim is {model.dim}: --set model.dim={model.legacy_dim} "
             "(or more), or train without it (train.towers without legacy)"
         )
-    engagements = world["engagements"]
-    start, end = training_window(engagements, train, config.eval)
-    raw_pairs = pairs_for_config(engagements, train, config.eval)
-    if _leaves_out_boards(config) and "pin" in raw_pairs:
-        if world.get("boards") is None or world.get("board_saves") is None:
-            notes.append(
-                "train.board_leave_one_out: no boards and board_saves tables, board titles kept whole"
-            )
-        else:
-            own = own_board_titles(
-                raw_pairs["pin"],
-                engagements,
-                world["boards"],
-                world["board_saves"],
-                start=start,
-                end=end,
-                keep_repeats=train.keep_repeat_queries,
-            )
-            raw_pairs["pin"] = raw_pairs["pin"].append_column("own_board_titles", own)
-            leaving = pc.sum(pc.greater(pc.list_value_length(own), 0)).as_py() or 0
-            notes.append(
-                f"pin: {leaving:,} of {len(own):,} pairs leave out of their positive the board titles only "
-                "their own save put there (train.board_leave_one_out)"
-            )
+
+
+def _catalog_queries(world: World, raw_pairs: dict[str, pa.Table]) -> list[str]:
+    """Every query text the catalog must know: the queries table's, the pairs' queries and related queries."""
     queries: list[str] = []
     if world.get("queries") is not None:
         queries += world["queries"].column("query_text").to_pylist()
@@ -125,7 +129,14 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
         queries += table.column("query_text").to_pylist()
         if DATASETS[name][0] == "query":
             queries += table.column("entity_id").to_pylist()
-    catalog = Catalog.build(entities, queries, model_config.legacy_dim)
+    return queries
+
+
+def _pairs_as_ids(
+    raw_pairs: dict[str, pa.Table], catalog: Catalog, notes: list[str]
+) -> dict[str, DatasetPairs]:
+    """Each dataset's pairs as catalog ids; pairs whose entity the catalog lacks, and empty datasets, are left
+    out with a note."""
     pairs: dict[str, DatasetPairs] = {}
     for name, table in raw_pairs.items():
         kind = DATASETS[name][0]
@@ -145,32 +156,12 @@ def load_training_data(data_dir: str | Path, config: Config, enriched: str | Pat
             catalog.lookup("query", table.column("query_text"), "query"),
             catalog.lookup(kind, table.column("entity_id"), kind),
             repeats=pc.greater(table.column("engagements"), 1).to_numpy(zero_copy_only=False),
-            own_board_titles=_tuples(table.column("own_board_titles"))
-            if "own_board_titles" in table.column_names
-            else None,
         )
-    if not pairs:
-        span = f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}" if start else f"before {end:%Y-%m-%d}"
-        raise DataError(
-            f"no training pairs in the training window ({span}; see train.window_*)", path=str(directory)
-        )
-    window = (start.isoformat() if start else None, end.isoformat())
-    return TrainData(catalog, pairs, model_config, window, notes)
-
-
-def _leaves_out_boards(config: Config) -> bool:
-    train = config.train
-    return train.leave_one_out and train.board_leave_one_out and "board_titles" in config.model.text_fields
-
-
-def _tuples(column: pa.ChunkedArray) -> np.ndarray:
-    """A list column as a (P,) object array of tuples (an empty list: an empty tuple)."""
-    out = np.empty(len(column), dtype=object)
-    out[:] = [tuple(v) for v in column.to_pylist()]
-    return out
+    return pairs
 
 
 def _check(config: Config) -> None:
+    """Settings that no run can train with, refused before any data is read."""
     train = config.train
     if len(train.prefix_dims) != len(train.prefix_weights):
         raise OmniSageError("config train.prefix_dims and train.prefix_weights must have the same length")
@@ -202,73 +193,22 @@ def train_model(
     log=print,
 ) -> dict[str, Any]:
     """Train on `data_dir`, save the bundle to `out_dir/model`, return the run summary."""
-    from omnisage.model.bundle import save_model
-    from omnisage.model.features import build_vocabulary
-    from omnisage.model.omnisage_model import OmniSageModel
-
     _check(config)
-    train = config.train
-    out_dir = Path(out_dir)
-    if train.threads is not None:
-        torch.set_num_threads(train.threads)
-    device = resolve_device(train.device)
-    workers = init_workers(device)
-    if device.type == "cuda":
-        device = torch.device("cuda", workers.local_rank)
-        torch.cuda.set_device(device)
+    train, out_dir = config.train, Path(out_dir)
+    workers, device = _start_workers(train)
     try:
         data = load_training_data(data_dir, config, enriched)
         say = log if workers.is_main else (lambda *_: None)
         for note in data.notes:
             say(f"note: {note}")
-        vocab = build_vocabulary(
-            data.catalog.entities, data.model_config, progress=progress and workers.is_main
-        )
-        start_from = _query_encoder_start(data.model_config, out_dir, train.seed, workers)
-        model = OmniSageModel.create(start_from, vocab, seed=train.seed)  # the same weights on every worker
-        model.config = data.model_config  # the bundle records "random:..." rather than the init folder
-        tasks = tasks_for(tuple(data.pairs), train.towers, train.compat_weight)
-        if not tasks:
-            raise OmniSageError(
-                f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}"
-            )
-        loss = MultiTaskLoss(
-            tasks,
-            sketch_width=train.sketch_width,
-            sketch_depth=train.sketch_depth,
-            temperature=train.temperature,
-            max_logit_scale=train.max_logit_scale,
-            prefix_weights=tuple(zip(train.prefix_dims, train.prefix_weights)),
-        )
-        uses_entities = any(t.tower == "entity" for t in tasks)
-        objective = TrainingObjective(
-            model.query_encoder, model.entity_encoder if uses_entities else None, loss
-        )
-        per_worker = allocate(train.batch_size, {n: train.mix[n] for n in data.pairs})
-        sizes = {kind: data.catalog.size(kind) for kind in ("pin", "product", "query")}
-        plan = BatchPlan(
-            data.pairs,
-            per_worker,
-            sizes,
-            negatives_per_pair=train.negatives_per_pair,
-            world_size=workers.world_size,
-            seed=train.seed,
-        )
-        features = model.featurizer.features(data.catalog.entities) if uses_entities else None
-        builder = BatchBuilder(
-            plan,
-            data.catalog,
-            features,
-            towers=train.towers,
-            tokenize_queries=model.query_encoder.tokenize,
-            leave_one_out=train.leave_one_out,
-            keep_repeats=train.keep_repeat_queries,
-        )
-        say(_plan_text(data, per_worker, tasks, workers))
+        model = build_model(data, train, out_dir, workers, progress=progress and workers.is_main)
+        objective = build_objective(model, data, train)
+        batches = build_batches(model, objective, data, train, workers)
+        say(_plan_text(data, batches.plan.per_worker, objective.loss.tasks, workers))
         torch.manual_seed(train.seed + 1 + workers.rank)  # dropout differs per worker, reproducibly
         result = fit(
             objective,
-            builder,
+            batches,
             train,
             out_dir,
             workers=workers,
@@ -276,30 +216,119 @@ def train_model(
             progress=progress,
             settings=config_to_dict(data.model_config),
         )
-        summary = {
-            "steps": result.steps,
-            "resumed_from": result.resumed_from,
-            "window": {"start": data.window[0], "end": data.window[1]},
-            "pairs": {name: len(p.query_ids) for name, p in data.pairs.items()},
-            "pairs_per_step": {name: n * workers.world_size for name, n in per_worker.items()},
-            "epochs": plan.epoch(result.steps - 1),
-            "tasks": [t.name for t in tasks],
-            "workers": workers.world_size,
-            "final_losses": result.last_losses,
-            "pairs_per_second": result.pairs_per_second,
-            "precision": result.precision,
-            "notes": data.notes,
-            "field_weights": _field_weights(model),
-            "config": config_to_dict(dataclasses.replace(config, model=data.model_config)),
-        }
+        summary = _summary(config, data, model, objective, batches.plan, result, workers)
         if workers.is_main:
-            model_dir = out_dir / MODEL_DIR
-            save_model(model_dir, model.to("cpu"))
-            (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-            summary["model_dir"] = str(model_dir)
+            summary["model_dir"] = str(_save(out_dir, model, summary))
         return summary
     finally:
         shutdown_workers()
+
+
+def _start_workers(train: TrainConfig) -> tuple[Workers, torch.device]:
+    """Torch threads, the device and (under torchrun) the process group; each GPU worker takes its local GPU."""
+    if train.threads is not None:
+        torch.set_num_threads(train.threads)
+    device = resolve_device(train.device)
+    workers = init_workers(device)
+    if device.type == "cuda":
+        device = torch.device("cuda", workers.local_rank)
+        torch.cuda.set_device(device)
+    return workers, device
+
+
+def build_model(
+    data: TrainData, train: TrainConfig, out_dir: Path, workers: Workers, *, progress: bool
+) -> OmniSageModel:
+    """A fresh model: the vocabulary of the catalog's entities, a query encoder, seeded weights."""
+    from omnisage.model.features import build_vocabulary
+    from omnisage.model.omnisage_model import OmniSageModel
+
+    vocab = build_vocabulary(data.catalog.entities, data.model_config, progress=progress)
+    start_from = _query_encoder_start(data.model_config, out_dir, train.seed, workers)
+    model = OmniSageModel.create(start_from, vocab, seed=train.seed)  # the same weights on every worker
+    model.config = data.model_config  # the bundle records "random:..." rather than the init folder
+    return model
+
+
+def build_objective(model: OmniSageModel, data: TrainData, train: TrainConfig) -> TrainingObjective:
+    """The tasks of the datasets with pairs, their multi-task loss, and the encoders it trains."""
+    tasks = tasks_for(tuple(data.pairs), train.towers, train.compat_weight)
+    if not tasks:
+        raise OmniSageError(f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}")
+    loss = MultiTaskLoss(
+        tasks,
+        sketch_width=train.sketch_width,
+        sketch_depth=train.sketch_depth,
+        temperature=train.temperature,
+        max_logit_scale=train.max_logit_scale,
+        prefix_weights=tuple(zip(train.prefix_dims, train.prefix_weights)),
+    )
+    uses_entities = any(t.tower == "entity" for t in tasks)
+    return TrainingObjective(model.query_encoder, model.entity_encoder if uses_entities else None, loss)
+
+
+def build_batches(
+    model: OmniSageModel, objective: TrainingObjective, data: TrainData, train: TrainConfig, workers: Workers
+) -> BatchBuilder:
+    """The batch of each (step, worker): the pairs split by `train.mix`, featurized for the model's encoders."""
+    per_worker = allocate(train.batch_size, {n: train.mix[n] for n in data.pairs})
+    sizes = {kind: data.catalog.size(kind) for kind in ("pin", "product", "query")}
+    plan = BatchPlan(
+        data.pairs,
+        per_worker,
+        sizes,
+        negatives_per_pair=train.negatives_per_pair,
+        world_size=workers.world_size,
+        seed=train.seed,
+    )
+    uses_entities = objective.entity_encoder is not None
+    features = model.featurizer.features(data.catalog.entities) if uses_entities else None
+    return BatchBuilder(
+        plan,
+        data.catalog,
+        features,
+        towers=train.towers,
+        tokenize_queries=model.query_encoder.tokenize,
+        leave_one_out=train.leave_one_out,
+    )
+
+
+def _summary(
+    config: Config,
+    data: TrainData,
+    model: OmniSageModel,
+    objective: TrainingObjective,
+    plan: BatchPlan,
+    result: FitResult,
+    workers: Workers,
+) -> dict[str, Any]:
+    """What the run did, saved as `train_summary.json` beside the bundle."""
+    return {
+        "steps": result.steps,
+        "resumed_from": result.resumed_from,
+        "window": {"start": data.window[0], "end": data.window[1]},
+        "pairs": {name: len(p.query_ids) for name, p in data.pairs.items()},
+        "pairs_per_step": {name: n * workers.world_size for name, n in plan.per_worker.items()},
+        "epochs": plan.epoch(result.steps - 1),
+        "tasks": [t.name for t in objective.loss.tasks],
+        "workers": workers.world_size,
+        "final_losses": result.last_losses,
+        "pairs_per_second": result.pairs_per_second,
+        "precision": result.precision,
+        "notes": data.notes,
+        "field_weights": _field_weights(model),
+        "config": config_to_dict(dataclasses.replace(config, model=data.model_config)),
+    }
+
+
+def _save(out_dir: Path, model: OmniSageModel, summary: dict[str, Any]) -> Path:
+    """The bundle to `OUT/model` and the summary beside it (the main worker only); returns the bundle's folder."""
+    from omnisage.model.bundle import save_model
+
+    model_dir = out_dir / MODEL_DIR
+    save_model(model_dir, model.to("cpu"))
+    (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return model_dir
 
 
 def _field_weights(model: OmniSageModel) -> dict[str, float] | None:
@@ -324,7 +353,8 @@ def _query_encoder_start(model: ModelConfig, out_dir: Path, seed: int, workers: 
     return dataclasses.replace(model, query_encoder=str(folder))
 
 
-def _plan_text(data: TrainData, per_worker: dict[str, int], tasks: list, workers: Workers) -> str:
+def _plan_text(data: TrainData, per_worker: dict[str, int], tasks: Sequence[Task], workers: Workers) -> str:
+    """The run at a glance: window, pairs and their share of a step per dataset, tasks, catalog."""
     lines = [f"training window: {data.window[0] or 'start of logs'} .. {data.window[1]}"]
     for name, pairs in data.pairs.items():
         share = per_worker[name] * workers.world_size

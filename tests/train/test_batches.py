@@ -65,13 +65,11 @@ def test_a_repeated_pair_keeps_its_query():
     train = TrainConfig(batch_size=16, sketch_width=1 << 10, towers=("entity",))
     _, builder = setup(train)
     _, without = setup(dataclasses.replace(train, leave_one_out=False))
-    _, always = setup(dataclasses.replace(train, keep_repeat_queries=False))
     for pairs in builder.plan.pairs.values():
         pairs.repeats = np.ones_like(pairs.query_ids, dtype=bool)
     assert torch.equal(builder(0).entities.token_ids, without(0).entities.token_ids)
     for pairs in builder.plan.pairs.values():
         pairs.repeats[:] = False
-    assert torch.equal(builder(0).entities.token_ids, always(0).entities.token_ids)
     assert builder(0).entities.token_ids.numel() < without(0).entities.token_ids.numel()
 
 
@@ -89,28 +87,3 @@ def test_leave_one_out_only_touches_the_excluding_row():
     lengths = per_row.view(both.num_fields, 2)[field]  # (2,) tokens of the field in each row
     full = torch.diff(alone.offsets, append=torch.tensor([alone.token_ids.numel()])).view(-1)[field]
     assert lengths[0] < full and lengths[1] == full
-
-
-def test_positives_leave_out_their_pairs_own_board_titles():
-    # The builder hands each positive row its pair's own board titles and each negative row none; with
-    # leave_one_out off, no row leaves anything out.
-    train = TrainConfig(batch_size=16, sketch_width=1 << 10, towers=("entity",))
-    _, builder = setup(train)
-    _, without = setup(dataclasses.replace(train, leave_one_out=False))
-    for b in (builder, without):
-        pins = b.plan.pairs["pin"]
-        pins.own_board_titles = np.empty(len(pins.query_ids), dtype=object)
-        pins.own_board_titles[:] = [(f"board {i}",) if i % 2 else () for i in range(len(pins.query_ids))]
-    calls = []
-    for b in (builder, without):
-        batch_of = b.features.batch
-        b.features.batch = lambda rows, queries=None, titles=None, f=batch_of: calls.append(titles) or f(rows)
-    batch = builder(0)
-    rows = builder.plan.pair_rows("pin", 0, 0)
-    pin = batch.datasets["pin"]
-    titles = calls[0]
-    expected = [(f"board {i}",) if i % 2 else () for i in rows.tolist()]
-    assert titles[pin.positive_rows] == expected
-    assert all(t is None for t in titles[pin.negative_rows])
-    without(0)
-    assert calls[1] is None

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from omnisage.config import EvalConfig, TrainConfig
 from omnisage.schema import TIMESTAMP
-from omnisage.train.pairs import own_board_titles, training_pairs, training_window
+from omnisage.train.pairs import training_pairs, training_window
 
 
 def _log(rows: list[tuple[str, str, str, str, int]]) -> pa.Table:
@@ -67,63 +67,3 @@ def test_default_window_leaves_out_the_evaluation_window():
     # The last log is Jan 9 00:00; eval covers (Jan 7, Jan 9], the gap (Jan 6, Jan 7].
     assert (end - datetime(2024, 1, 6, tzinfo=UTC)).total_seconds() < 1e-3
     assert (end - start).days == 3
-
-
-def _boards(rows: list[tuple[str, str]]) -> pa.Table:
-    board_id, title = zip(*rows)
-    return pa.table({"board_id": list(board_id), "title": list(title), "owner": ["u"] * len(rows)})
-
-
-def _board_saves(rows: list[tuple[str, str, int]]) -> pa.Table:
-    board_id, pin_id, day = zip(*rows)
-    ts = [datetime(2024, 1, d, tzinfo=UTC) for d in day]
-    return pa.table({"board_id": list(board_id), "pin_id": list(pin_id), "ts": pa.array(ts, TIMESTAMP)})
-
-
-def test_own_board_titles_are_those_only_the_pairs_saves_put_on_the_pin():
-    log = _log(
-        [
-            ("sofa", "pin", "p1", "save", 3),  # made board b3; b2's title is on p1 from another save too
-            ("chair", "pin", "p2", "save", 3),  # saved twice, to b4 then b5
-            ("chair", "pin", "p2", "save", 5),
-            ("lamp", "pin", "p3", "save", 4),  # to a board it was already on: no board save of its own
-            ("lamp", "pin", "p4", "long_click", 4),
-        ]
-    )
-    boards = _boards(
-        [
-            ("b1", "Living Room Sofas"),
-            ("b2", "living  room sofas"),  # the same title after cleaning
-            ("b3", "Cozy COUCH"),
-            ("b4", "Chairs"),
-            ("b5", "Reading Nook"),
-            ("b6", "my favorites"),  # stop words only: no title
-            ("b7", "lamps"),
-        ]
-    )
-    saves = _board_saves(
-        [
-            ("b1", "p1", 1),
-            ("b2", "p1", 3),
-            ("b3", "p1", 3),
-            ("b4", "p2", 3),
-            ("b5", "p2", 5),
-            ("b6", "p2", 5),
-            ("b7", "p3", 2),
-            ("b3", "p4", 4),  # another pin at the same time: not p4's pair's save
-        ]
-    )
-    end = datetime(2024, 1, 9, tzinfo=UTC)
-    pairs = training_pairs(log, start=None, end=end, caps={}, seed=0)["pin"]
-    assert pairs.column("query_text").to_pylist() == ["chair", "lamp", "lamp", "sofa"]
-
-    def own(keep_repeats: bool, **kwargs) -> list[list[str]]:
-        window = {"start": None, "end": end} | kwargs
-        titles = own_board_titles(pairs, log, boards, saves, **window, keep_repeats=keep_repeats)
-        return titles.to_pylist()
-
-    # chair: its latest save only (b4 was on the pin before it); sofa: b3 alone, b2 shares b1's title
-    assert own(True) == [["reading nook"], [], [], ["cozy couch"]]
-    assert own(False) == [["chairs", "reading nook"], [], [], ["cozy couch"]]
-    # Only saves before the cutoff count: with it on day 5, the chair pair made b4 alone
-    assert own(False, end=datetime(2024, 1, 5, tzinfo=UTC))[0] == ["chairs"]

@@ -185,6 +185,5 @@ def setup(
         towers=train.towers,
         tokenize_queries=query_encoder.tokenize,
         leave_one_out=train.leave_one_out,
-        keep_repeats=train.keep_repeat_queries,
     )
     return objective, builder
