@@ -357,11 +357,11 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
     _add_config_args(p)
 
     def run(args: argparse.Namespace) -> int:
-        from omnisage.eval.ablations import run_ablate, train_variants
+        from omnisage.experiments.ablations import run_ablate, train_only
 
         if args.train_only is not None:
             names = [n.strip() for n in args.train_only.split(",") if n.strip()]
-            bundles = train_variants(
+            bundles = train_only(
                 args.data, args.out, args.config, args.overrides, names=names, entities=args.enriched
             )
             done = ", ".join(b.parent.name for b in bundles) or "none (all locked by other processes)"
@@ -406,7 +406,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
         _add_config_args(q, default="bench")
 
     def run(args: argparse.Namespace) -> int:
-        from omnisage.bench.product_search import read_sources, run_benchmark
+        from omnisage.experiments.product_search import read_sources, run_benchmark
 
         if args.source == "homedepot":
             data, test = read_sources("homedepot", data=args.data, test=args.test, lenient=not args.strict)
