@@ -201,3 +201,14 @@ def test_a_step_inside_the_noise_does_not_count_as_adding_recall():
     text, lows = _step_intervals(hits, EvalConfig(bootstrap=500))
     assert text.startswith("+0.005 (")
     assert lows[0] <= 0 < lows[1]
+
+
+def test_ablate_command_errors_are_one_line(toy_world, tmp_path: Path, capsys) -> None:
+    from omnisage.cli import main
+
+    data, _ = toy_world
+    args = ["ablate", "--data", str(data), "--out", str(tmp_path / "out")]
+    assert main([*args, "--tables", "2,9"]) == 2
+    assert "omnisage ablate: error: unknown table ['9'] (known: 2, 3, 4, 5, 6)" in capsys.readouterr().err
+    assert main([*args, "--train-only", "full,fulll"]) == 2
+    assert "unknown variant ['fulll'] (known: full, searchsage," in capsys.readouterr().err
