@@ -23,7 +23,8 @@ from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.evaluate import Evaluation, rank_table
 from omnisage.eval.report import write_text
-from omnisage.eval.systems import System, compatibility_system, model_system
+from omnisage.eval.run import model_systems
+from omnisage.eval.systems import System, model_system
 from omnisage.experiments.variants import Variant
 
 PAIR_KEY = ("task", "query_text", "entity_id", "action")
@@ -112,14 +113,10 @@ def train_variants(
 
 def variant_systems(variant: Variant, model: Any, legacy_dim: int) -> list[System]:
     """The towers of a trained variant to rank: learned (`name`) and/or compatibility (`name-compat`, or
-    `name` when it has no learned tower)."""
-    out: list[System] = []
-    if "learned" in variant.towers:
-        out.append(model_system(model, variant.name))
+    `name` when it has no learned tower), as `omnisage evaluate` names a bundle's towers."""
     if "compat" in variant.towers:
-        compat = variant.name + ("-compat" if "learned" in variant.towers else "")
-        out.append(compatibility_system(model, legacy_dim, compat))
-    return out
+        return model_systems(model, variant.name, legacy_dim, learned="learned" in variant.towers)
+    return [model_system(model, variant.name)]
 
 
 def bundle_mtime(path: Path) -> float:
