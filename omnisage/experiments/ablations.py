@@ -98,6 +98,7 @@ def _variant_ranks(
 ) -> pa.Table:  # fmt: skip
     """One variant's per-pair ranks: stored ones if the same model ranked them on the same pairs, else fresh."""
     bundle = trained.bundle
+    # The path inside `model/` is odd but kept as it was: ranks cached by earlier runs keep their keys.
     key = fingerprint(
         [eval_key, variant.towers, (bundle / "train_summary.json").as_posix(), bundle_mtime(bundle)]
     )

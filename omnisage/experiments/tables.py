@@ -14,7 +14,7 @@ from omnisage.config import EvalConfig
 from omnisage.eval.evaluate import RANK_PREFIX, rank_systems, relative_gain, summarize
 from omnisage.eval.metrics import bootstrap_means
 from omnisage.eval.report import TASK_NAMES, cell, gain_text, markdown_table
-from omnisage.experiments.variants import ABLATION_VARIANTS, by_name
+from omnisage.experiments.variants import ABLATION_VARIANTS
 
 BASELINE_LABELS = {
     "bm25": "BM25",
@@ -22,9 +22,6 @@ BASELINE_LABELS = {
     "zero_shot": "zero-shot MiniLM",
     "random": "random",
 }
-
-
-VARIANTS = by_name(ABLATION_VARIANTS)
 
 
 def pair_mask(table: pa.Table, task: str, action: str | None = None, no_text: bool = False) -> np.ndarray:
@@ -270,11 +267,12 @@ def ablation_report(
         rows, markdown = BUILDERS[t](table, cfg)
         report["tables"][t] = rows
         parts += [f"## {TITLES[t]}\n", markdown, ""]
-    used = [v for v in VARIANTS if any(c == v or c.startswith(v + "-") for c in rank_systems(table))]
-    overrides = {v: [*VARIANTS[v].overrides, *[TASK_BATCH] * VARIANTS[v].task_batch] for v in used}
-    report["variants"] = {v: {"overrides": overrides[v], "about": VARIANTS[v].about} for v in used}
+    systems = rank_systems(table)
+    used = [v for v in ABLATION_VARIANTS if any(c == v.name or c.startswith(v.name + "-") for c in systems)]
+    overrides = {v.name: [*v.overrides, *[TASK_BATCH] * v.task_batch] for v in used}
+    report["variants"] = {v.name: {"overrides": overrides[v.name], "about": v.about} for v in used}
     parts += ["## Variants\n", markdown_table(["variant", "what", "overrides"],
-              [[v, VARIANTS[v].about, " ".join(f"`{o}`" for o in overrides[v]) or "–"] for v in used]), ""]  # fmt: skip
+              [[v.name, v.about, " ".join(f"`{o}`" for o in overrides[v.name]) or "–"] for v in used]), ""]  # fmt: skip
     checks = acceptance_checks(table, cfg)
     report["checks"] = checks
     if checks:
