@@ -20,12 +20,12 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from omnisage import progress
-from omnisage.bench.split import eval_sets, split_by_query
 from omnisage.config import load_config
 from omnisage.data.homedepot import read_homedepot
 from omnisage.eval.metrics import DenseScorer, positive_ranks
 from omnisage.eval.run import load_bundle
 from omnisage.eval.systems import model_system
+from omnisage.experiments.split import eval_sets, split_by_query
 from omnisage.features.enriched import OUTPUT
 from omnisage.text.normalize import normalize
 

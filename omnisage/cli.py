@@ -1,16 +1,17 @@
 """The `omnisage` command line: one subcommand per pipeline stage.
 
-Each stage registers itself with a small function below and imports its module only when it runs, so
-`omnisage --help` is instant. Errors in the user's input print as one line and exit with code 2.
+Each stage registers its parser (flags and help texts) with a small function below; what it does when it runs
+is in `commands.py`, which imports the stage's module only then, so `omnisage --help` is instant. Errors in the
+user's input print as one line and exit with code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Callable
 
+from omnisage import commands
 from omnisage.errors import OmniSageError
 
 Registrar = Callable[[argparse._SubParsersAction], None]
@@ -41,21 +42,7 @@ def _synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: synth.seed)")
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        import dataclasses
-
-        from omnisage.config import load_config
-        from omnisage.synth.world import format_summary, generate_world
-
-        config = load_config(args.config, args.overrides).synth
-        given = {"pins": args.scale, "seed": args.seed}
-        config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
-        summary = generate_world(config, args.out, progress=sys.stderr.isatty() and not args.no_progress)
-        print(format_summary(summary))
-        print(f"ok: wrote a world of {config.pins:,} pins (seed {config.seed}) to {args.out}")
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.synth_command)
 
 
 def _validate(sub: argparse._SubParsersAction) -> None:
@@ -67,17 +54,7 @@ def _validate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("directory", help="data directory (pins.parquet, engagements.csv, ...)")
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.data.validate import validate_world
-
-        counts = validate_world(args.directory)
-        width = max(len(n) for n in counts)
-        for name, n in counts.items():
-            print(f"  {name:<{width}}  {n:>12,} rows")
-        print(f"ok: {len(counts)} tables valid in {args.directory}")
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.validate_command)
 
 
 def _enrich(sub: argparse._SubParsersAction) -> None:
@@ -103,21 +80,7 @@ def _enrich(sub: argparse._SubParsersAction) -> None:
     )
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        import dataclasses
-
-        from omnisage.config import load_config
-        from omnisage.features.enriched import format_report, parse_as_of, run_enrich
-
-        config = load_config(args.config, args.overrides).enrich
-        if args.engine:
-            config = dataclasses.replace(config, engine=args.engine)
-        report = run_enrich(args.data, parse_as_of(args.as_of), args.out, config, state_path=args.state)
-        print(format_report(report))
-        print(f"ok: wrote {args.out}/enriched_entities.parquet and {args.out}/coverage.json")
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.enrich_command)
 
 
 def _embed(sub: argparse._SubParsersAction) -> None:
@@ -137,23 +100,7 @@ def _embed(sub: argparse._SubParsersAction) -> None:
     )
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.config import load_config
-        from omnisage.infer.embed import embed_all, parse_shard, resolve_input
-        from omnisage.model.bundle import load_model
-
-        config = load_config(args.config, args.overrides).infer
-        shard = parse_shard(args.shard)
-        enriched = resolve_input(args.enriched, "enriched_entities")
-        queries = resolve_input(args.queries, "queries")
-        report = embed_all(load_model(args.model), args.out, config, enriched, queries, shard)
-        print(
-            f"ok: {report.rows:,} rows embedded in {report.parts_done} new parts "
-            f"({report.parts_skipped} already done) -> {args.out}"
-        )
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.embed_command)
 
 
 def _index(sub: argparse._SubParsersAction) -> None:
@@ -168,21 +115,7 @@ def _index(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.config import load_config
-        from omnisage.index.catalog import build_indexes
-
-        config = load_config(args.config, args.overrides).index
-        built = build_indexes(args.embeddings, args.out, config, args.world)
-        for name, stats in built.stats.items():
-            print(
-                f"  {name:<15} {stats['count']:>10,} vectors  {config.kind}  "
-                + "  ".join(f"{k} {v}" for k, v in stats.items() if k != "count")
-            )
-        print(f"ok: indexes of model {built.model_version} in {args.out}")
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.index_command)
 
 
 def _serve(sub: argparse._SubParsersAction) -> None:
@@ -199,19 +132,7 @@ def _serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redis", metavar="URL", help="shared cache tier, e.g. redis://127.0.0.1:6379/0")
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        import dataclasses
-
-        from omnisage.config import load_config
-        from omnisage.serve.server import serve
-
-        config = load_config(args.config, args.overrides).serve
-        given = {"host": args.host, "port": args.port, "redis_url": args.redis}
-        config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
-        serve(args.model, args.indexes, config)
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.serve_command)
 
 
 def _search(sub: argparse._SubParsersAction) -> None:
@@ -230,17 +151,7 @@ def _search(sub: argparse._SubParsersAction) -> None:
         "--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the service to start"
     )
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.serve.client import format_results, search, titles, wait_until_up
-
-        if args.wait > 0:
-            wait_until_up(args.url, args.wait)
-        names = titles(args.world)
-        for query in args.queries:
-            print(format_results(search(args.url, query, args.k, args.type), names))
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.search_command)
 
 
 def _evaluate(sub: argparse._SubParsersAction) -> None:
@@ -268,23 +179,7 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     )
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.config import load_config
-        from omnisage.eval.report import headline
-        from omnisage.eval.run import run_evaluate
-
-        config = load_config(args.config, args.overrides)
-        baselines = (
-            None if args.baselines is None else [b.strip() for b in args.baselines.split(",") if b.strip()]
-        )
-        command = _command_line(args)
-        report = run_evaluate(args.data, args.out, config, model=args.model, searchsage=args.searchsage,
-                              entities=args.enriched, baselines=baselines, command=command, readme=args.readme)  # fmt: skip
-        print(headline(report))
-        print(f"ok: report in {args.out}/report.md (+ report.json, ranks.parquet, plots)")
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.evaluate_command)
 
 
 def _train(sub: argparse._SubParsersAction) -> None:
@@ -307,24 +202,7 @@ def _train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.config import load_config
-        from omnisage.train.run import train_model
-
-        config = load_config(args.config, args.overrides)
-        summary = train_model(
-            args.data, args.out, config, enriched=args.enriched, progress=not args.no_progress
-        )
-        if "model_dir" in summary:
-            losses = ", ".join(f"{k} {v:.3f}" for k, v in summary["final_losses"].items())
-            print(f"loss: {losses}")
-            print(
-                f"ok: {summary['steps']} steps, {summary['pairs_per_second']:,.0f} pairs/s ({summary['precision']}); "
-                f"model in {summary['model_dir']}"
-            )
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.train_command)
 
 
 def _ablate(sub: argparse._SubParsersAction) -> None:
@@ -356,26 +234,7 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
     )
     _add_config_args(p)
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.eval.ablations import run_ablate, train_variants
-
-        if args.train_only is not None:
-            names = [n.strip() for n in args.train_only.split(",") if n.strip()]
-            bundles = train_variants(
-                args.data, args.out, args.config, args.overrides, names=names, entities=args.enriched
-            )
-            done = ", ".join(b.parent.name for b in bundles) or "none (all locked by other processes)"
-            print(f"ok: variants ready in {args.out}/variants: {done}")
-            return 0
-        tables = [t.strip() for t in args.tables.split(",") if t.strip()]
-        command = _command_line(args)
-        run_ablate(args.data, args.out, args.config, args.overrides, tables=tables, entities=args.enriched,
-                   command=command, readme=args.readme)  # fmt: skip
-        with open(f"{args.out}/ablations.md", encoding="utf-8") as fh:
-            print(fh.read())
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.ablate_command)
 
 
 def _bench(sub: argparse._SubParsersAction) -> None:
@@ -405,25 +264,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--no-progress", action="store_true", help="no progress bars")
         _add_config_args(q, default="bench")
 
-    def run(args: argparse.Namespace) -> int:
-        from omnisage.bench.product_search import read_sources, run_benchmark
-
-        if args.source == "homedepot":
-            data, test = read_sources("homedepot", data=args.data, test=args.test, lenient=not args.strict)
-        else:
-            locales = tuple(x.strip() for x in args.locales.split(",")) if args.locales else None
-            data, test = read_sources("esci", examples=args.examples, products=args.products, locales=locales,
-                                      small_version=args.small_version, published_split=args.published_split,
-                                      lenient=not args.strict)  # fmt: skip
-        out = args.out or f"bench_out/{args.source}"
-        command = _command_line(args)
-        run_benchmark(data, out, args.config, args.overrides, test=test, save_model=args.save_model,
-                      cache_dir=args.cache, command=command, progress=not args.no_progress)  # fmt: skip
-        with open(f"{out}/report.md", encoding="utf-8") as fh:
-            print(fh.read())
-        return 0
-
-    p.set_defaults(func=run)
+    p.set_defaults(func=commands.bench_command)
 
 
 REGISTRARS: list[Registrar] = [
@@ -442,11 +283,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # every stage takes --no-progress (see main)
         command.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The command as typed (or as a script passed it to `main`), for reports to say what produced them."""
-    return "omnisage " + shlex.join(args.argv)
 
 
 def main(argv: list[str] | None = None) -> int:

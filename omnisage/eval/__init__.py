@@ -1,1 +1,1 @@
-"""Evaluation (paper §4.2–4.3): Recall@k protocol, baselines, ablations, downstream tasks, reports."""
+"""Evaluation (paper §4.2): the Recall@k protocol, metrics, systems, baselines, downstream tasks, reports."""

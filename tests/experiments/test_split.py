@@ -9,14 +9,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from omnisage.bench import legacy as legacy_module
-from omnisage.bench.legacy import legacy_embeddings
-from omnisage.bench.product_search import prepare_world
-from omnisage.bench.split import eval_sets, split_by_file, split_by_query, training_set
 from omnisage.config import BenchConfig, Config, EvalConfig
 from omnisage.data.homedepot import read_homedepot
 from omnisage.data.validate import load_world
 from omnisage.errors import DataError
+from omnisage.experiments import legacy as legacy_module
+from omnisage.experiments.legacy import legacy_embeddings
+from omnisage.experiments.product_search import prepare_world
+from omnisage.experiments.split import eval_sets, split_by_file, split_by_query, training_set
 
 from .conftest import homedepot_csv
 
@@ -168,7 +168,7 @@ def test_fixture_builder_is_deterministic(tmp_path: Path) -> None:
 def test_esci_published_split_trains_on_train_and_tests_on_test(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from omnisage.bench.product_search import read_sources
+    from omnisage.experiments.product_search import read_sources
 
     examples, products = tmp_path / "examples.parquet", tmp_path / "products.parquet"
     pq.write_table(

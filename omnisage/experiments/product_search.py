@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import json
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,74 +19,33 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from omnisage.bench.legacy import legacy_embeddings
-from omnisage.bench.split import BenchSplit, eval_sets, split_by_file, split_by_query, training_set
-from omnisage.config import Config, config_to_dict, load_config, same_settings, saved_defaults
+from omnisage.config import Config, config_to_dict, load_config
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet, write_world
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import Variant, variant_systems
 from omnisage.eval.evaluate import Evaluation, evaluate_systems
+from omnisage.eval.run import load_bundle
 from omnisage.eval.systems import System
-
-_OWN_TEXT = "title,description,brand,color"
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in (
-        Variant(
-            "omnisage",
-            (),
-            ("learned", "compat"),
-            "the full model: product text through the query encoder (shared weights) + hashed item text, "
-            "engaged queries and legacy vector; query→product, query→query and compatibility tasks",
-        ),
-        Variant(
-            "searchsage",
-            ("train.towers=legacy", "train.mix.query=0"),
-            ("compat",),
-            "SearchSage: the query encoder trained only against the frozen legacy product vectors",
-        ),
-        Variant(
-            "no_engaged_queries",
-            (f"model.text_fields={_OWN_TEXT}",),
-            ("learned",),
-            "the full model without engaged queries (no document expansion)",
-        ),
-        Variant(
-            "single_task",
-            ("train.mix.query=0", "train.towers=entity"),
-            ("learned",),
-            "single task: query→product only (no query→query task, no compatibility tower)",
-        ),
-    )
-}
-BASELINES = {
-    "bm25": "BM25 over the product's own text",
-    "bm25_expanded": "BM25 over the product's own text + its engaged queries (training logs)",
-    "zero_shot": "the frozen legacy encoder (all-MiniLM-L6-v2) on queries and product text, untrained",
-}
-HYBRID = "omnisage+bm25"
-HYBRID_ABOUT = "the full model's scores fused with BM25 over the product's own text (per-query z-scores)"
-Log = Callable[[str], None]
-
-
-def _fingerprint(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+from omnisage.experiments import harness
+from omnisage.experiments.bench_report import bench_report, write_report
+from omnisage.experiments.harness import Log, Trained, fingerprint, pin_settings
+from omnisage.experiments.legacy import legacy_embeddings
+from omnisage.experiments.split import BenchSplit, eval_sets, split_by_file, split_by_query, training_set
+from omnisage.experiments.variants import (
+    BENCH_BASELINES,
+    BENCH_VARIANTS,
+    HYBRID,
+    Variant,
+    by_name,
+    pick,
+    require_known,
+)
 
 
 def _split_key(split: BenchSplit) -> str:
     heldout = split.heldout.column("query_text").to_pylist()
     products = split.training.products.column("product_id").to_pylist()
-    return _fingerprint([sorted(set(heldout)), split.about, len(products), products[:100]])
-
-
-def _pin(path: Path, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
-    """Record the settings that produced a folder; a later run with other settings must not reuse it. A
-    setting added to the code since is absent from the record: it matches at its value in `defaults`."""
-    if path.is_file() and not same_settings(json.loads(path.read_text(encoding="utf-8")), settings, defaults):
-        raise OmniSageError(f"{path.parent} was made with other settings; use another --out or delete it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=1, default=str) + "\n", encoding="utf-8")
+    return fingerprint([sorted(set(heldout)), split.about, len(products), products[:100]])
 
 
 def prepare_world(
@@ -114,7 +71,7 @@ def prepare_world(
     settings = {"split": _split_key(split), "legacy": dim, "enrich": config_to_dict(config.enrich)}
     if bench.train_min_relevance is not None:
         settings["train_min_relevance"] = bench.train_min_relevance
-    _pin(out / "world.settings.json", settings)
+    pin_settings(out / "world.settings.json", settings)
     start = time.perf_counter()
     if not (enriched / OUTPUT).is_file():
         log("== training world: the training split in the data contracts")
@@ -156,42 +113,37 @@ def variant_config(
     return load_config(preset, [*derived, *overrides, *variant.overrides])
 
 
-def train_variants(
-    names: list[str], world: Path, enriched: Path, out: Path, preset: str | Path, overrides: list[str],
+def _train(
+    variants: list[Variant], world: Path, enriched: Path, out: Path, preset: str | Path, overrides: list[str],
     split: BenchSplit, dim: int, *, progress: bool, log: Log,
-) -> dict[str, tuple[Config, Path, float]]:  # fmt: skip
-    """Train (or resume, or reuse) each variant into OUT/variants/<name>; returns its config, bundle, seconds."""
-    from omnisage.train.run import MODEL_DIR, SUMMARY, train_model
+) -> dict[str, Trained]:  # fmt: skip
+    """Train (or resume, or reuse) each variant into OUT/variants/<name> through the harness; the settings pin
+    holds the split too, so another split of the same data never reuses a variant."""
 
-    done = {}
-    for name in names:
-        variant = VARIANTS[name]
+    def plan(variant: Variant) -> tuple[Config, dict[str, Any]]:
         config = variant_config(preset, overrides, variant, split, dim)
-        folder = out / "variants" / name
-        settings = {"variant": name, "split": _split_key(split), "config": config_to_dict(config)}
-        _pin(folder / "variant.json", settings, {**settings, "config": saved_defaults()})
-        start = time.perf_counter()
-        if not (folder / SUMMARY).is_file():
-            log(f"== training '{name}': {variant.about}")
-            train_model(world, folder, config, enriched=enriched, progress=progress, log=log)
-        done[name] = (config, folder / MODEL_DIR, time.perf_counter() - start)
-    return done
+        return config, {"variant": variant.name, "split": _split_key(split), "config": config_to_dict(config)}
+
+    def train(variant: Variant, folder: Path, config: Config) -> Any:
+        from omnisage.train.run import train_model
+
+        return train_model(world, folder, config, enriched=enriched, progress=progress, log=log)
+
+    return harness.train_variants(variants, out, plan, train, log=log)
 
 
 def baseline_systems(names: tuple[str, ...], config: Config, dim: int) -> list[System]:
     from omnisage.eval.baselines import BM25System, MeanPoolEncoder
     from omnisage.eval.systems import EmbeddingSystem, legacy_vectors
 
-    unknown = sorted(set(names) - set(BASELINES))
-    if unknown:
-        raise OmniSageError(f"config bench.baselines: unknown {unknown} (known: {', '.join(BASELINES)})")
+    require_known(names, BENCH_BASELINES, "config bench.baselines: unknown")
     own = config.bench.legacy_fields
     out: list[System] = []
     for name in names:
         if name == "bm25":
             out.append(BM25System(own, name="bm25"))
-        elif name == "bm25_expanded":
-            out.append(BM25System((*own, "engaged_queries"), name="bm25_expanded"))
+        elif name == "bm25_enriched":
+            out.append(BM25System((*own, "engaged_queries"), name="bm25_enriched"))
         else:
             # The legacy vectors are exactly this encoder over the product text, so they are reused as is.
             encoder = MeanPoolEncoder(config.bench.legacy_encoder, config.bench.legacy_max_tokens)
@@ -205,6 +157,18 @@ def hybrid_system(model: Any, config: Config) -> System:
 
     lexical = BM25System(config.bench.legacy_fields)
     return HybridSystem(HYBRID, model_system(model), lexical, config.bench.hybrid_weight)
+
+
+def _check(config: Config) -> list[Variant]:
+    """The variants to train, after the bench settings are checked (each mistake is one line)."""
+    bench = config.bench
+    variants = pick(BENCH_VARIANTS, bench.variants, "config bench.variants: unknown")
+    if bench.hybrid_weight is not None and not bench.hybrid_weight >= 0:
+        raise OmniSageError(f"config bench.hybrid_weight must be >= 0, got {bench.hybrid_weight}")
+    at = bench.train_min_relevance
+    if at is not None and not 1.0 <= at <= 3.0:
+        raise OmniSageError(f"config bench.train_min_relevance must be on the 1-3 relevance scale, got {at}")
+    return variants
 
 
 def run_benchmark(
@@ -221,63 +185,49 @@ def run_benchmark(
     log: Log = print,
 ) -> dict[str, Any]:
     """Split, build the training world, train the variants, rank everything, write OUT/report.{md,json}."""
-    from omnisage.bench.report import bench_report, write_report
-    from omnisage.eval.run import load_bundle
-
     overrides = list(overrides or [])
     config = load_config(preset, overrides)
-    unknown = sorted(set(config.bench.variants) - set(VARIANTS))
-    if unknown:
-        raise OmniSageError(f"config bench.variants: unknown {unknown} (known: {', '.join(VARIANTS)})")
-    if config.bench.hybrid_weight is not None and not config.bench.hybrid_weight >= 0:
-        raise OmniSageError(f"config bench.hybrid_weight must be >= 0, got {config.bench.hybrid_weight}")
-    at = config.bench.train_min_relevance
-    if at is not None and not 1.0 <= at <= 3.0:
-        raise OmniSageError(f"config bench.train_min_relevance must be on the 1-3 relevance scale, got {at}")
+    variants = _check(config)
     out = Path(out)
     started = time.perf_counter()
+    bench = config.bench
     split = (
-        split_by_file(data, test)
-        if test is not None
-        else split_by_query(data, config.bench.eval_share, config.bench.seed)
+        split_by_file(data, test) if test is not None else split_by_query(data, bench.eval_share, bench.seed)
     )
     world, enriched, dim, seconds = prepare_world(
         split, out, config, Path(cache_dir), progress=progress, log=log
     )
-    trained = train_variants(
-        list(config.bench.variants),
-        world,
-        enriched,
-        out,
-        preset,
-        overrides,
-        split,
-        dim,
-        progress=progress,
-        log=log,
+    trained = _train(
+        variants, world, enriched, out, preset, overrides, split, dim, progress=progress, log=log
     )
-    seconds.update({f"train:{name}": t for name, (_, _, t) in trained.items()})
+    seconds.update({f"train:{name}": t.seconds for name, t in trained.items()})
     sets, windows = eval_sets(split, pq.read_table(enriched), config.eval)
-    ev = Evaluation(windows, sets)
-    log(f"== ranking: {', '.join(f'{t} {s.pairs.num_rows:,} pairs' for t, s in sets.items())}")
+    ev = _rank_all(Evaluation(windows, sets), trained, config, dim, log)
+    seconds["evaluation"] = sum(ev.seconds.values())
+    if save_model is not None and "omnisage" in trained:
+        from omnisage.model.bundle import save_model as save_bundle
+
+        save_bundle(save_model, load_bundle(trained["omnisage"].bundle))
+    seconds["total"] = time.perf_counter() - started
+    report, table = bench_report(ev, config, data, split, trained, seconds, command=command)
+    write_report(out, report, table)
+    return report
+
+
+def _rank_all(ev: Evaluation, trained: dict[str, Trained], config: Config, dim: int, log: Log) -> Evaluation:
+    """Rank the baselines, then each trained variant's towers (and the hybrid), one model in memory at a time."""
+    log(f"== ranking: {', '.join(f'{t} {s.pairs.num_rows:,} pairs' for t, s in ev.sets.items())}")
     _rank(ev, baseline_systems(config.bench.baselines, config, dim), config)
-    for name, (variant_cfg, bundle, _) in trained.items():
-        model = load_bundle(bundle)
-        systems = variant_systems(VARIANTS[name], model, variant_cfg.model.legacy_dim)
+    variants = by_name(BENCH_VARIANTS)
+    for name, t in trained.items():
+        model = load_bundle(t.bundle)
+        systems = harness.variant_systems(variants[name], model, t.config.model.legacy_dim)
         if name == "omnisage" and config.bench.hybrid_weight is not None:
             systems.append(hybrid_system(model, config))
         _rank(ev, systems, config)
         del model
         gc.collect()
-    seconds["evaluation"] = sum(ev.seconds.values())
-    if save_model is not None and "omnisage" in trained:
-        from omnisage.model.bundle import save_model as save_bundle
-
-        save_bundle(save_model, load_bundle(trained["omnisage"][1]))
-    seconds["total"] = time.perf_counter() - started
-    report, table = bench_report(ev, config, data, split, trained, seconds, command=command)
-    write_report(out, report, table)
-    return report
+    return ev
 
 
 def _rank(ev: Evaluation, systems: list[System], config: Config) -> None:

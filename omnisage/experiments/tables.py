@@ -1,5 +1,5 @@
-"""The paper's Tables 2–6 (§4.3) from the ablation runner's per-pair ranks, as JSON rows and Markdown,
-plus the issue's acceptance checks computed from the same numbers (never tuned, only reported).
+"""The paper's Tables 2–6 (§4.3) from the ablation runner's per-pair ranks (`ablations.py`), as JSON rows and
+Markdown, plus the issue's acceptance checks computed from the same numbers (never tuned, only reported).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnisage.config import EvalConfig
-from omnisage.eval.ablations import VARIANTS, pair_mask
 from omnisage.eval.evaluate import RANK_PREFIX, rank_systems, relative_gain, summarize
 from omnisage.eval.metrics import bootstrap_means
 from omnisage.eval.report import TASK_NAMES, cell, gain_text, markdown_table
+from omnisage.experiments.variants import ABLATION_VARIANTS
 
 BASELINE_LABELS = {
     "bm25": "BM25",
@@ -22,6 +22,16 @@ BASELINE_LABELS = {
     "zero_shot": "zero-shot MiniLM",
     "random": "random",
 }
+
+
+def pair_mask(table: pa.Table, task: str, action: str | None = None, no_text: bool = False) -> np.ndarray:
+    """(N,) bool: the rank table's pairs of one task (and action; with `no_text`, of items without own text)."""
+    mask = pc.equal(table.column("task"), task)
+    if action is not None:
+        mask = pc.and_(mask, pc.equal(table.column("action"), action))
+    if no_text:
+        mask = pc.and_(mask, pc.invert(pc.fill_null(table.column("has_text"), True)))
+    return mask.to_numpy(zero_copy_only=False)
 
 
 def _hits(table: pa.Table, system: str, mask: np.ndarray, k: int) -> np.ndarray | None:
@@ -257,11 +267,12 @@ def ablation_report(
         rows, markdown = BUILDERS[t](table, cfg)
         report["tables"][t] = rows
         parts += [f"## {TITLES[t]}\n", markdown, ""]
-    used = [v for v in VARIANTS if any(c == v or c.startswith(v + "-") for c in rank_systems(table))]
-    overrides = {v: [*VARIANTS[v].overrides, *[TASK_BATCH] * VARIANTS[v].task_batch] for v in used}
-    report["variants"] = {v: {"overrides": overrides[v], "about": VARIANTS[v].about} for v in used}
+    systems = rank_systems(table)
+    used = [v for v in ABLATION_VARIANTS if any(c == v.name or c.startswith(v.name + "-") for c in systems)]
+    overrides = {v.name: [*v.overrides, *[TASK_BATCH] * v.task_batch] for v in used}
+    report["variants"] = {v.name: {"overrides": overrides[v.name], "about": v.about} for v in used}
     parts += ["## Variants\n", markdown_table(["variant", "what", "overrides"],
-              [[v, VARIANTS[v].about, " ".join(f"`{o}`" for o in overrides[v]) or "–"] for v in used]), ""]  # fmt: skip
+              [[v.name, v.about, " ".join(f"`{o}`" for o in overrides[v.name]) or "–"] for v in used]), ""]  # fmt: skip
     checks = acceptance_checks(table, cfg)
     report["checks"] = checks
     if checks:

@@ -1,10 +1,13 @@
-"""Fixtures for the real-data benchmark: a small Home Depot-format CSV and a tiny local encoder folder."""
+"""Fixtures for the experiments: the evaluation tests' toy world (ablations), and for the real-data benchmark a
+small Home Depot-format CSV and a tiny local encoder folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from ..eval.conftest import toy_world  # noqa: F401  (a fixture: the colour/object world of tests/eval)
 
 # Three "topics" of products; each query engages one or two products of its topic (relevance 3) and is
 # judged irrelevant to one product of another topic (relevance 1). Queries 0-1 of a topic share a product.

@@ -12,12 +12,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from omnisage.bench.split import BenchSplit, training_set
 from omnisage.config import Config, config_to_dict
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet
 from omnisage.eval.evaluate import Evaluation, rank_systems, rank_table, summarize
 from omnisage.eval.report import TASK_NAMES, cell, gain_text, gains, markdown_table, write_text
+from omnisage.experiments.harness import Trained
+from omnisage.experiments.split import BenchSplit, training_set
+from omnisage.experiments.variants import BENCH_BASELINES, BENCH_VARIANTS, HYBRID, HYBRID_ABOUT, by_name
 
 PRIMARY = "omnisage"
 
@@ -31,15 +33,14 @@ def _split_counts(split: BenchSplit, config: Config) -> dict[str, int]:
 
 
 def _about(system: str) -> str:
-    from omnisage.bench.product_search import BASELINES, HYBRID, HYBRID_ABOUT, VARIANTS
-
-    if system in BASELINES:
-        return BASELINES[system]
+    variants = by_name(BENCH_VARIANTS)
+    if system in BENCH_BASELINES:
+        return BENCH_BASELINES[system]
     if system == HYBRID:
         return HYBRID_ABOUT
-    if system.endswith("-compat") and system[: -len("-compat")] in VARIANTS:
+    if system.endswith("-compat") and system[: -len("-compat")] in variants:
         return "the full model's compatibility tower: query prefix vs the frozen legacy vectors"
-    return VARIANTS[system].about if system in VARIANTS else system
+    return variants[system].about if system in variants else system
 
 
 def bench_report(
@@ -47,7 +48,7 @@ def bench_report(
     config: Config,
     data: RelevanceSet,
     split: BenchSplit,
-    trained: dict[str, tuple[Config, Path, float]],
+    trained: dict[str, Trained],
     seconds: dict[str, float],
     *,
     command: str,
@@ -57,8 +58,8 @@ def bench_report(
     systems = rank_systems(table)
     rows = [r for r in summarize(table, config.eval) if r["slice"] == "all"]
     summaries = {}
-    for name, (_, bundle, _) in trained.items():
-        path = bundle.parent / "train_summary.json"
+    for name, t in trained.items():
+        path = t.bundle.parent / "train_summary.json"
         if path.is_file():
             summary = json.loads(path.read_text(encoding="utf-8"))
             summaries[name] = {k: summary.get(k) for k in ("steps", "epochs", "pairs", "tasks", "notes")}

@@ -51,7 +51,7 @@ def test_bench_homedepot_end_to_end(
     assert report["command"].startswith("omnisage bench homedepot --data ")  # as passed to main, not sys.argv
     assert list(report["systems"]) == [
         "bm25",
-        "bm25_expanded",
+        "bm25_enriched",
         "zero_shot",
         "omnisage",
         "omnisage-compat",

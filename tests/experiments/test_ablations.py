@@ -1,4 +1,5 @@
-"""The ablation runner with a fake trainer: variants get their overrides, tables come out, reruns resume."""
+"""The ablation runner with a fake trainer (a keyword toy fake whose recall is known by hand): variants get their
+overrides, tables come out, reruns resume, and the harness pins, locks and caches."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from omnisage.config import Config, load_config, same_settings
+from omnisage.config import Config, load_config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
-from omnisage.eval.ablations import _training_lock, rank_variants, run_ablate, train_variants
+from omnisage.experiments.ablations import rank_variants, run_ablate, train_only
+from omnisage.experiments.harness import pin_settings, training_lock
 from omnisage.train.batches import allocate
 
 WORDS = ["red", "blue", "green", "black", "white", "sofa", "lamp", "chair", "rug", "things"]
@@ -108,7 +110,7 @@ def test_ablate_builds_every_table_and_resumes(toy_world, tmp_path: Path) -> Non
     calls.clear()
     again = run_ablate(data, out, "tiny", overrides, **kwargs)  # everything is reused
     assert calls == [] and again["tables"]["4"] == report["tables"]["4"]
-    with pytest.raises(OmniSageError, match="was trained with other settings"):
+    with pytest.raises(OmniSageError, match="was made with other settings"):
         run_ablate(data, out, "tiny", [*overrides, "train.steps=7"], **kwargs)
 
 
@@ -117,7 +119,7 @@ def test_train_only_trains_the_named_variants_and_a_plain_run_reuses_them(toy_wo
     write_table(entities, data / "enriched_entities.parquet")
     out, calls = tmp_path / "ablate", []
     overrides = ["eval.bootstrap=20", "eval.baselines=bm25"]
-    bundles = train_variants(data, out, "tiny", overrides, names=["text", "no_captions", "text"],
+    bundles = train_only(data, out, "tiny", overrides, names=["text", "no_captions", "text"],
                              trainer=_fake_trainer(calls), log=lambda _: None)  # fmt: skip
     assert calls == ["text", "no_captions"] and bundles == [out / "variants" / n / "model" for n in calls]
     assert not (out / "ablations.md").exists()  # training only: no ranking, no report
@@ -126,12 +128,12 @@ def test_train_only_trains_the_named_variants_and_a_plain_run_reuses_them(toy_wo
                         loader=_fake_loader, log=lambda _: None)  # fmt: skip
     assert calls == [] and {r["variant"] for r in report["tables"]["3"]} == {"no_captions", "text"}
     with pytest.raises(OmniSageError, match="unknown variant"):
-        train_variants(data, out, "tiny", names=["fulll"], trainer=_fake_trainer(calls))
+        train_only(data, out, "tiny", names=["fulll"], trainer=_fake_trainer(calls))
     # A variant another process is training is skipped; the rest still train.
     (out / "variants" / "boards").mkdir(parents=True)
     logged: list[str] = []
-    with _training_lock(out / "variants" / "boards"):
-        bundles = train_variants(data, out, "tiny", overrides, names=["boards", "continuous"],
+    with training_lock(out / "variants" / "boards"):
+        bundles = train_only(data, out, "tiny", overrides, names=["boards", "continuous"],
                                  trainer=_fake_trainer(calls), log=logged.append)  # fmt: skip
     assert calls == ["continuous"] and bundles == [out / "variants" / "continuous" / "model"]
     assert any("skipping variant 'boards'" in line for line in logged)
@@ -157,43 +159,29 @@ def test_rank_variants_ranks_the_named_variants_and_reuses_their_ranks(toy_world
 
 
 def test_a_variant_in_training_is_locked_against_a_second_trainer(tmp_path: Path) -> None:
-    held = _training_lock(tmp_path)
+    held = training_lock(tmp_path)
     held.__enter__()
-    with pytest.raises(OmniSageError, match="being trained by another process"), _training_lock(tmp_path):
+    with pytest.raises(OmniSageError, match="being trained by another process"), training_lock(tmp_path):
         pass
     held.__exit__(None, None, None)
-    with _training_lock(tmp_path):  # released on exit
+    with training_lock(tmp_path):  # released on exit
         pass
 
 
-def test_variant_pinned_before_a_setting_existed_is_reused_at_its_default() -> None:
-    defaults = {
+def test_a_pinned_folder_is_reused_only_with_equal_settings(tmp_path: Path) -> None:
+    path = tmp_path / "variant" / "variant.json"
+    settings = {
         "variant": "full",
-        "config": {"model": {"dim": 256, "new_knob": False}, "train": {"steps": 10}},
+        "config": {"model": {"dim": 64, "fields": ("title",)}, "train": {"steps": 40}},
     }
-    old = {"variant": "full", "config": {"model": {"dim": 64}, "train": {"steps": 40}}}
-    same = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}, "train": {"steps": 40}}}
-    assert same_settings(old, same, defaults)
-    # The new setting switched on: the pinned model was not trained that way.
-    on = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": True}, "train": {"steps": 40}}}
-    assert not same_settings(old, on, defaults)
-    # A changed value, or a setting the code no longer has, is a different training run.
-    assert not same_settings(old, {**same, "config": {**same["config"], "train": {"steps": 41}}}, defaults)
-    gone = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}}}
-    assert not same_settings(old, gone, defaults)
-
-
-def test_saved_defaults_read_a_missing_continuous_scale_as_the_old_unscaled_behaviour() -> None:
-    from omnisage.config import saved_defaults
-
-    defaults = {"variant": "full", "config": saved_defaults()}
-    assert defaults["config"]["model"]["continuous_scale"] == "none"
-    old = {"variant": "full", "config": json.loads(json.dumps(saved_defaults()))}
-    del old["config"]["model"]["continuous_scale"]
-    scaled = {"variant": "full", "config": saved_defaults()}
-    scaled["config"]["model"]["continuous_scale"] = "sqrt_width"
-    assert not same_settings(old, scaled, defaults)  # trained unscaled: not today's scaled default
-    assert same_settings(old, {"variant": "full", "config": saved_defaults()}, defaults)
+    pin_settings(path, settings)
+    pin_settings(path, settings)  # the same settings (tuples read back as lists): reused
+    assert json.loads(path.read_text())["config"]["model"]["fields"] == ["title"]
+    changed = {**settings, "config": {**settings["config"], "train": {"steps": 41}}}
+    added = {**settings, "config": {**settings["config"], "train": {"steps": 40, "new_knob": False}}}
+    for other in (changed, added):  # a changed value, or a setting the pin lacks: another training run
+        with pytest.raises(OmniSageError, match="was made with other settings; use another --out"):
+            pin_settings(path, other)
 
 
 def test_a_step_inside_the_noise_does_not_count_as_adding_recall():
@@ -202,7 +190,7 @@ def test_a_step_inside_the_noise_does_not_count_as_adding_recall():
     import numpy as np
 
     from omnisage.config import EvalConfig
-    from omnisage.eval.ablation_tables import _step_intervals
+    from omnisage.experiments.tables import _step_intervals
 
     rng = np.random.default_rng(0)
     base = rng.random(200) < 0.3
@@ -213,3 +201,14 @@ def test_a_step_inside_the_noise_does_not_count_as_adding_recall():
     text, lows = _step_intervals(hits, EvalConfig(bootstrap=500))
     assert text.startswith("+0.005 (")
     assert lows[0] <= 0 < lows[1]
+
+
+def test_ablate_command_errors_are_one_line(toy_world, tmp_path: Path, capsys) -> None:
+    from omnisage.cli import main
+
+    data, _ = toy_world
+    args = ["ablate", "--data", str(data), "--out", str(tmp_path / "out")]
+    assert main([*args, "--tables", "2,9"]) == 2
+    assert "omnisage ablate: error: unknown table ['9'] (known: 2, 3, 4, 5, 6)" in capsys.readouterr().err
+    assert main([*args, "--train-only", "full,fulll"]) == 2
+    assert "unknown variant ['fulll'] (known: full, searchsage," in capsys.readouterr().err
