@@ -18,7 +18,8 @@ EXTRAS := dev,spark,captions,eval,serve
 CONSTRAINTS := constraints.txt
 CONSTRAINTS_HEADER := \# Pins what .venv installs (pip -c). Written by `make constraints`; commit it once `make test` passes.
 PIP_QUIET := --quiet --disable-pip-version-check
-# Debian packages that tests need (Java for Spark local mode, redis-server for the serving cache tier).
+# Debian packages for `make test` only (Java for Spark local mode, redis-server for the serving cache tier, wrk for
+# benchmarks/bench_serve.py); `make demo` needs none of them.
 SYSTEM_CMDS := java:openjdk-17-jre-headless redis-server:redis-server wrk:wrk
 
 .PHONY: help setup system demo test lint format constraints clean
