@@ -40,7 +40,8 @@ def test_evaluate_errors_are_one_line(toy_world, tmp_path, capsys) -> None:
     assert "model bundle not found" in capsys.readouterr().err
 
 
-def test_no_progress_silences_every_bar_of_the_run(toy_world, tmp_path, capsys) -> None:
+def test_no_progress_silences_every_bar_of_the_run(toy_world, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("OMNISAGE_PROGRESS", "1")  # captured stderr is not a terminal: force the bars
     data, entities = toy_world
     write_table(entities, data / "enriched_entities.parquet")
     args = ["evaluate", "--data", str(data), "--baselines", "random,bm25", "--set", "eval.bootstrap=20"]
