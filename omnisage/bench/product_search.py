@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from omnisage.bench.legacy import legacy_embeddings
 from omnisage.bench.split import BenchSplit, eval_sets, split_by_file, split_by_query, training_set
-from omnisage.config import Config, config_to_dict, load_config, same_settings, saved_defaults
+from omnisage.config import Config, config_to_dict, load_config
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet, write_world
 from omnisage.errors import OmniSageError
@@ -82,10 +82,10 @@ def _split_key(split: BenchSplit) -> str:
     return _fingerprint([sorted(set(heldout)), split.about, len(products), products[:100]])
 
 
-def _pin(path: Path, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
-    """Record the settings that produced a folder; a later run with other settings must not reuse it. A
-    setting added to the code since is absent from the record: it matches at its value in `defaults`."""
-    if path.is_file() and not same_settings(json.loads(path.read_text(encoding="utf-8")), settings, defaults):
+def _pin(path: Path, settings: dict[str, Any]) -> None:
+    """Record the settings that produced a folder; a later run with other settings must not reuse it."""
+    same = json.loads(json.dumps(settings, default=str))  # as the record reads back
+    if path.is_file() and json.loads(path.read_text(encoding="utf-8")) != same:
         raise OmniSageError(f"{path.parent} was made with other settings; use another --out or delete it")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=1, default=str) + "\n", encoding="utf-8")
@@ -169,7 +169,7 @@ def train_variants(
         config = variant_config(preset, overrides, variant, split, dim)
         folder = out / "variants" / name
         settings = {"variant": name, "split": _split_key(split), "config": config_to_dict(config)}
-        _pin(folder / "variant.json", settings, {**settings, "config": saved_defaults()})
+        _pin(folder / "variant.json", settings)
         start = time.perf_counter()
         if not (folder / SUMMARY).is_file():
             log(f"== training '{name}': {variant.about}")

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from omnisage.config import Config, config_to_dict, load_config, same_settings, saved_defaults
+from omnisage.config import Config, config_to_dict, load_config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.evaluate import Evaluation, evaluate_systems, rank_table
@@ -186,13 +186,10 @@ def _train_variant(
     folder = out / "variants" / variant.name
     pinned = folder / "variant.json"
     settings = {"variant": variant.name, "config": config_to_dict(config)}
-    if pinned.is_file():
-        before = json.loads(pinned.read_text(encoding="utf-8"))
-        defaults = {"variant": variant.name, "config": saved_defaults()}
-        if not same_settings(before, settings, defaults):
-            raise OmniSageError(
-                f"{folder} was trained with other settings; use a new --out or delete that folder"
-            )
+    if pinned.is_file() and json.loads(pinned.read_text(encoding="utf-8")) != settings:
+        raise OmniSageError(
+            f"{folder} was trained with other settings; use a new --out or delete that folder"
+        )
     write_text(pinned, json.dumps(settings, indent=1) + "\n")
     bundle = folder / "model"
     if not (folder / "train_summary.json").is_file():

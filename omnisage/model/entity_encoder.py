@@ -2,15 +2,13 @@
 
 Every text field goes through the same hash embedding bag; the field vectors are summed, concatenated with
 the continuous features [legacy pin | legacy product | image] (zeros where a type lacks one; each block scaled
-by sqrt(its width) to the text bag's per-dimension scale, `model.continuous_scale`), and an MLP
+by sqrt(its width) to the text bag's per-dimension scale), and an MLP
 input -> 1024 -> 1024 -> D (ReLU + LayerNorm after each hidden layer) maps them to a unit vector. With
 `legacy_residual` the MLP's output is added to the entity's legacy vector and starts at zero. With a text
 tower (`model.entity_text_tower`, attached by the model: the query encoder itself) the MLP's output is added
 to the tower's vector of the entity's own text instead, and also starts at zero. With the lexical channel
 (`model.query_lexical`, attached by the model) the text bag also goes through it, linearly, and is added too.
-With `model.field_weights` each field's bag is first multiplied by a learned weight of its own (starting at 1);
-with `model.field_dropout` training drops each entity's field bags at random (never at inference). With
-`model.field_sizes` the MLP also reads log(1 + entries) of each list field (board titles, engaged queries).
+With `model.field_sizes` the MLP also reads log(1 + entries) of each list field (board titles, engaged queries).
 """
 
 from __future__ import annotations
@@ -26,13 +24,11 @@ from omnisage.errors import OmniSageError
 from omnisage.model.features import EntityBatch, continuous_dim, continuous_widths, size_fields
 from omnisage.model.hash_embedding import HashEmbeddingBag
 
-TEXT_TOWERS = ("none", "query")
-
 
 class EntityEncoder(nn.Module):
     def __init__(self, num_tokens: int, config: ModelConfig):
         super().__init__()
-        self.text = HashEmbeddingBag(num_tokens, config.hash_buckets, config.hash_dim, config.hash_seeds)
+        self.text = HashEmbeddingBag(num_tokens, config.hash_buckets, config.hash_dim)
         hidden = config.mlp_hidden
         self.num_sizes = len(size_fields(config))
         self.mlp = nn.Sequential(
@@ -44,23 +40,12 @@ class EntityEncoder(nn.Module):
             nn.LayerNorm(hidden),
             nn.Linear(hidden, config.dim),
         )
-        # (F,) one weight per text field, in model.text_fields order; None: every field counts 1
-        self.field_weight = (
-            nn.Parameter(torch.ones(len(config.text_fields)))
-            if config.field_weights and config.text_fields
-            else None
-        )
-        if not 0.0 <= config.field_dropout < 1.0:
-            raise OmniSageError(f"model.field_dropout must be in [0, 1), got {config.field_dropout}")
-        self.field_dropout = config.field_dropout
         self.register_buffer("continuous_scale", _continuous_scale(config), persistent=False)  # (C,)
         self.legacy_residual, self.legacy_dim = config.legacy_residual, config.legacy_dim
-        if config.entity_text_tower not in TEXT_TOWERS:
+        if self.legacy_residual and config.legacy_dim != config.dim:
             raise OmniSageError(
-                f"model.entity_text_tower: unknown {config.entity_text_tower!r} (known: {', '.join(TEXT_TOWERS)})"
+                f"model.legacy_residual needs legacy_dim == dim, got {config.legacy_dim} and {config.dim}"
             )
-        if self.legacy_residual and not (config.use_legacy_features and config.legacy_dim == config.dim):
-            raise OmniSageError("model.legacy_residual needs use_legacy_features and legacy_dim == dim")
         if self.legacy_residual or config.entity_text_tower != "none":
             nn.init.zeros_(self.mlp[-1].weight)
             nn.init.zeros_(self.mlp[-1].bias)
@@ -74,17 +59,7 @@ class EntityEncoder(nn.Module):
         """EntityBatch of B entities -> (B, D) unit vectors."""
         b, f = len(batch), batch.num_fields
         if f:
-            fields = self.text(batch.token_ids, batch.offsets).view(f, b, -1)  # (F, B, H)
-            if self.field_weight is not None:
-                if self.field_weight.numel() != f:
-                    raise OmniSageError(
-                        f"the entity batch has {f} text fields, model.field_weights has {self.field_weight.numel()}"
-                    )
-                fields = fields * self.field_weight.to(fields.dtype).view(f, 1, 1)  # (F, B, H)
-            if self.training and self.field_dropout > 0:
-                keep = torch.rand(f, b, 1, device=fields.device) >= self.field_dropout  # (F, B, 1)
-                fields = fields * keep.to(fields.dtype)  # (F, B, H)
-            text = fields.sum(0)  # (B, H)
+            text = self.text(batch.token_ids, batch.offsets).view(f, b, -1).sum(0)  # (F, B, H) -> (B, H)
         else:
             text = batch.continuous.new_zeros(b, self.text.dim)  # (B, H)
         continuous = batch.continuous.to(text.dtype) * self.continuous_scale.to(text.dtype)  # (B, C)
@@ -111,11 +86,7 @@ class EntityEncoder(nn.Module):
 
 
 def _continuous_scale(config: ModelConfig) -> torch.Tensor:
-    """(C,) factor per continuous input: sqrt(width) of its block for "sqrt_width", ones for "none"."""
-    if config.continuous_scale not in ("sqrt_width", "none"):
-        raise OmniSageError(
-            f"model.continuous_scale must be 'sqrt_width' or 'none', got {config.continuous_scale!r}"
-        )
-    scaled = config.continuous_scale == "sqrt_width"
-    factors = [torch.full((w,), w**0.5 if scaled else 1.0) for w in continuous_widths(config)]
+    """(C,) factor per continuous input: sqrt(width) of its block, so a unit-vector block is on the text bag's
+    per-dimension scale (without it the MLP hardly sees the continuous features once any text is present)."""
+    factors = [torch.full((w,), w**0.5) for w in continuous_widths(config)]
     return torch.cat(factors) if factors else torch.zeros(0)

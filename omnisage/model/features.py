@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import torch
 
 from omnisage.config import ModelConfig
-from omnisage.errors import DataError, OmniSageError
+from omnisage.errors import DataError
 from omnisage.schema import ENRICHED_ENTITIES
 from omnisage.text.normalize import normalize
 from omnisage.text.tokenizers import TextTokenizer
@@ -164,20 +164,6 @@ class EntityFeaturizer:
         tokenize_text: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,
     ):
         """tokenize_text: the text tower's tokenizer (`model.entity_text_tower`); None = no text tower."""
-        for setting, names in (
-            ("text_fields", config.text_fields),
-            ("entity_text_fields", config.entity_text_fields),
-        ):
-            unknown = sorted(set(names) - set(TEXT_FIELDS))
-            if unknown:
-                raise OmniSageError(
-                    f"config model.{setting}: unknown {unknown} (known: {', '.join(TEXT_FIELDS)})"
-                )
-        if LEAVE_ONE_OUT_FIELD in config.entity_text_fields:
-            raise OmniSageError(
-                f"config model.entity_text_fields: {LEAVE_ONE_OUT_FIELD} would hand a training pair its own "
-                "query (the text tower has no leave-one-out); use model.text_fields for it"
-            )
         self.tokenizer, self.config, self.tokenize_text = tokenizer, config, tokenize_text
 
     @property

@@ -10,7 +10,7 @@ text, and one linear map P (hash_dim -> D) adds it to both sides before the fina
     entity = normalize(base + MLP(...) + P · bag(text))
 
 so their dot product holds bag(q)ᵀ PᵀP bag(text). P starts with orthonormal columns scaled so a LayerNorm-ed
-bag (norm sqrt(hash_dim)) maps to a vector of norm `model.lexical_gain`: at step 0 that term is the cosine of
+bag (norm sqrt(hash_dim)) maps to a unit vector: at step 0 that term is the cosine of
 the two hashed n-gram bags (char trigrams, words, bigrams), a term match score, and training reweighs it. It
 is still one vector per side, so indexes, caches and the compatibility prefix work unchanged.
 """
@@ -42,7 +42,7 @@ class LexicalChannel(nn.Module):
                 nn.init.orthogonal_(self.projection.weight)  # PᵀP = I: bag cosines survive the map
             else:
                 nn.init.normal_(self.projection.weight, std=config.dim**-0.5)  # PᵀP ≈ I
-            self.projection.weight.mul_(config.lexical_gain * config.hash_dim**-0.5)
+            self.projection.weight.mul_(config.hash_dim**-0.5)
 
     def forward(self, bags: torch.Tensor) -> torch.Tensor:
         return self.projection(bags)  # (B, D)

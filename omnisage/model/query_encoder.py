@@ -57,11 +57,24 @@ def _quiet_transformers() -> Iterator[None]:
             logging.enable_progress_bar()
 
 
+def encoder_folder(name: str | Path | None) -> Path:
+    """The folder of `model.query_encoder`: "minilm" (or None) = the embedded default, else a local folder.
+    "scratch" has no folder until training writes one (omnisage/train/scratch_encoder.py)."""
+    if name is None or name == "minilm":
+        return default_encoder_path()
+    if name == "scratch":
+        raise OmniSageError(
+            "model.query_encoder 'scratch' is written by `omnisage train` before the model is built; "
+            "to build one here, pass the folder omnisage.train.scratch_encoder.materialize wrote"
+        )
+    return Path(name)
+
+
 def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
-    """(encoder, fast tokenizer) from a local Hugging Face folder; None = the embedded default."""
+    """(encoder, fast tokenizer) from a local Hugging Face folder; None or "minilm" = the embedded default."""
     from transformers import AutoModel, AutoTokenizer
 
-    folder = Path(path) if path is not None else default_encoder_path()
+    folder = encoder_folder(path)
     if not (folder / "config.json").is_file():
         raise OmniSageError(f"query encoder: {folder} is not a Hugging Face model folder (no config.json)")
     try:
@@ -73,9 +86,6 @@ def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
     return backbone, tokenizer
 
 
-POOLINGS = ("cls", "mean")
-
-
 class QueryEncoder(nn.Module):
     """Query texts -> (B, D) unit vectors: encoder's first-token (CLS) state or the mean of its token states,
     one linear projection, L2; with a lexical channel attached (`attach_lexical`), plus the query's hashed
@@ -85,8 +95,6 @@ class QueryEncoder(nn.Module):
         self, backbone: nn.Module, tokenizer: Any, dim: int, max_tokens: int = 64, pooling: str = "cls"
     ):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise OmniSageError(f"model.query_pooling: unknown {pooling!r} (known: {', '.join(POOLINGS)})")
         self.backbone, self.tokenizer, self.max_tokens, self.pooling = (
             backbone,
             tokenizer,
@@ -127,8 +135,6 @@ class QueryEncoder(nn.Module):
             with torch.no_grad():
                 encoder.projection.weight.copy_(torch.eye(dim))
                 encoder.projection.bias.zero_()
-        elif projection != "random":
-            raise OmniSageError(f"model.query_projection: unknown {projection!r} (known: random, identity)")
         return encoder
 
     def freeze_below(self, trainable_layers: int) -> None:

@@ -154,9 +154,7 @@ def fit(
     optimizer = make_optimizer(
         cfg.optimizer, parameter_groups(encoders_in_use(objective), lrs, cfg.weight_decay)
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
-    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps))
 
     start = 0
     saved = list_checkpoints(out_dir / CHECKPOINTS)

@@ -29,10 +29,10 @@ from omnisage.train.distributed import Workers, init_workers, shutdown_workers
 from omnisage.train.loop import fit, resolve_device
 from omnisage.train.objective import TrainingObjective, tasks_for
 from omnisage.train.pairs import DATASETS, own_board_titles, pairs_for_config, training_window
-from omnisage.train.scratch_encoder import is_scratch, materialize
+from omnisage.train.scratch_encoder import materialize
 
 if TYPE_CHECKING:
-    from omnisage.model.omnisage_model import OmniSageModel
+    pass
 
 MODEL_DIR = "model"
 SUMMARY = "train_summary.json"
@@ -170,28 +170,6 @@ def _tuples(column: pa.ChunkedArray) -> np.ndarray:
     return out
 
 
-def _check(config: Config) -> None:
-    train = config.train
-    if len(train.prefix_dims) != len(train.prefix_weights):
-        raise OmniSageError("config train.prefix_dims and train.prefix_weights must have the same length")
-    unknown = sorted(set(train.towers) - {"entity", "legacy", "query"})
-    if unknown:
-        raise OmniSageError(f"config train.towers: unknown {unknown} (known: entity, legacy, query)")
-    if train.steps < 1 or train.batch_size < 1:
-        raise OmniSageError("config train.steps and train.batch_size must be positive")
-    if train.negatives_per_pair < 0:
-        raise OmniSageError(
-            f"config train.negatives_per_pair must be >= 0 (0 = in-batch negatives only), got {train.negatives_per_pair}"
-        )
-    if config.model.query_lexical and not config.model.lexical_gain > 0:
-        raise OmniSageError(f"config model.lexical_gain must be > 0, got {config.model.lexical_gain}")
-    if not train.compat_weight > 0:
-        raise OmniSageError(
-            f"config train.compat_weight must be > 0, got {train.compat_weight} (to drop the compatibility "
-            "tasks, leave 'legacy' out of train.towers)"
-        )
-
-
 def train_model(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -206,7 +184,6 @@ def train_model(
     from omnisage.model.features import build_vocabulary
     from omnisage.model.omnisage_model import OmniSageModel
 
-    _check(config)
     train = config.train
     out_dir = Path(out_dir)
     if train.threads is not None:
@@ -226,8 +203,8 @@ def train_model(
         )
         start_from = _query_encoder_start(data.model_config, out_dir, train.seed, workers)
         model = OmniSageModel.create(start_from, vocab, seed=train.seed)  # the same weights on every worker
-        model.config = data.model_config  # the bundle records "random:..." rather than the init folder
-        tasks = tasks_for(tuple(data.pairs), train.towers, train.compat_weight)
+        model.config = data.model_config  # the bundle records "scratch" rather than the init folder
+        tasks = tasks_for(tuple(data.pairs), train.towers)
         if not tasks:
             raise OmniSageError(
                 f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}"
@@ -235,9 +212,7 @@ def train_model(
         loss = MultiTaskLoss(
             tasks,
             sketch_width=train.sketch_width,
-            sketch_depth=train.sketch_depth,
             temperature=train.temperature,
-            max_logit_scale=train.max_logit_scale,
             prefix_weights=tuple(zip(train.prefix_dims, train.prefix_weights)),
         )
         uses_entities = any(t.tower == "entity" for t in tasks)
@@ -289,7 +264,6 @@ def train_model(
             "pairs_per_second": result.pairs_per_second,
             "precision": result.precision,
             "notes": data.notes,
-            "field_weights": _field_weights(model),
             "config": config_to_dict(dataclasses.replace(config, model=data.model_config)),
         }
         if workers.is_main:
@@ -302,23 +276,13 @@ def train_model(
         shutdown_workers()
 
 
-def _field_weights(model: OmniSageModel) -> dict[str, float] | None:
-    """What the model learned each text field is worth (`model.field_weights`); None when it has no weights."""
-    weights = model.entity_encoder.field_weight
-    if weights is None:
-        return None
-    return {
-        name: round(float(w), 4) for name, w in zip(model.config.text_fields, weights.tolist(), strict=True)
-    }
-
-
 def _query_encoder_start(model: ModelConfig, out_dir: Path, seed: int, workers: Workers) -> ModelConfig:
-    """The config to create the model from: a "random:..." query encoder is first written to OUT."""
-    if not is_scratch(model.query_encoder):
+    """The config to create the model from: a "scratch" query encoder is first written to OUT."""
+    if model.query_encoder != "scratch":
         return model
     folder = out_dir / "query_encoder_init"
     if workers.is_main:
-        materialize(model.query_encoder, folder, seed)
+        materialize(model.scratch, folder, seed)
     if workers.distributed:
         dist.barrier()
     return dataclasses.replace(model, query_encoder=str(folder))

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from omnisage.config import Config, load_config, same_settings
+from omnisage.config import Config, load_config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.ablations import _training_lock, rank_variants, run_ablate, train_variants
@@ -164,36 +164,6 @@ def test_a_variant_in_training_is_locked_against_a_second_trainer(tmp_path: Path
     held.__exit__(None, None, None)
     with _training_lock(tmp_path):  # released on exit
         pass
-
-
-def test_variant_pinned_before_a_setting_existed_is_reused_at_its_default() -> None:
-    defaults = {
-        "variant": "full",
-        "config": {"model": {"dim": 256, "new_knob": False}, "train": {"steps": 10}},
-    }
-    old = {"variant": "full", "config": {"model": {"dim": 64}, "train": {"steps": 40}}}
-    same = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}, "train": {"steps": 40}}}
-    assert same_settings(old, same, defaults)
-    # The new setting switched on: the pinned model was not trained that way.
-    on = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": True}, "train": {"steps": 40}}}
-    assert not same_settings(old, on, defaults)
-    # A changed value, or a setting the code no longer has, is a different training run.
-    assert not same_settings(old, {**same, "config": {**same["config"], "train": {"steps": 41}}}, defaults)
-    gone = {"variant": "full", "config": {"model": {"dim": 64, "new_knob": False}}}
-    assert not same_settings(old, gone, defaults)
-
-
-def test_saved_defaults_read_a_missing_continuous_scale_as_the_old_unscaled_behaviour() -> None:
-    from omnisage.config import saved_defaults
-
-    defaults = {"variant": "full", "config": saved_defaults()}
-    assert defaults["config"]["model"]["continuous_scale"] == "none"
-    old = {"variant": "full", "config": json.loads(json.dumps(saved_defaults()))}
-    del old["config"]["model"]["continuous_scale"]
-    scaled = {"variant": "full", "config": saved_defaults()}
-    scaled["config"]["model"]["continuous_scale"] = "sqrt_width"
-    assert not same_settings(old, scaled, defaults)  # trained unscaled: not today's scaled default
-    assert same_settings(old, {"variant": "full", "config": saved_defaults()}, defaults)
 
 
 def test_a_step_inside_the_noise_does_not_count_as_adding_recall():
