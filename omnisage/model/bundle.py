@@ -57,10 +57,8 @@ def save_model(directory: str | Path, model: OmniSageModel) -> str:
         weights.update(
             {f"query_projection.{k}": v for k, v in model.query_encoder.projection.state_dict().items()}
         )
-        if model.query_encoder.lexical is not None:
-            weights.update(
-                {f"query_lexical.{k}": v for k, v in model.query_encoder.lexical.state_dict().items()}
-            )
+        if model.lexical is not None:
+            weights.update({f"query_lexical.{k}": v for k, v in model.lexical.state_dict().items()})
         save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / WEIGHTS)
         model.vocab.save(tmp / VOCAB)
         model.query_encoder.save_backbone(tmp / QUERY_ENCODER)

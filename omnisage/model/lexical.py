@@ -1,4 +1,5 @@
-"""A lexical channel shared by both towers (`model.query_lexical`; ours, not the paper's).
+"""A lexical channel shared by both towers (`model.query_lexical`; ours, not the paper's), composed in
+`OmniSageModel.encode_query_tokens` / `encode_entity_batch`.
 
 The paper's entity encoder reads hashed n-gram bags of the item's text (titles, board titles, engaged queries),
 but its query encoder is a transformer only: a query and an engaged query of the same words meet only through
@@ -17,7 +18,7 @@ is still one vector per side, so indexes, caches and the compatibility prefix wo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -27,8 +28,6 @@ from omnisage.config import ModelConfig
 from omnisage.text.tokenizers import TextTokenizer
 
 LEXICAL_IDS, LEXICAL_OFFSETS = "lexical_ids", "lexical_offsets"  # the query encoder's extra token inputs
-# The entity encoder's hash bag: token ids (N,), offsets (B,) -> (B, hash_dim).
-Bag = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class LexicalChannel(nn.Module):

@@ -216,9 +216,7 @@ def train_model(
             prefix_weights=tuple(zip(train.prefix_dims, train.prefix_weights)),
         )
         uses_entities = any(t.tower == "entity" for t in tasks)
-        objective = TrainingObjective(
-            model.query_encoder, model.entity_encoder if uses_entities else None, loss
-        )
+        objective = TrainingObjective(model, loss)
         per_worker = allocate(train.batch_size, {n: train.mix[n] for n in data.pairs})
         sizes = {kind: data.catalog.size(kind) for kind in ("pin", "product", "query")}
         plan = BatchPlan(
@@ -235,7 +233,7 @@ def train_model(
             data.catalog,
             features,
             towers=train.towers,
-            tokenize_queries=model.query_encoder.tokenize,
+            tokenize_queries=model.tokenize_queries,
             leave_one_out=train.leave_one_out,
             keep_repeats=train.keep_repeat_queries,
         )

@@ -10,6 +10,7 @@ import torch
 from omnisage.errors import OmniSageError
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.features import TEXT_FIELDS, EntityFeaturizer
+from omnisage.model.omnisage_model import OmniSageModel
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
@@ -57,11 +58,12 @@ def test_mlp_shape(config):
 
 
 def test_legacy_residual_starts_at_the_legacy_vector(rows, config):
-    """With `legacy_residual` an untrained encoder returns each entity's normalized legacy vector (zeros
+    """With `legacy_residual` an untrained model returns each entity's normalized legacy vector (zeros
     without one), and training moves it from there."""
     config = dataclasses.replace(config, dim=config.legacy_dim, legacy_residual=True)
     featurizer, encoder = _setup(rows, config)
-    out = encoder(featurizer(rows))
+    model = OmniSageModel(config, featurizer.tokenizer.vocab, None, encoder)  # type: ignore[arg-type]  # entity side
+    out = model.encode_entity_batch(featurizer(rows))
     legacy = torch.tensor([rows[0]["legacy_vector"], rows[1]["legacy_vector"]])
     torch.testing.assert_close(out[:2], torch.nn.functional.normalize(legacy, dim=-1))
     assert torch.count_nonzero(out[2]) == 0

@@ -53,7 +53,7 @@ def test_entity_gradients_reach_the_shared_query_layers(model, rows):
     and the model holds one copy of those weights (the tower is not a second submodule)."""
     model.train()
     batch = model.featurizer(rows)
-    model.entity_encoder(batch).sum().backward()
+    model.encode_entity_batch(batch).sum().backward()
     layer = model.query_encoder.backbone.encoder.layer[-1].output.dense.weight
     assert layer.grad is not None and layer.grad.abs().sum() > 0
     names = [n for n, _ in model.entity_encoder.named_parameters()]

@@ -94,14 +94,14 @@ def test_lexical_channel_trains_resumes_and_serves_from_the_bundle(toy_data_dir,
     summary = train_model(toy_data_dir, tmp_path, longer, progress=False, log=lambda *_: None)
     assert summary["resumed_from"] == 2 and summary["steps"] == 3
     model = load_model(tmp_path / "model")
-    trained = model.query_encoder.lexical.projection.weight.detach()
+    trained = model.lexical.projection.weight.detach()
     fresh = LexicalChannel(model.config).projection.weight.detach()
     assert trained.shape == fresh.shape
     assert float(fresh.norm()) == pytest.approx(1.0, rel=1e-5)  # any seed starts there
     assert abs(float(trained.norm()) - 1.0) > 1e-4  # training moved it
     queries = ["sofa", "lamp ideas"]
     with_lexical = model.encode_queries(queries)
-    tokens = model.query_encoder.tokenize(queries, lexical=False)
+    tokens = model.query_encoder.tokenize(queries)
     with torch.inference_mode():
         dense = model.query_encoder.eval()(tokens).numpy()
     assert not np.allclose(with_lexical, dense, atol=1e-3)
