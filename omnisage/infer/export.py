@@ -43,8 +43,6 @@ def export_query_encoder(
 
     `tokenizer` is a Hugging Face fast tokenizer; its `model_input_names` become the ONNX inputs.
     """
-    import torch
-
     try:
         import onnx  # noqa: F401  (the exporter and the quantizer need it)
     except ImportError:
@@ -52,6 +50,27 @@ def export_query_encoder(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
+    dim = _export_fp32(module, tokenizer, names, out / FP32)
+    if int8:
+        quantize_int8(out / FP32, out / INT8)
+    tokenizer.save_pretrained(out / "tokenizer")
+    meta = {
+        "format": EXPORT_FORMAT,
+        "model_version": version,
+        "dim": dim,
+        "max_tokens": max_tokens,
+        "inputs": names,
+        "pad_token": tokenizer.pad_token,
+        "pad_id": tokenizer.pad_token_id,
+    }
+    write_atomic(out / META, lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
+    return out
+
+
+def _export_fp32(module: Any, tokenizer: Any, names: list[str], path: Path) -> int:
+    """Trace `module` over the tokenizer inputs `names` into the ONNX file `path` (atomically); returns D."""
+    import torch
+
     probe = tokenizer(["a probe query", "another"], return_tensors="pt", padding=True)
     inputs = tuple(probe[n] for n in names)
 
@@ -69,7 +88,7 @@ def export_query_encoder(
     with torch.no_grad():
         dim = int(wrapper(*inputs).shape[1])
     axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{FP32}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         # The tracer warns about Python-side shape checks inside Hugging Face models; they hold for any
@@ -86,23 +105,10 @@ def export_query_encoder(
                 opset_version=17,
                 dynamo=False,  # the TorchScript exporter: no onnxscript dependency
             )
-        os.replace(tmp, out / FP32)
+        os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    if int8:
-        quantize_int8(out / FP32, out / INT8)
-    tokenizer.save_pretrained(out / "tokenizer")
-    meta = {
-        "format": EXPORT_FORMAT,
-        "model_version": version,
-        "dim": dim,
-        "max_tokens": max_tokens,
-        "inputs": names,
-        "pad_token": tokenizer.pad_token,
-        "pad_id": tokenizer.pad_token_id,
-    }
-    write_atomic(out / META, lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
-    return out
+    return dim
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
