@@ -80,7 +80,6 @@ class ModelConfig:
     dim: int = 256  # D: the shared embedding space
     legacy_dim: int = 256  # L: legacy pin / product embeddings (continuous features + compatibility prefix)
     image_dim: int = 64  # image embedding width (the released code: 1024)
-    use_legacy_features: bool = True  # feed legacy vectors to the entity encoder (zeros when off)
     use_image_features: bool = True
     text_fields: tuple[TextField, ...] = (
         "title",
@@ -139,9 +138,6 @@ class ModelConfig:
     field_sizes: bool = True
 
     def __post_init__(self) -> None:
-        # legacy_dim == dim is checked when the model is built: training first takes legacy_dim from the data
-        if self.legacy_residual and not self.use_legacy_features:
-            raise OmniSageError("config model.legacy_residual needs model.use_legacy_features")
         if "engaged_queries" in self.entity_text_fields:
             raise OmniSageError(
                 "config model.entity_text_fields: engaged_queries would hand a training pair its own query "
@@ -247,8 +243,6 @@ class TrainConfig:
     # torch intra-op threads per worker; None = torch's default (all cores). 1: 9x faster than 2 on a shared
     # 2-core machine (measured)
     threads: int | None = 1
-    # keep freed memory in the heap while training (glibc): +18% pairs/s on CPU, +2-4% peak RSS (train/memory.py)
-    reuse_freed_memory: bool = True
     seed: int = 17
     log_every: int = 10  # steps between metric lines in metrics.jsonl
     checkpoint_every: int = 100  # steps between checkpoints (and at the end)

@@ -61,8 +61,8 @@ def test_the_scratch_encoder_is_a_table() -> None:
 def test_cross_field_rules_hold_on_every_construction() -> None:
     with pytest.raises(OmniSageError, match=r"prefix_dims and train\.prefix_weights"):
         load_config(None, ["train.prefix_dims=16,32", "train.prefix_weights=1"])
-    with pytest.raises(OmniSageError, match=r"legacy_residual needs model\.use_legacy_features"):
-        dataclasses.replace(Config().model, legacy_residual=True, use_legacy_features=False)
+    with pytest.raises(OmniSageError, match=r"entity_text_fields: engaged_queries"):
+        dataclasses.replace(Config().model, entity_text_fields=("title", "engaged_queries"))
     with pytest.raises(OmniSageError, match=r"bench\.hybrid_weight must be >= 0"):
         load_config(None, ["bench.hybrid_weight=-1"])
     with pytest.raises(OmniSageError, match=r"bench\.train_min_relevance must be on the 1-3"):

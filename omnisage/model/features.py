@@ -38,9 +38,7 @@ Entities = pa.Table | Sequence[Mapping[str, object]]
 
 def continuous_widths(config: ModelConfig) -> list[int]:
     """Widths of the continuous blocks [legacy pin | legacy product | image]; a switched-off block is absent."""
-    return [config.legacy_dim] * (2 * config.use_legacy_features) + [
-        config.image_dim
-    ] * config.use_image_features
+    return [config.legacy_dim, config.legacy_dim] + [config.image_dim] * config.use_image_features
 
 
 def continuous_dim(config: ModelConfig) -> int:
@@ -215,17 +213,15 @@ class EntityFeaturizer:
         )
 
     def _continuous(self, table: pa.Table) -> np.ndarray:
-        config, n = self.config, table.num_rows
-        blocks: list[np.ndarray] = []
-        if config.use_legacy_features:
-            legacy, present = _vectors(table, "legacy_vector", config.legacy_dim)  # (R, L), (R,)
-            kinds = _entity_types(table, present)  # (R,)
-            blocks.append(np.where((present & (kinds == "pin"))[:, None], legacy, 0.0))
-            blocks.append(np.where((present & (kinds == "product"))[:, None], legacy, 0.0))
+        config = self.config
+        legacy, present = _vectors(table, "legacy_vector", config.legacy_dim)  # (R, L), (R,)
+        kinds = _entity_types(table, present)  # (R,)
+        blocks = [
+            np.where((present & (kinds == "pin"))[:, None], legacy, 0.0),
+            np.where((present & (kinds == "product"))[:, None], legacy, 0.0),
+        ]
         if config.use_image_features:
             blocks.append(_vectors(table, "image_vector", config.image_dim)[0])
-        if not blocks:
-            return np.zeros((n, 0), dtype=np.float32)
         return np.concatenate(blocks, axis=1).astype(np.float32)  # (R, C)
 
 

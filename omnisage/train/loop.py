@@ -180,7 +180,7 @@ def fit(
     pairs_done, began = 0, time.perf_counter()
     window_pairs, window_began = 0, began
     # a step frees and reallocates the same large tensors: keep them in the heap (omnisage/train/memory.py)
-    with reuse_freed_memory(cfg.reuse_freed_memory):
+    with reuse_freed_memory():
         for step in range(start, end):
             batch = make_batch(step, workers.rank).to(device)
             context = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()

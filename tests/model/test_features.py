@@ -59,9 +59,9 @@ def test_continuous_layout(rows, config):
 
 
 def test_switches_and_field_choice(rows, config):
-    config = dataclasses.replace(config, use_legacy_features=False, text_fields=("title", "caption"))
+    config = dataclasses.replace(config, use_image_features=False, text_fields=("title", "caption"))
     batch = _featurizer(rows, config)(rows)
-    assert batch.continuous.shape == (3, config.image_dim) and batch.num_fields == 2
+    assert batch.continuous.shape == (3, 2 * config.legacy_dim) and batch.num_fields == 2
     with pytest.raises(OmniSageError, match=r"model\.text_fields: 'nope' is not one of 'title'"):
         load_config(None, ["model.text_fields=title,nope"])
 
