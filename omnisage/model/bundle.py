@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from omnisage.config import ModelConfig, build_section, config_to_dict
+from omnisage.config import ModelConfig, config_to_dict
+from omnisage.config_parsing import build
 from omnisage.errors import OmniSageError
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.lexical import LexicalChannel
@@ -129,7 +130,7 @@ def _swap_into_place(tmp: Path, directory: Path) -> None:
 def _model_config(values: dict[str, Any], directory: Path) -> ModelConfig:
     """config.json as a ModelConfig, read the way a preset is (unknown settings are an error)."""
     try:
-        return build_section(ModelConfig, values, "model.")
+        return build(ModelConfig, values, "model.")
     except OmniSageError as exc:
         raise OmniSageError(f"{directory}: config.json: {exc}") from None
 
