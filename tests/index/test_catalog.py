@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from omnisage.config import IndexConfig, load_config, InferConfig
+from omnisage.config import IndexConfig, InferConfig, load_config
 from omnisage.errors import OmniSageError
 from omnisage.index.catalog import IndexSet, build_indexes, unit_rows
 from omnisage.index.exact import ExactIndex
