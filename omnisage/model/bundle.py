@@ -1,12 +1,13 @@
 """The saved model (SPEC §4, §7): one self-contained directory that batch inference and serving load.
 
-    manifest.json         format, version hash, sha256 of every file
-    config.json           the ModelConfig, hash seeds included (without them a reload scatters tokens)
-    weights.safetensors   entity encoder + query projection
+    manifest.json         format and its version, version hash, sha256 of every file
+    config.json           the ModelConfig (read back as a preset is: an unknown setting is an error)
+    weights.safetensors   entity encoder + query projection + lexical channel
     vocab/                the n-gram vocabularies
     query_encoder/        the Hugging Face encoder and tokenizer (save_pretrained)
 
 Written into a temporary sibling directory and renamed into place, so a reader never sees half a bundle.
+A bundle of another format version is refused: retrain rather than guess what an old one meant.
 """
 
 from __future__ import annotations

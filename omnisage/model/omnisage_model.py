@@ -52,8 +52,9 @@ class OmniSageModel(nn.Module):
         """`lexical`: the lexical channel's weights, required when `config.query_lexical` (None = absent)."""
         super().__init__()
         if config.query_lexical != (lexical is not None):
+            given = "given" if lexical is not None else "not given"
             raise OmniSageError(
-                f"model.query_lexical is {config.query_lexical} but lexical weights are {lexical}"
+                f"model.query_lexical is {config.query_lexical} but the lexical weights are {given}"
             )
         self.config, self.vocab, self.version = config, vocab, version
         # Registered in this order: parameters() lists the query encoder, the lexical channel (trained at the
