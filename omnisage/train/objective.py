@@ -15,11 +15,9 @@ from omnisage.train.batches import TrainBatch
 from omnisage.train.pairs import DATASETS
 
 
-def tasks_for(
-    datasets: list[str] | tuple[str, ...], towers: tuple[str, ...], compat_weight: float = 1.0
-) -> list[Task]:
-    """The tasks of each dataset: its entities through the learned tower and/or the legacy vectors (weighted
-    by `compat_weight`), and query→query through the query encoder. Tasks of one dataset share its pairs."""
+def tasks_for(datasets: list[str] | tuple[str, ...], towers: tuple[str, ...]) -> list[Task]:
+    """The tasks of each dataset: its entities through the learned tower and/or the legacy vectors, and
+    query→query through the query encoder. Tasks of one dataset share its pairs."""
     tasks: list[Task] = []
     for name in datasets:
         entity_type = DATASETS[name][0]
@@ -30,7 +28,7 @@ def tasks_for(
         if "entity" in towers:
             tasks.append(Task(name, name, "entity"))
         if "legacy" in towers:
-            tasks.append(Task(f"legacy_{name}", name, "legacy", compat_weight))
+            tasks.append(Task(f"legacy_{name}", name, "legacy"))
     return tasks
 
 
