@@ -17,7 +17,7 @@ from omnisage.errors import OmniSageError
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
-# The entity text fields the featurizer reads (omnisage/model/features.py TEXT_FIELDS).
+# The enriched entity columns the entity encoder can read (omnisage/model/features.py).
 TextField = Literal["title", "description", "caption", "board_titles", "engaged_queries", "brand", "color"]
 Tower = Literal["entity", "legacy", "query"]
 

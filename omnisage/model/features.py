@@ -10,6 +10,7 @@ gathers an `EntityBatch` of torch tensors, leaving out a training pair's own que
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,14 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from omnisage.config import ModelConfig
+from omnisage.config import ModelConfig, TextField
 from omnisage.errors import DataError
 from omnisage.schema import ENRICHED_ENTITIES
 from omnisage.text.normalize import normalize
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
-TEXT_FIELDS = ("title", "description", "caption", "board_titles", "engaged_queries", "brand", "color")
+TEXT_FIELDS: tuple[str, ...] = typing.get_args(TextField)  # the text columns the encoder can read
 # Each entry of a list field is tokenized on its own: no bigram or trigram spans two board titles.
 LIST_FIELDS = frozenset({"board_titles", "engaged_queries"})
 LEAVE_ONE_OUT_FIELD = "engaged_queries"
