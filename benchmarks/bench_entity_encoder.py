@@ -181,7 +181,9 @@ def main() -> None:
     parser.add_argument("--skip-query", action="store_true", help="only the entity encoder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = ModelConfig()
+    config = ModelConfig(
+        query_encoder="minilm", query_lexical=False, field_sizes=False
+    )  # the paper's encoders
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, load average {load}")
     bench_entities(args, config)

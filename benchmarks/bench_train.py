@@ -60,7 +60,7 @@ def speed(world: Path, presets: list[str], steps: int, overrides: list[str], wor
         total = time.perf_counter() - began
         rate, _ = steady_rate(out / "metrics.jsonl")
         per_step = sum(summary["pairs_per_step"].values())
-        encoder = config.model.query_encoder or "MiniLM-L6 (embedded)"
+        encoder = config.model.query_encoder
         print(
             f"{preset:<10} {per_step:>10,} {steps:>6} {rate:>9,.0f} {per_step / rate:>7.2f}  {encoder}"
             f"   (whole run incl. setup: {total:.0f} s)"

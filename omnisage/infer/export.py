@@ -43,8 +43,6 @@ def export_query_encoder(
 
     `tokenizer` is a Hugging Face fast tokenizer; its `model_input_names` become the ONNX inputs.
     """
-    import torch
-
     try:
         import onnx  # noqa: F401  (the exporter and the quantizer need it)
     except ImportError:
@@ -52,6 +50,27 @@ def export_query_encoder(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
+    dim = _export_fp32(module, tokenizer, names, out / FP32)
+    if int8:
+        quantize_int8(out / FP32, out / INT8)
+    tokenizer.save_pretrained(out / "tokenizer")
+    meta = {
+        "format": EXPORT_FORMAT,
+        "model_version": version,
+        "dim": dim,
+        "max_tokens": max_tokens,
+        "inputs": names,
+        "pad_token": tokenizer.pad_token,
+        "pad_id": tokenizer.pad_token_id,
+    }
+    write_atomic(out / META, lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
+    return out
+
+
+def _export_fp32(module: Any, tokenizer: Any, names: list[str], path: Path) -> int:
+    """Trace `module` over the tokenizer inputs `names` into the ONNX file `path` (atomically); returns D."""
+    import torch
+
     probe = tokenizer(["a probe query", "another"], return_tensors="pt", padding=True)
     inputs = tuple(probe[n] for n in names)
 
@@ -69,7 +88,7 @@ def export_query_encoder(
     with torch.no_grad():
         dim = int(wrapper(*inputs).shape[1])
     axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{FP32}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         # The tracer warns about Python-side shape checks inside Hugging Face models; they hold for any
@@ -86,23 +105,10 @@ def export_query_encoder(
                 opset_version=17,
                 dynamo=False,  # the TorchScript exporter: no onnxscript dependency
             )
-        os.replace(tmp, out / FP32)
+        os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    if int8:
-        quantize_int8(out / FP32, out / INT8)
-    tokenizer.save_pretrained(out / "tokenizer")
-    meta = {
-        "format": EXPORT_FORMAT,
-        "model_version": version,
-        "dim": dim,
-        "max_tokens": max_tokens,
-        "inputs": names,
-        "pad_token": tokenizer.pad_token,
-        "pad_id": tokenizer.pad_token_id,
-    }
-    write_atomic(out / META, lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
-    return out
+    return dim
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
@@ -192,7 +198,7 @@ class LexicalOnnxQueryEncoder:
     """An exported transformer plus the bundle's lexical channel (model.query_lexical): the ONNX model gives
     the unit transformer vector, the model adds the query's hashed n-gram term (one small embedding-bag lookup
     and a matrix product in PyTorch: 0.65 ms for one query, 2.4 ms for 64, p50 on this 2-core machine) and
-    renormalizes, as `QueryEncoder.forward` does."""
+    renormalizes: `OmniSageModel.add_query_lexical`, the function training and PyTorch serving call."""
 
     def __init__(self, onnx: OnnxQueryEncoder, model: Any):
         self.onnx, self.model = onnx, model
@@ -200,10 +206,7 @@ class LexicalOnnxQueryEncoder:
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         dense = self.onnx.encode_queries(queries)  # (B, D) unit
-        if not queries:
-            return dense
-        vectors = dense + self.model.lexical_vectors(queries)  # (B, D)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return self.model.add_query_lexical_numpy(dense, queries)  # (B, D)
 
 
 def with_lexical(onnx: OnnxQueryEncoder, model: Any) -> OnnxQueryEncoder | LexicalOnnxQueryEncoder:

@@ -1,23 +1,22 @@
 """The saved model (SPEC §4, §7): one self-contained directory that batch inference and serving load.
 
-    manifest.json         format, version hash, sha256 of every file
-    config.json           the ModelConfig, hash seeds included (without them a reload scatters tokens)
-    weights.safetensors   entity encoder + query projection
+    manifest.json         format and its version, version hash, sha256 of every file
+    config.json           the ModelConfig (read back as a preset is: an unknown setting is an error)
+    weights.safetensors   entity encoder + query projection + lexical channel
     vocab/                the n-gram vocabularies
     query_encoder/        the Hugging Face encoder and tokenizer (save_pretrained)
 
 Written into a temporary sibling directory and renamed into place, so a reader never sees half a bundle.
+A bundle of another format version is refused: retrain rather than guess what an old one meant.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-import typing
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from omnisage.config import BEFORE_SETTING, ModelConfig, config_to_dict
+from omnisage.config import ModelConfig, config_to_dict
+from omnisage.config_parsing import build
 from omnisage.errors import OmniSageError
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.lexical import LexicalChannel
@@ -36,7 +36,7 @@ from omnisage.text.vocab import Vocabulary
 __all__ = ["OmniSageModel", "load_model", "save_model"]
 
 FORMAT = "omnisage-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the scratch encoder as a table, no hash seeds or deleted knobs in config.json
 MANIFEST, CONFIG, WEIGHTS, VOCAB, QUERY_ENCODER = (
     "manifest.json",
     "config.json",
@@ -59,10 +59,8 @@ def save_model(directory: str | Path, model: OmniSageModel) -> str:
         weights.update(
             {f"query_projection.{k}": v for k, v in model.query_encoder.projection.state_dict().items()}
         )
-        if model.query_encoder.lexical is not None:
-            weights.update(
-                {f"query_lexical.{k}": v for k, v in model.query_encoder.lexical.state_dict().items()}
-            )
+        if model.lexical is not None:
+            weights.update({f"query_lexical.{k}": v for k, v in model.lexical.state_dict().items()})
         save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / WEIGHTS)
         model.vocab.save(tmp / VOCAB)
         model.query_encoder.save_backbone(tmp / QUERY_ENCODER)
@@ -84,10 +82,12 @@ def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
     """The bundle at `directory`, in eval mode on CPU. `verify` checks every file against its sha256."""
     directory = Path(directory)
     manifest = _read_json(directory / MANIFEST, directory)
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT:
+        raise OmniSageError(f"{directory}: not an omnisage model bundle (format {manifest.get('format')!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
         raise OmniSageError(
-            f"{directory}: unsupported bundle format {manifest.get('format')!r} "
-            f"v{manifest.get('format_version')} (this omnisage reads {FORMAT} v{FORMAT_VERSION})"
+            f"{directory}: bundle format version {manifest.get('format_version')}, this omnisage reads "
+            f"version {FORMAT_VERSION}: train the model again"
         )
     if verify:
         for name, digest in manifest["files"].items():
@@ -129,15 +129,11 @@ def _swap_into_place(tmp: Path, directory: Path) -> None:
 
 
 def _model_config(values: dict[str, Any], directory: Path) -> ModelConfig:
-    hints = typing.get_type_hints(ModelConfig)
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise OmniSageError(f"{directory}: config.json has settings this omnisage does not know: {unknown}")
-    kwargs = {k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in values.items()}
-    for key, value in BEFORE_SETTING["model"].items():
-        kwargs.setdefault(key, value)  # saved before the setting existed
-    return ModelConfig(**kwargs)
+    """config.json as a ModelConfig, read the way a preset is (unknown settings are an error)."""
+    try:
+        return build(ModelConfig, values, "model.")
+    except OmniSageError as exc:
+        raise OmniSageError(f"{directory}: config.json: {exc}") from None
 
 
 def _strip(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ gathers an `EntityBatch` of torch tensors, leaving out a training pair's own que
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,14 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from omnisage.config import ModelConfig
-from omnisage.errors import DataError, OmniSageError
+from omnisage.config import ModelConfig, TextField
+from omnisage.errors import DataError
 from omnisage.schema import ENRICHED_ENTITIES
 from omnisage.text.normalize import normalize
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
-TEXT_FIELDS = ("title", "description", "caption", "board_titles", "engaged_queries", "brand", "color")
+TEXT_FIELDS: tuple[str, ...] = typing.get_args(TextField)  # the text columns the encoder can read
 # Each entry of a list field is tokenized on its own: no bigram or trigram spans two board titles.
 LIST_FIELDS = frozenset({"board_titles", "engaged_queries"})
 LEAVE_ONE_OUT_FIELD = "engaged_queries"
@@ -38,9 +39,7 @@ Entities = pa.Table | Sequence[Mapping[str, object]]
 
 def continuous_widths(config: ModelConfig) -> list[int]:
     """Widths of the continuous blocks [legacy pin | legacy product | image]; a switched-off block is absent."""
-    return [config.legacy_dim] * (2 * config.use_legacy_features) + [
-        config.image_dim
-    ] * config.use_image_features
+    return [config.legacy_dim, config.legacy_dim] + [config.image_dim] * config.use_image_features
 
 
 def continuous_dim(config: ModelConfig) -> int:
@@ -164,20 +163,6 @@ class EntityFeaturizer:
         tokenize_text: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,
     ):
         """tokenize_text: the text tower's tokenizer (`model.entity_text_tower`); None = no text tower."""
-        for setting, names in (
-            ("text_fields", config.text_fields),
-            ("entity_text_fields", config.entity_text_fields),
-        ):
-            unknown = sorted(set(names) - set(TEXT_FIELDS))
-            if unknown:
-                raise OmniSageError(
-                    f"config model.{setting}: unknown {unknown} (known: {', '.join(TEXT_FIELDS)})"
-                )
-        if LEAVE_ONE_OUT_FIELD in config.entity_text_fields:
-            raise OmniSageError(
-                f"config model.entity_text_fields: {LEAVE_ONE_OUT_FIELD} would hand a training pair its own "
-                "query (the text tower has no leave-one-out); use model.text_fields for it"
-            )
         self.tokenizer, self.config, self.tokenize_text = tokenizer, config, tokenize_text
 
     @property
@@ -229,17 +214,15 @@ class EntityFeaturizer:
         )
 
     def _continuous(self, table: pa.Table) -> np.ndarray:
-        config, n = self.config, table.num_rows
-        blocks: list[np.ndarray] = []
-        if config.use_legacy_features:
-            legacy, present = _vectors(table, "legacy_vector", config.legacy_dim)  # (R, L), (R,)
-            kinds = _entity_types(table, present)  # (R,)
-            blocks.append(np.where((present & (kinds == "pin"))[:, None], legacy, 0.0))
-            blocks.append(np.where((present & (kinds == "product"))[:, None], legacy, 0.0))
+        config = self.config
+        legacy, present = _vectors(table, "legacy_vector", config.legacy_dim)  # (R, L), (R,)
+        kinds = _entity_types(table, present)  # (R,)
+        blocks = [
+            np.where((present & (kinds == "pin"))[:, None], legacy, 0.0),
+            np.where((present & (kinds == "product"))[:, None], legacy, 0.0),
+        ]
         if config.use_image_features:
             blocks.append(_vectors(table, "image_vector", config.image_dim)[0])
-        if not blocks:
-            return np.zeros((n, 0), dtype=np.float32)
         return np.concatenate(blocks, axis=1).astype(np.float32)  # (R, C)
 
 

@@ -15,12 +15,15 @@ from torch import nn
 
 from omnisage.text.hashing import hash_buckets
 
+# One stable hash function per seed. Part of the bundle format: other seeds would scatter a saved model's tokens.
+HASH_SEEDS = (0x5EED0001, 0x5EED0002)
+
 
 class HashEmbeddingBag(nn.Module):
     """Bags of token ids -> (B, dim): `LayerNorm(Σ_tokens Σ_k w_k[id] · E[h_k(id)])`, zeros for empty bags."""
 
     def __init__(
-        self, num_tokens: int, num_buckets: int = 100_000, dim: int = 256, seeds: Sequence[int] = (1, 2)
+        self, num_tokens: int, num_buckets: int = 100_000, dim: int = 256, seeds: Sequence[int] = HASH_SEEDS
     ):
         super().__init__()
         self.num_tokens, self.num_buckets, self.dim = num_tokens, num_buckets, dim

@@ -1,4 +1,5 @@
-"""A lexical channel shared by both towers (`model.query_lexical`; ours, not the paper's).
+"""A lexical channel shared by both towers (`model.query_lexical`; ours, not the paper's), composed in
+`OmniSageModel.encode_query_tokens` / `encode_entity_batch`.
 
 The paper's entity encoder reads hashed n-gram bags of the item's text (titles, board titles, engaged queries),
 but its query encoder is a transformer only: a query and an engaged query of the same words meet only through
@@ -10,14 +11,14 @@ text, and one linear map P (hash_dim -> D) adds it to both sides before the fina
     entity = normalize(base + MLP(...) + P · bag(text))
 
 so their dot product holds bag(q)ᵀ PᵀP bag(text). P starts with orthonormal columns scaled so a LayerNorm-ed
-bag (norm sqrt(hash_dim)) maps to a vector of norm `model.lexical_gain`: at step 0 that term is the cosine of
+bag (norm sqrt(hash_dim)) maps to a unit vector: at step 0 that term is the cosine of
 the two hashed n-gram bags (char trigrams, words, bigrams), a term match score, and training reweighs it. It
 is still one vector per side, so indexes, caches and the compatibility prefix work unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -27,8 +28,6 @@ from omnisage.config import ModelConfig
 from omnisage.text.tokenizers import TextTokenizer
 
 LEXICAL_IDS, LEXICAL_OFFSETS = "lexical_ids", "lexical_offsets"  # the query encoder's extra token inputs
-# The entity encoder's hash bag: token ids (N,), offsets (B,) -> (B, hash_dim).
-Bag = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class LexicalChannel(nn.Module):
@@ -42,7 +41,7 @@ class LexicalChannel(nn.Module):
                 nn.init.orthogonal_(self.projection.weight)  # PᵀP = I: bag cosines survive the map
             else:
                 nn.init.normal_(self.projection.weight, std=config.dim**-0.5)  # PᵀP ≈ I
-            self.projection.weight.mul_(config.lexical_gain * config.hash_dim**-0.5)
+            self.projection.weight.mul_(config.hash_dim**-0.5)
 
     def forward(self, bags: torch.Tensor) -> torch.Tensor:
         return self.projection(bags)  # (B, D)

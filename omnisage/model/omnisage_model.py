@@ -1,8 +1,9 @@
 """The OmniSage model (paper §3.4): query encoder + unified pin/product encoder + the text pipeline they need.
 
-Training builds one with `OmniSageModel.create`, trains `query_encoder` and `entity_encoder`, and saves it
-with `omnisage.model.bundle.save_model`; batch inference and serving only call `encode_queries` and
-`encode_entities` on what `load_model` returns.
+Training builds one with `OmniSageModel.create`, trains it through `encode_query_tokens` and
+`encode_entity_batch` (the one place the towers and their extensions are composed), and saves it with
+`omnisage.model.bundle.save_model`; batch inference and serving call `encode_queries` and `encode_entities`
+on what `load_model` returns.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from omnisage.config import ModelConfig
 from omnisage.errors import OmniSageError
 from omnisage.model.compatibility import prefix_numpy
-from omnisage.model.entity_encoder import EntityEncoder
+from omnisage.model.entity_encoder import EntityEncoder, legacy_vectors
 from omnisage.model.features import Entities, EntityBatch, EntityFeaturizer
-from omnisage.model.lexical import LexicalChannel
+from omnisage.model.lexical import LEXICAL_IDS, LEXICAL_OFFSETS, LexicalChannel, lexical_tokens
 from omnisage.model.query_encoder import QueryEncoder
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
@@ -32,6 +34,12 @@ TEXT_BUCKETS = 4  # length buckets of the entity text tower: HD titles pad a bat
 
 
 class OmniSageModel(nn.Module):
+    """The query encoder, the entity encoder and the extensions `config` chooses, composed in one place:
+
+    query  = normalize(normalize(transformer(q)) + P · bag(q))            (the lexical term if any)
+    entity = normalize(base + MLP(...) + P · bag(text))                   (base: text tower, legacy or 0)
+    """
+
     def __init__(
         self,
         config: ModelConfig,
@@ -43,30 +51,28 @@ class OmniSageModel(nn.Module):
     ):
         """`lexical`: the lexical channel's weights, required when `config.query_lexical` (None = absent)."""
         super().__init__()
+        if config.query_lexical != (lexical is not None):
+            given = "given" if lexical is not None else "not given"
+            raise OmniSageError(
+                f"model.query_lexical is {config.query_lexical} but the lexical weights are {given}"
+            )
         self.config, self.vocab, self.version = config, vocab, version
-        self.query_encoder, self.entity_encoder = query_encoder, entity_encoder
-        text_tokenizer = TextTokenizer(vocab)
-        if config.query_lexical:
-            if lexical is None:
-                raise OmniSageError("model.query_lexical is on but the model has no lexical channel weights")
-            query_encoder.attach_lexical(lexical, entity_encoder.text.forward, text_tokenizer)
-            entity_encoder.lexical = lexical.forward  # a bound method: the query encoder owns the weights
+        # Registered in this order: parameters() lists the query encoder, the lexical channel (trained at the
+        # query encoder's lr), then the entity encoder.
+        self.query_encoder = query_encoder
+        self.lexical = lexical
+        self.entity_encoder = entity_encoder
+        self.text_tokenizer = TextTokenizer(vocab)  # item text and queries as the hash bag's token ids
         tokenize_text = None
         if config.entity_text_tower == "query":
-            # Shared weights: the same tower on both sides.
-            entity_encoder.text_tower = functools.partial(
-                query_encoder.forward_bucketed, buckets=TEXT_BUCKETS
+            tokenize_text = functools.partial(
+                query_encoder.tokenize, max_tokens=config.entity_text_max_tokens
             )
-            limit = config.entity_text_max_tokens
-
-            def tokenize_text(texts: list[str]) -> dict[str, torch.Tensor]:
-                return query_encoder.tokenize(texts, max_tokens=limit, lexical=False)
-
-        self.featurizer = EntityFeaturizer(text_tokenizer, config, tokenize_text)
+        self.featurizer = EntityFeaturizer(self.text_tokenizer, config, tokenize_text)
 
     @classmethod
     def create(cls, config: ModelConfig, vocab: Vocabulary, seed: int = 0) -> OmniSageModel:
-        """A new model: the pretrained query encoder of `config.query_encoder` (None = embedded MiniLM) with a
+        """A new model: the pretrained query encoder of `config.query_encoder` ("minilm" or a folder) with a
         fresh projection, and a freshly initialized entity encoder; seeded without touching the global RNG."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -87,28 +93,76 @@ class OmniSageModel(nn.Module):
     def device(self) -> torch.device:
         return self.entity_encoder.text.table.device
 
+    def trainable_parts(self) -> dict[str, nn.Module]:
+        """The modules with trainable parameters, by optimizer group: the lexical channel trains with the
+        query encoder."""
+        query_side = nn.ModuleList(
+            [self.query_encoder] + ([self.lexical] if self.lexical is not None else [])
+        )
+        return {"query_encoder": query_side, "entity_encoder": self.entity_encoder}
+
     def tokenize_queries(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
-        """The query encoder's input dict (normalization included); what training feeds `query_encoder`."""
-        return self.query_encoder.tokenize(queries)
+        """`encode_query_tokens`' input: the query encoder's tokens (normalization included) and, with the
+        lexical channel, the queries' hash-bag token ids (`lexical_ids` (N,), `lexical_offsets` (B,))."""
+        tokens = self.query_encoder.tokenize(queries)
+        if self.lexical is not None:
+            tokens |= lexical_tokens(self.text_tokenizer, list(queries))
+        return tokens
+
+    def encode_query_tokens(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        """`tokenize_queries` output -> (B, D) unit query vectors (what training and serving compute)."""
+        inputs = {k: v for k, v in tokens.items() if k not in (LEXICAL_IDS, LEXICAL_OFFSETS)}
+        return self.add_query_lexical(self.query_encoder(inputs), tokens)  # (B, D)
+
+    def add_query_lexical(self, dense: torch.Tensor, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, D) unit transformer vectors -> normalize(dense + P·bag(q)); `dense` as is without the channel.
+        Also what an exported (ONNX) transformer's vectors go through (`add_query_lexical_numpy`)."""
+        if self.lexical is None:
+            return dense
+        bags = self.entity_encoder.text(tokens[LEXICAL_IDS], tokens[LEXICAL_OFFSETS])  # (B, hash_dim)
+        return F.normalize(dense + self.lexical(bags).to(dense.dtype), dim=-1)  # (B, D)
+
+    def encode_entity_batch(self, batch: EntityBatch) -> torch.Tensor:
+        """EntityBatch of B entities -> (B, D) unit vectors: normalize(base + MLP + lexical)."""
+        text = self.entity_encoder.text_bag(batch)  # (B, H)
+        out = self.entity_encoder.mlp_output(batch, text)  # (B, D)
+        if self.lexical is not None:
+            out = out + self.lexical(text)  # (B, D)
+        if self.config.entity_text_tower == "query":  # shared weights: the query tower over the item's text
+            if batch.text_tokens is None:
+                raise OmniSageError(
+                    "the entity text tower needs the batch's text tokens (EntityBatch.text_tokens)"
+                )
+            out = out + self.query_encoder.forward_bucketed(batch.text_tokens, TEXT_BUCKETS).to(out.dtype)
+        elif self.config.legacy_residual:
+            out = out + legacy_vectors(batch, self.config.legacy_dim).to(out.dtype)  # (B, D)
+        return F.normalize(out, dim=-1)  # (B, D)
 
     def encode_queries(
         self, queries: Sequence[str], batch_size: int = 256, dims: int | None = None
     ) -> np.ndarray:
         """(N, D) float32 unit vectors. `dims` keeps the first `dims` components, renormalized (compatibility
         with legacy embeddings of that width)."""
+        queries = list(queries)
+        out = np.zeros((len(queries), self.config.dim), dtype=np.float32)
         with _evaluating(self):
-            out = self.query_encoder.encode(list(queries), batch_size).cpu().numpy()
+            for start in range(0, len(queries), batch_size):
+                tokens = self.tokenize_queries(queries[start : start + batch_size])
+                vectors = self.encode_query_tokens(
+                    {k: v.to(self.device) for k, v in tokens.items()}
+                )  # (b, D)
+                out[start : start + len(vectors)] = vectors.float().cpu().numpy()
         return prefix_numpy(out, dims) if dims is not None else out
 
-    def lexical_vectors(self, queries: Sequence[str]) -> np.ndarray:
-        """(N, D) float32: each query's lexical-channel term P·bag(q) (model.query_lexical), the part the
-        query vector adds to its unit transformer vector before the final L2; what an exported (ONNX)
-        transformer needs beside it."""
-        tokens = self.query_encoder.lexical_inputs(queries)
+    def add_query_lexical_numpy(self, dense: np.ndarray, queries: Sequence[str]) -> np.ndarray:
+        """`add_query_lexical` for (N, D) float32 transformer vectors computed elsewhere (ONNX)."""
+        if self.lexical is None or not len(queries):
+            return dense
+        tokens = lexical_tokens(self.text_tokenizer, list(queries))
         with _evaluating(self):
-            term = self.query_encoder.lexical_term({k: v.to(self.device) for k, v in tokens.items()})
-            assert term is not None  # lexical_inputs raised if there is no channel
-            return term.float().cpu().numpy()
+            tokens = {k: v.to(self.device) for k, v in tokens.items()}
+            vectors = self.add_query_lexical(torch.from_numpy(dense).to(self.device), tokens)  # (N, D)
+            return vectors.float().cpu().numpy()
 
     def encode_entities(self, entities: Entities, batch_size: int = ENTITY_CHUNK) -> np.ndarray:
         """Enriched pin/product rows (Arrow table or dicts) -> (N, D) float32 unit vectors.
@@ -120,7 +174,7 @@ class OmniSageModel(nn.Module):
         out = np.zeros((n, self.config.dim), dtype=np.float32)
         with _evaluating(self), ThreadPoolExecutor(max_workers=1) as pool:
             for start, batch in zip(range(0, n, batch_size), _prefetched(pool, self.featurizer, chunks)):
-                vectors = self.entity_encoder(batch.to(self.device))  # (b, D)
+                vectors = self.encode_entity_batch(batch.to(self.device))  # (b, D)
                 out[start : start + len(batch)] = vectors.float().cpu().numpy()
         return out
 

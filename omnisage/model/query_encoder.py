@@ -19,9 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from omnisage.errors import OmniSageError
-from omnisage.model.lexical import LEXICAL_IDS, LEXICAL_OFFSETS, Bag, LexicalChannel, lexical_tokens
 from omnisage.text.normalize import normalize
-from omnisage.text.tokenizers import TextTokenizer
 
 # A fast tokenizer called with padding/truncation options changes its own state for the call, so two threads
 # (e.g. a server's workers) must not use one at the same time; tokenizing is short, one lock for all is enough.
@@ -57,11 +55,24 @@ def _quiet_transformers() -> Iterator[None]:
             logging.enable_progress_bar()
 
 
+def encoder_folder(name: str | Path | None) -> Path:
+    """The folder of `model.query_encoder`: "minilm" (or None) = the embedded default, else a local folder.
+    "scratch" has no folder until training writes one (omnisage/train/scratch_encoder.py)."""
+    if name is None or name == "minilm":
+        return default_encoder_path()
+    if name == "scratch":
+        raise OmniSageError(
+            "model.query_encoder 'scratch' is written by `omnisage train` before the model is built; "
+            "to build one here, pass the folder omnisage.train.scratch_encoder.materialize wrote"
+        )
+    return Path(name)
+
+
 def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
-    """(encoder, fast tokenizer) from a local Hugging Face folder; None = the embedded default."""
+    """(encoder, fast tokenizer) from a local Hugging Face folder; None or "minilm" = the embedded default."""
     from transformers import AutoModel, AutoTokenizer
 
-    folder = Path(path) if path is not None else default_encoder_path()
+    folder = encoder_folder(path)
     if not (folder / "config.json").is_file():
         raise OmniSageError(f"query encoder: {folder} is not a Hugging Face model folder (no config.json)")
     try:
@@ -73,20 +84,14 @@ def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
     return backbone, tokenizer
 
 
-POOLINGS = ("cls", "mean")
-
-
 class QueryEncoder(nn.Module):
     """Query texts -> (B, D) unit vectors: encoder's first-token (CLS) state or the mean of its token states,
-    one linear projection, L2; with a lexical channel attached (`attach_lexical`), plus the query's hashed
-    n-gram bag through it, L2 again."""
+    one linear projection, L2. (The lexical channel, when the model has one, is added by OmniSageModel.)"""
 
     def __init__(
         self, backbone: nn.Module, tokenizer: Any, dim: int, max_tokens: int = 64, pooling: str = "cls"
     ):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise OmniSageError(f"model.query_pooling: unknown {pooling!r} (known: {', '.join(POOLINGS)})")
         self.backbone, self.tokenizer, self.max_tokens, self.pooling = (
             backbone,
             tokenizer,
@@ -94,15 +99,6 @@ class QueryEncoder(nn.Module):
             pooling,
         )
         self.projection = nn.Linear(backbone.config.hidden_size, dim)
-        self.register_module("lexical", None)
-        self._lexical_inputs: tuple[Bag, TextTokenizer] | None = None
-
-    def attach_lexical(self, channel: LexicalChannel, bag: Bag, tokenizer: TextTokenizer) -> None:
-        """Add the lexical channel (model.query_lexical): `channel` becomes part of this encoder (trained and
-        saved with it); `bag` is the entity encoder's hash bag, called, not owned, so its weights stay the
-        entity encoder's; `tokenizer` turns queries into that bag's token ids."""
-        self.lexical = channel
-        self._lexical_inputs = (bag, tokenizer)
 
     @classmethod
     def from_pretrained(
@@ -127,8 +123,6 @@ class QueryEncoder(nn.Module):
             with torch.no_grad():
                 encoder.projection.weight.copy_(torch.eye(dim))
                 encoder.projection.bias.zero_()
-        elif projection != "random":
-            raise OmniSageError(f"model.query_projection: unknown {projection!r} (known: random, identity)")
         return encoder
 
     def freeze_below(self, trainable_layers: int) -> None:
@@ -151,57 +145,30 @@ class QueryEncoder(nn.Module):
     def dim(self) -> int:
         return self.projection.out_features
 
-    def tokenize(
-        self, queries: Sequence[str], max_tokens: int | None = None, lexical: bool = True
-    ) -> dict[str, torch.Tensor]:
+    def tokenize(self, queries: Sequence[str], max_tokens: int | None = None) -> dict[str, torch.Tensor]:
         """Normalized, tokenized, padded to the longest and cut at `max_tokens` (default: the encoder's own
-        limit): the encoder's input dict. With a lexical channel attached (and `lexical`), the dict also holds
-        the queries' hashed n-gram token ids (`lexical_ids` (N,), `lexical_offsets` (B,))."""
+        limit): the encoder's input dict."""
         texts = [normalize(q) for q in queries]
         limit = max_tokens or self.max_tokens
         with _TOKENIZER_LOCK:
-            tokens = dict(
+            return dict(
                 self.tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
             )
-        if lexical and self._lexical_inputs is not None:
-            tokens |= self.lexical_inputs(queries)
-        return tokens
-
-    def lexical_inputs(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
-        """The queries' hashed n-gram token ids for the lexical channel alone (no transformer tokens)."""
-        if self._lexical_inputs is None:
-            raise OmniSageError("this model has no lexical channel (model.query_lexical is off)")
-        return lexical_tokens(self._lexical_inputs[1], list(queries))
-
-    def lexical_term(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """(B, D) P·bag(q) of the queries whose lexical ids `tokens` holds; None without a channel or ids."""
-        if self.lexical is None or self._lexical_inputs is None or LEXICAL_IDS not in tokens:
-            return None
-        bags = self._lexical_inputs[0](tokens[LEXICAL_IDS], tokens[LEXICAL_OFFSETS])  # (B, hash_dim)
-        return self.lexical(bags)  # (B, D)
 
     def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Tokenizer output (input_ids, attention_mask, ...: (B, T); lexical ids if attached) -> (B, D) unit
-        vectors."""
-        inputs = {k: v for k, v in tokens.items() if k not in (LEXICAL_IDS, LEXICAL_OFFSETS)}
-        hidden = self.backbone(**inputs).last_hidden_state  # (B, T, H)
+        """Tokenizer output (input_ids, attention_mask, ...: (B, T)) -> (B, D) unit vectors."""
+        hidden = self.backbone(**tokens).last_hidden_state  # (B, T, H)
         if self.pooling == "mean":
-            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
         else:
             pooled = hidden[:, 0]  # (B, H)
-        dense = F.normalize(self.projection(pooled), dim=-1)  # (B, D)
-        term = self.lexical_term(tokens)
-        return dense if term is None else F.normalize(dense + term.to(dense.dtype), dim=-1)  # (B, D)
+        return F.normalize(self.projection(pooled), dim=-1)  # (B, D)
 
     def forward_bucketed(self, tokens: dict[str, torch.Tensor], buckets: int) -> torch.Tensor:
         """`forward` over `buckets` slices of the batch sorted by length, each cut to its own longest text: the
         same vectors (padding sits on the right and is masked) for less compute on padding. Long, uneven texts
         such as product titles pad a whole batch to 2-3x their mean length."""
-        if LEXICAL_IDS in tokens:
-            raise OmniSageError(
-                "forward_bucketed takes the transformer's inputs only (tokenize lexical=False)"
-            )
         mask = tokens["attention_mask"]
         if buckets <= 1 or self.tokenizer.padding_side != "right" or len(mask) < 2 * buckets:
             return self(tokens)

@@ -15,8 +15,6 @@ from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.index.catalog import IndexSet
 from omnisage.serve.service import QueryEmbedder, QueryService
 
-ENCODERS = ("onnx-int8", "onnx", "torch")
-
 
 class TorchQueryEmbedder:
     """The bundle's PyTorch query encoder behind the `QueryEmbedder` interface (the reference path)."""
@@ -30,8 +28,6 @@ class TorchQueryEmbedder:
 
 def load_query_embedder(model_dir: str | Path, config: ServeConfig) -> QueryEmbedder:
     """The model bundle's query encoder, as configured: exported ONNX (int8 or fp32) or plain PyTorch."""
-    if config.encoder not in ENCODERS:
-        raise OmniSageError(f"serve.encoder must be one of {', '.join(ENCODERS)}, got {config.encoder!r}")
     from omnisage.model.bundle import load_model
 
     model = load_model(model_dir)

@@ -15,11 +15,9 @@ from omnisage.train.batches import TrainBatch
 from omnisage.train.pairs import DATASETS
 
 
-def tasks_for(
-    datasets: list[str] | tuple[str, ...], towers: tuple[str, ...], compat_weight: float = 1.0
-) -> list[Task]:
-    """The tasks of each dataset: its entities through the learned tower and/or the legacy vectors (weighted
-    by `compat_weight`), and query→query through the query encoder. Tasks of one dataset share its pairs."""
+def tasks_for(datasets: list[str] | tuple[str, ...], towers: tuple[str, ...]) -> list[Task]:
+    """The tasks of each dataset: its entities through the learned tower and/or the legacy vectors, and
+    query→query through the query encoder. Tasks of one dataset share its pairs."""
     tasks: list[Task] = []
     for name in datasets:
         entity_type = DATASETS[name][0]
@@ -30,20 +28,25 @@ def tasks_for(
         if "entity" in towers:
             tasks.append(Task(name, name, "entity"))
         if "legacy" in towers:
-            tasks.append(Task(f"legacy_{name}", name, "legacy", compat_weight))
+            tasks.append(Task(f"legacy_{name}", name, "legacy"))
     return tasks
 
 
 class TrainingObjective(nn.Module):
-    """(query encoder, entity encoder, loss) -> per-task losses of a `TrainBatch`."""
+    """(model, loss) -> per-task losses of a `TrainBatch`. The model composes its towers
+    (`encode_query_tokens`, `encode_entity_batch`) and names its trainable parts (`trainable_parts`)."""
 
-    def __init__(self, query_encoder: nn.Module, entity_encoder: nn.Module | None, loss: MultiTaskLoss):
+    def __init__(self, model: nn.Module, loss: MultiTaskLoss):
         super().__init__()
-        self.query_encoder, self.entity_encoder, self.loss = query_encoder, entity_encoder, loss
+        self.model, self.loss = model, loss
 
     def embed(self, batch: TrainBatch) -> dict[str, DatasetEmbeddings]:
-        queries = self.query_encoder(batch.query_tokens)  # (T, D) every query-encoder text of the step
-        entities = self.entity_encoder(batch.entities) if batch.entities is not None else None  # (E, D)
+        queries = self.model.encode_query_tokens(
+            batch.query_tokens
+        )  # (T, D) every query-encoder text of the step
+        entities = (
+            self.model.encode_entity_batch(batch.entities) if batch.entities is not None else None
+        )  # (E, D)
         out: dict[str, DatasetEmbeddings] = {}
         for task in self.loss.tasks:
             data = batch.datasets.get(task.dataset)
@@ -78,7 +81,8 @@ class TrainingObjective(nn.Module):
 
 def encoders_in_use(objective: TrainingObjective) -> dict[str, nn.Module]:
     """The modules with trainable parameters, by optimizer group name."""
-    modules: dict[str, nn.Module] = {"query_encoder": objective.query_encoder, "loss": objective.loss}
-    if objective.entity_encoder is not None and any(t.tower == "entity" for t in objective.loss.tasks):
-        modules["entity_encoder"] = objective.entity_encoder
+    parts = objective.model.trainable_parts()
+    modules: dict[str, nn.Module] = {"query_encoder": parts["query_encoder"], "loss": objective.loss}
+    if any(t.tower == "entity" for t in objective.loss.tasks):
+        modules["entity_encoder"] = parts["entity_encoder"]
     return modules

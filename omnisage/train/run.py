@@ -29,7 +29,7 @@ from omnisage.train.distributed import Workers, init_workers, shutdown_workers
 from omnisage.train.loop import FitResult, fit, resolve_device
 from omnisage.train.objective import TrainingObjective, tasks_for
 from omnisage.train.pairs import DATASETS, pairs_for_config, training_window
-from omnisage.train.scratch_encoder import is_scratch, materialize
+from omnisage.train.scratch_encoder import materialize
 
 if TYPE_CHECKING:
     from omnisage.model.omnisage_model import OmniSageModel
@@ -160,29 +160,6 @@ def _pairs_as_ids(
     return pairs
 
 
-def _check(config: Config) -> None:
-    """Settings that no run can train with, refused before any data is read."""
-    train = config.train
-    if len(train.prefix_dims) != len(train.prefix_weights):
-        raise OmniSageError("config train.prefix_dims and train.prefix_weights must have the same length")
-    unknown = sorted(set(train.towers) - {"entity", "legacy", "query"})
-    if unknown:
-        raise OmniSageError(f"config train.towers: unknown {unknown} (known: entity, legacy, query)")
-    if train.steps < 1 or train.batch_size < 1:
-        raise OmniSageError("config train.steps and train.batch_size must be positive")
-    if train.negatives_per_pair < 0:
-        raise OmniSageError(
-            f"config train.negatives_per_pair must be >= 0 (0 = in-batch negatives only), got {train.negatives_per_pair}"
-        )
-    if config.model.query_lexical and not config.model.lexical_gain > 0:
-        raise OmniSageError(f"config model.lexical_gain must be > 0, got {config.model.lexical_gain}")
-    if not train.compat_weight > 0:
-        raise OmniSageError(
-            f"config train.compat_weight must be > 0, got {train.compat_weight} (to drop the compatibility "
-            "tasks, leave 'legacy' out of train.towers)"
-        )
-
-
 def train_model(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -193,7 +170,6 @@ def train_model(
     log=print,
 ) -> dict[str, Any]:
     """Train on `data_dir`, save the bundle to `out_dir/model`, return the run summary."""
-    _check(config)
     train, out_dir = config.train, Path(out_dir)
     workers, device = _start_workers(train)
     try:
@@ -246,25 +222,22 @@ def build_model(
     vocab = build_vocabulary(data.catalog.entities, data.model_config, progress=progress)
     start_from = _query_encoder_start(data.model_config, out_dir, train.seed, workers)
     model = OmniSageModel.create(start_from, vocab, seed=train.seed)  # the same weights on every worker
-    model.config = data.model_config  # the bundle records "random:..." rather than the init folder
+    model.config = data.model_config  # the bundle records "scratch" rather than the init folder
     return model
 
 
 def build_objective(model: OmniSageModel, data: TrainData, train: TrainConfig) -> TrainingObjective:
     """The tasks of the datasets with pairs, their multi-task loss, and the encoders it trains."""
-    tasks = tasks_for(tuple(data.pairs), train.towers, train.compat_weight)
+    tasks = tasks_for(tuple(data.pairs), train.towers)
     if not tasks:
         raise OmniSageError(f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}")
     loss = MultiTaskLoss(
         tasks,
         sketch_width=train.sketch_width,
-        sketch_depth=train.sketch_depth,
         temperature=train.temperature,
-        max_logit_scale=train.max_logit_scale,
         prefix_weights=tuple(zip(train.prefix_dims, train.prefix_weights)),
     )
-    uses_entities = any(t.tower == "entity" for t in tasks)
-    return TrainingObjective(model.query_encoder, model.entity_encoder if uses_entities else None, loss)
+    return TrainingObjective(model, loss)
 
 
 def build_batches(
@@ -281,14 +254,14 @@ def build_batches(
         world_size=workers.world_size,
         seed=train.seed,
     )
-    uses_entities = objective.entity_encoder is not None
+    uses_entities = any(t.tower == "entity" for t in objective.loss.tasks)
     features = model.featurizer.features(data.catalog.entities) if uses_entities else None
     return BatchBuilder(
         plan,
         data.catalog,
         features,
         towers=train.towers,
-        tokenize_queries=model.query_encoder.tokenize,
+        tokenize_queries=model.tokenize_queries,
         leave_one_out=train.leave_one_out,
     )
 
@@ -316,7 +289,6 @@ def _summary(
         "pairs_per_second": result.pairs_per_second,
         "precision": result.precision,
         "notes": data.notes,
-        "field_weights": _field_weights(model),
         "config": config_to_dict(dataclasses.replace(config, model=data.model_config)),
     }
 
@@ -331,23 +303,13 @@ def _save(out_dir: Path, model: OmniSageModel, summary: dict[str, Any]) -> Path:
     return model_dir
 
 
-def _field_weights(model: OmniSageModel) -> dict[str, float] | None:
-    """What the model learned each text field is worth (`model.field_weights`); None when it has no weights."""
-    weights = model.entity_encoder.field_weight
-    if weights is None:
-        return None
-    return {
-        name: round(float(w), 4) for name, w in zip(model.config.text_fields, weights.tolist(), strict=True)
-    }
-
-
 def _query_encoder_start(model: ModelConfig, out_dir: Path, seed: int, workers: Workers) -> ModelConfig:
-    """The config to create the model from: a "random:..." query encoder is first written to OUT."""
-    if not is_scratch(model.query_encoder):
+    """The config to create the model from: a "scratch" query encoder is first written to OUT."""
+    if model.query_encoder != "scratch":
         return model
     folder = out_dir / "query_encoder_init"
     if workers.is_main:
-        materialize(model.query_encoder, folder, seed)
+        materialize(model.scratch, folder, seed)
     if workers.distributed:
         dist.barrier()
     return dataclasses.replace(model, query_encoder=str(folder))

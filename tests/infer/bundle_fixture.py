@@ -82,6 +82,8 @@ def make_tiny_bundle(
         vocab_min_count=1,
         query_encoder=str(backbone_dir),
         max_query_tokens=16,
+        query_lexical=False,  # the paper's encoders (the lexical channel's serving: tests/model/test_lexical.py)
+        field_sizes=False,
     )
     vocab = Vocabulary.build(TITLES, min_count=1)
     model = OmniSageModel.create(config, vocab, seed=seed)

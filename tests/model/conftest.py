@@ -51,6 +51,8 @@ def config() -> ModelConfig:
         hash_dim=12,
         mlp_hidden=32,
         vocab_min_count=1,
+        query_lexical=False,  # the extensions are switched on by the tests that check them
+        field_sizes=False,
     )
 
 

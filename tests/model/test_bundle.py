@@ -4,17 +4,16 @@ writes are atomic (no temp dirs left, an old bundle replaced), tampering and non
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pyarrow as pa
 import pytest
-import torch
 
 from omnisage.config import config_to_dict
 from omnisage.errors import OmniSageError
-from omnisage.model.bundle import _model_config, load_model, save_model
+from omnisage.model.bundle import FORMAT_VERSION, _model_config, load_model, save_model
 from omnisage.model.features import build_vocabulary
+from omnisage.model.hash_embedding import HASH_SEEDS
 from omnisage.model.omnisage_model import OmniSageModel
 
 QUERIES = ["red sofa", "ＯＡＫ table", "北京烤鸭", ""]
@@ -57,12 +56,11 @@ def test_same_model_same_version_and_replace(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 
 
-def test_hash_seeds_travel_with_the_bundle(model, rows, tmp_path):
+def test_hash_seeds_are_part_of_the_format(model, rows, tmp_path):
     save_model(tmp_path / "bundle", model)
-    saved = json.loads((tmp_path / "bundle" / "config.json").read_text())
-    assert tuple(saved["hash_seeds"]) == model.config.hash_seeds
     loaded = load_model(tmp_path / "bundle")
-    assert loaded.entity_encoder.text.seeds == model.entity_encoder.text.seeds
+    assert loaded.entity_encoder.text.seeds == model.entity_encoder.text.seeds == HASH_SEEDS
+    np.testing.assert_array_equal(loaded.encode_entities(rows), model.encode_entities(rows))
 
 
 def test_refuses_tampered_bundles_and_other_directories(model, tmp_path):
@@ -79,19 +77,20 @@ def test_refuses_tampered_bundles_and_other_directories(model, tmp_path):
     assert (tmp_path / "data" / "pins.parquet").read_text() == "x"
 
 
-def test_bundles_saved_before_continuous_scale_existed_load_unscaled(model, tmp_path):
-    saved = config_to_dict(model.config)
-    del saved["continuous_scale"]
-    assert _model_config(saved, tmp_path).continuous_scale == "none"
+def test_config_json_reads_back_and_unknown_settings_are_refused(model, tmp_path):
     assert _model_config(config_to_dict(model.config), tmp_path) == model.config
+    saved = config_to_dict(model.config) | {"continuous_scale": "none"}  # a setting since deleted
+    with pytest.raises(OmniSageError, match=r"config\.json: .*unknown setting 'model\.continuous_scale'"):
+        _model_config(saved, tmp_path)
 
 
-def test_field_weights_travel_with_the_bundle(rows, config, tiny_query_encoder_dir, tmp_path):
-    config = dataclasses.replace(config, query_encoder=str(tiny_query_encoder_dir), field_weights=True)
-    model = OmniSageModel.create(config, build_vocabulary(rows, config), seed=3)
-    with torch.no_grad():
-        model.entity_encoder.field_weight.copy_(torch.linspace(0.0, 2.0, len(config.text_fields)))
+def test_bundles_of_another_format_version_are_refused_in_one_line(model, tmp_path):
     save_model(tmp_path / "bundle", model)
-    loaded = load_model(tmp_path / "bundle")
-    assert torch.equal(loaded.entity_encoder.field_weight, model.entity_encoder.field_weight)
-    np.testing.assert_array_equal(loaded.encode_entities(rows), model.encode_entities(rows))
+    manifest = tmp_path / "bundle" / "manifest.json"
+    manifest.write_text(
+        manifest.read_text().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 1')
+    )
+    with pytest.raises(
+        OmniSageError, match=f"bundle format version 1, this omnisage reads version {FORMAT_VERSION}"
+    ):
+        load_model(tmp_path / "bundle")

@@ -10,6 +10,7 @@ import torch
 from omnisage.errors import OmniSageError
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.features import TEXT_FIELDS, EntityFeaturizer
+from omnisage.model.omnisage_model import OmniSageModel
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
@@ -57,11 +58,12 @@ def test_mlp_shape(config):
 
 
 def test_legacy_residual_starts_at_the_legacy_vector(rows, config):
-    """With `legacy_residual` an untrained encoder returns each entity's normalized legacy vector (zeros
+    """With `legacy_residual` an untrained model returns each entity's normalized legacy vector (zeros
     without one), and training moves it from there."""
     config = dataclasses.replace(config, dim=config.legacy_dim, legacy_residual=True)
     featurizer, encoder = _setup(rows, config)
-    out = encoder(featurizer(rows))
+    model = OmniSageModel(config, featurizer.tokenizer.vocab, None, encoder)  # type: ignore[arg-type]  # entity side
+    out = model.encode_entity_batch(featurizer(rows))
     legacy = torch.tensor([rows[0]["legacy_vector"], rows[1]["legacy_vector"]])
     torch.testing.assert_close(out[:2], torch.nn.functional.normalize(legacy, dim=-1))
     assert torch.count_nonzero(out[2]) == 0
@@ -70,8 +72,8 @@ def test_legacy_residual_starts_at_the_legacy_vector(rows, config):
 
 
 def test_continuous_blocks_enter_at_the_text_scale(rows, config):
-    """Each unit-vector block is multiplied by sqrt(its width) before the MLP (`model.continuous_scale`), so a
-    LayerNorm-ed text bag does not drown it; "none" feeds the unit vectors as they are."""
+    """Each unit-vector block is multiplied by sqrt(its width) before the MLP, so a LayerNorm-ed text bag does
+    not drown it."""
     featurizer, encoder = _setup(rows, config)
     scale = encoder.continuous_scale
     widths = (config.legacy_dim, config.legacy_dim, config.image_dim)
@@ -84,54 +86,6 @@ def test_continuous_blocks_enter_at_the_text_scale(rows, config):
     first.register_forward_hook(lambda _m, inputs, _o: seen.update(x=inputs[0]))
     encoder(batch)
     torch.testing.assert_close(seen["x"][:, config.hash_dim :], batch.continuous * scale)
-    plain = EntityEncoder(10, dataclasses.replace(config, continuous_scale="none"))
-    assert torch.equal(plain.continuous_scale, torch.ones(sum(widths)))
-
-
-def test_unknown_continuous_scale_is_refused(config):
-    with pytest.raises(OmniSageError, match=r"model\.continuous_scale must be"):
-        EntityEncoder(10, dataclasses.replace(config, continuous_scale="log"))
-
-
-def test_field_weights_start_neutral_and_can_silence_a_field(rows, config):
-    """`model.field_weights`: one learned weight per text field, starting at 1 (the same vectors as without),
-    trained by the loss; at 0 the field's words no longer reach the embedding."""
-    featurizer, plain = _setup(rows, config)
-    weighted_config = dataclasses.replace(config, field_weights=True)
-    _, weighted = _setup(rows, weighted_config)
-    assert weighted.field_weight is not None and plain.field_weight is None
-    assert torch.equal(weighted.field_weight.detach(), torch.ones(len(config.text_fields)))
-    batch = featurizer(rows)
-    torch.testing.assert_close(weighted(batch), plain(batch))
-    weighted(batch)[:, 0].sum().backward()
-    assert weighted.field_weight.grad is not None and weighted.field_weight.grad.abs().sum() > 0
-    edited = [dict(r) for r in rows]
-    edited[0]["board_titles"] = ["oak dining table", "kitchen storage"]
-    assert not torch.allclose(weighted(featurizer(edited))[0], weighted(batch)[0])
-    with torch.no_grad():
-        weighted.field_weight[config.text_fields.index("board_titles")] = 0.0
-    torch.testing.assert_close(weighted(featurizer(edited)), weighted(batch))
-
-
-def test_field_dropout_drops_whole_fields_in_training_only(rows, config):
-    """`model.field_dropout`: in training an entity's field bag is dropped as if the field were empty; in eval
-    mode nothing is dropped, and a bad rate is refused."""
-    featurizer, encoder = _setup(rows, dataclasses.replace(config, field_dropout=0.5))
-    batch = featurizer(rows)
-    eval_out = encoder(batch)
-    torch.testing.assert_close(encoder(batch), eval_out)  # eval: deterministic, nothing dropped
-    encoder.train()
-    torch.manual_seed(1)
-    outs = [encoder(batch)[0] for _ in range(20)]
-    assert any(not torch.allclose(o, eval_out[0]) for o in outs)  # some draws drop some of pin 1's fields
-    everything = dataclasses.replace(config, field_dropout=0.999999)
-    _, dropping = _setup(rows, everything)
-    dropping.train()
-    no_text = [{k: v for k, v in r.items() if k not in TEXT_FIELDS} for r in rows]
-    torch.manual_seed(2)
-    torch.testing.assert_close(dropping(featurizer(rows)), dropping(featurizer(no_text)))
-    with pytest.raises(OmniSageError, match=r"model\.field_dropout must be in \[0, 1\)"):
-        EntityEncoder(10, dataclasses.replace(config, field_dropout=1.0))
 
 
 def test_field_sizes_enter_the_mlp(rows, config):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from omnisage.config import load_config
 from omnisage.errors import OmniSageError
 from omnisage.model.bundle import load_model, save_model
 from omnisage.model.features import build_vocabulary, item_texts
@@ -52,7 +53,7 @@ def test_entity_gradients_reach_the_shared_query_layers(model, rows):
     and the model holds one copy of those weights (the tower is not a second submodule)."""
     model.train()
     batch = model.featurizer(rows)
-    model.entity_encoder(batch).sum().backward()
+    model.encode_entity_batch(batch).sum().backward()
     layer = model.query_encoder.backbone.encoder.layer[-1].output.dense.weight
     assert layer.grad is not None and layer.grad.abs().sum() > 0
     names = [n for n, _ in model.entity_encoder.named_parameters()]
@@ -66,18 +67,15 @@ def test_bundle_round_trip_keeps_the_tower(model, rows, tmp_path):
     np.testing.assert_array_equal(loaded.encode_entities(rows), model.encode_entities(rows))
 
 
-def test_engaged_queries_are_refused_in_the_tower_text(rows, config, tiny_query_encoder_dir):
-    config = dataclasses.replace(
-        config,
-        query_encoder=str(tiny_query_encoder_dir),
-        entity_text_tower="query",
-        entity_text_fields=("title", "engaged_queries"),
-    )
+def test_engaged_queries_are_refused_in_the_tower_text(config):
     with pytest.raises(OmniSageError, match="entity_text_fields: engaged_queries"):
-        OmniSageModel.create(config, build_vocabulary(rows, config))
+        dataclasses.replace(
+            config, entity_text_tower="query", entity_text_fields=("title", "engaged_queries")
+        )
 
 
-def test_unknown_tower_is_refused(rows, config):
-    config = dataclasses.replace(config, entity_text_tower="bert")
-    with pytest.raises(OmniSageError, match="entity_text_tower: unknown 'bert'"):
-        OmniSageModel.create(config, build_vocabulary(rows, config))
+def test_unknown_tower_is_refused():
+    with pytest.raises(
+        OmniSageError, match=r"model\.entity_text_tower: 'bert' is not one of 'none', 'query'"
+    ):
+        load_config(None, ["model.entity_text_tower=bert"])

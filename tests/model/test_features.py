@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 import torch
 
+from omnisage.config import load_config
 from omnisage.errors import DataError, OmniSageError
 from omnisage.model.features import TEXT_FIELDS, EntityBatch, EntityFeaturizer, as_table
 from omnisage.schema import ENRICHED_ENTITIES
@@ -58,13 +59,11 @@ def test_continuous_layout(rows, config):
 
 
 def test_switches_and_field_choice(rows, config):
-    config = dataclasses.replace(config, use_legacy_features=False, text_fields=("title", "caption"))
+    config = dataclasses.replace(config, use_image_features=False, text_fields=("title", "caption"))
     batch = _featurizer(rows, config)(rows)
-    assert batch.continuous.shape == (3, config.image_dim) and batch.num_fields == 2
-    with pytest.raises(OmniSageError, match="unknown"):
-        EntityFeaturizer(
-            _featurizer(rows, config).tokenizer, dataclasses.replace(config, text_fields=("nope",))
-        )
+    assert batch.continuous.shape == (3, 2 * config.legacy_dim) and batch.num_fields == 2
+    with pytest.raises(OmniSageError, match=r"model\.text_fields: 'nope' is not one of 'title'"):
+        load_config(None, ["model.text_fields=title,nope"])
 
 
 def test_leave_one_out_equals_removing_the_query(rows, config):

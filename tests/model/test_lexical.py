@@ -1,6 +1,7 @@
 """The lexical channel (`model.query_lexical`): the query's hashed n-gram bag and the items' text bag go through
 one shared linear map. At step 0 a query scores higher against an item whose text it shares; the map is the
-query encoder's parameter (one copy, trained by both sides); bundles keep it; the ONNX serving path adds it."""
+model's parameter (one copy, trained by both sides); the vectors are the composition in OmniSageModel computed by
+hand from the parts; bundles keep it; the ONNX serving path adds it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from omnisage.errors import OmniSageError
 from omnisage.model.bundle import load_model, save_model
 from omnisage.model.features import build_vocabulary
 from omnisage.model.omnisage_model import OmniSageModel
@@ -28,13 +29,13 @@ def model(rows, config, tiny_query_encoder_dir) -> OmniSageModel:
 
 
 def test_lexical_term_is_the_bag_cosine_at_step_0(model):
-    """P has orthonormal columns scaled by gain/sqrt(hash_dim): P·bag(q) · P·bag(t) == bag(q)·bag(t)/hash_dim,
+    """P has orthonormal columns scaled by 1/sqrt(hash_dim): P·bag(q) · P·bag(t) == bag(q)·bag(t)/hash_dim,
     the cosine of the two LayerNorm-ed bags; a text scores itself at 1."""
     bag = model.entity_encoder.text  # the hash bag both sides share
-    tokens = model.query_encoder.tokenize(["red velvet sofa", "oak dining table"])
+    tokens = model.tokenize_queries(["red velvet sofa", "oak dining table"])
     with torch.no_grad():
         bags = bag(tokens["lexical_ids"], tokens["lexical_offsets"])  # (2, H)
-        mapped = model.query_encoder.lexical(bags)  # (2, D)
+        mapped = model.lexical(bags)  # (2, D)
     dots = (mapped @ mapped.T).numpy()
     expected = (bags @ bags.T).numpy() / bags.shape[1]
     np.testing.assert_allclose(dots, expected, atol=1e-5)
@@ -58,33 +59,49 @@ def test_shared_terms_raise_the_score(model, rows, config, tiny_query_encoder_di
 
 
 def test_both_sides_train_one_map(model, rows):
-    """One copy of P, inside the query encoder: the entity side's loss reaches it too, and the hash table gets
-    a gradient from the query side."""
+    """One copy of P, the model's: the entity side's loss reaches it, and the hash table gets a gradient from
+    the query side."""
     model.train()
-    model.entity_encoder(model.featurizer(rows)).sum().backward()
-    weight = model.query_encoder.lexical.projection.weight
+    model.encode_entity_batch(model.featurizer(rows)).sum().backward()
+    weight = model.lexical.projection.weight
     assert weight.grad is not None and weight.grad.abs().sum() > 0
     assert not any("lexical" in n for n, _ in model.entity_encoder.named_parameters())
+    assert not any("lexical" in n for n, _ in model.query_encoder.named_parameters())
     model.zero_grad()
     table = model.entity_encoder.text.table
     table.grad = None
-    model.query_encoder(model.query_encoder.tokenize(["red sofa"])).sum().backward()
+    model.encode_query_tokens(model.tokenize_queries(["red sofa"])).sum().backward()
     assert table.grad is not None and table.grad.abs().sum() > 0
 
 
 def test_queries_without_known_terms_are_the_plain_query_vector(model):
     """A query none of whose n-grams are in the vocabulary has an empty bag: only the transformer speaks."""
-    encoder = model.query_encoder.eval()
+    model.eval()
     with torch.inference_mode():
-        tokens = encoder.tokenize(["zzqx"])
+        tokens = model.tokenize_queries(["zzqx"])
         assert tokens["lexical_ids"].numel() == 0
-        dense = encoder({k: v for k, v in tokens.items() if not k.startswith("lexical")})
-        np.testing.assert_allclose(encoder(tokens).numpy(), dense.numpy(), atol=1e-6)
+        dense = model.query_encoder(model.query_encoder.tokenize(["zzqx"]))
+        np.testing.assert_allclose(model.encode_query_tokens(tokens).numpy(), dense.numpy(), atol=1e-6)
+
+
+def test_vectors_are_the_composition_of_the_parts(model, rows):
+    """query = normalize(normalize(transformer) + P·bag(q)), entity = normalize(MLP + P·text bag), by hand."""
+    queries = ["red velvet sofa", "oak table"]
+    model.eval()
+    with torch.inference_mode():
+        dense = model.query_encoder(model.query_encoder.tokenize(queries))  # (2, D) unit
+        ids, offsets = (model.tokenize_queries(queries)[k] for k in ("lexical_ids", "lexical_offsets"))
+        query = F.normalize(dense + model.lexical(model.entity_encoder.text(ids, offsets)), dim=-1)
+        batch = model.featurizer(rows)
+        text = model.entity_encoder.text_bag(batch)  # (3, H)
+        entity = F.normalize(model.entity_encoder.mlp_output(batch, text) + model.lexical(text), dim=-1)
+    np.testing.assert_array_equal(model.encode_queries(queries), query.numpy())
+    np.testing.assert_array_equal(model.encode_entities(rows), entity.numpy())
 
 
 def test_bundle_round_trip_keeps_the_channel(model, rows, tmp_path):
     with torch.no_grad():
-        model.query_encoder.lexical.projection.weight.mul_(1.7)  # not the initial map
+        model.lexical.projection.weight.mul_(1.7)  # not the initial map
     save_model(tmp_path / "bundle", model)
     loaded = load_model(tmp_path / "bundle")
     assert loaded.config.query_lexical
@@ -110,8 +127,8 @@ def test_onnx_serving_adds_the_channel(model, tmp_path):
 
 
 def test_works_with_the_entity_text_tower(rows, config, tiny_query_encoder_dir):
-    """With the query encoder also the entities' text tower, the tower's input carries no lexical ids (the
-    entity side adds its own bag once) and the model encodes both sides."""
+    """With the query encoder also the entities' text tower, the entity side adds its own text bag's term once
+    and the model encodes both sides."""
     model = _model(
         rows,
         config,
@@ -124,5 +141,4 @@ def test_works_with_the_entity_text_tower(rows, config, tiny_query_encoder_dir):
     )
     assert model.encode_entities(rows).shape == (3, 32)
     assert model.encode_queries(["red sofa"]).shape == (1, 32)
-    with pytest.raises(OmniSageError, match="transformer's inputs only"):
-        model.query_encoder.forward_bucketed(model.query_encoder.tokenize(["a"] * 8), buckets=2)
+    assert "lexical_ids" not in model.featurizer(rows).text_tokens

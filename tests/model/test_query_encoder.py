@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from omnisage.config import load_config
 from omnisage.errors import OmniSageError
 from omnisage.model.compatibility import nested_prefixes, prefix, prefix_numpy
 from omnisage.model.query_encoder import QueryEncoder
@@ -90,8 +91,8 @@ def test_mean_pooling_with_identity_projection_is_the_sentence_encoder_recipe(ti
 
 
 def test_bad_pooling_and_projection(tiny_query_encoder_dir):
-    with pytest.raises(OmniSageError, match="query_pooling"):
-        QueryEncoder.from_pretrained(tiny_query_encoder_dir, dim=32, pooling="max")
+    with pytest.raises(OmniSageError, match=r"model\.query_pooling: 'max' is not one of 'cls', 'mean'"):
+        load_config(None, ["model.query_pooling=max"])
     with pytest.raises(OmniSageError, match="identity needs"):
         QueryEncoder.from_pretrained(tiny_query_encoder_dir, dim=16, projection="identity")
 

@@ -10,12 +10,12 @@ from omnisage.cli import main
 from omnisage.config import load_config
 from omnisage.train.run import train_model
 
-TINY_ENCODER = "random:layers=1,hidden=32,heads=2"
-
 
 def _settings(**train) -> list[str]:
     settings = {
-        "model.query_encoder": TINY_ENCODER,
+        "model.query_encoder": "scratch",
+        "model.scratch.layers": 1,
+        "model.scratch.hidden": 32,
         "model.dim": 16,
         "model.hash_buckets": 256,
         "model.hash_dim": 16,
@@ -47,7 +47,8 @@ def test_trains_saves_a_bundle_and_resumes(toy_data_dir, tmp_path):
     assert summary["steps"] == 4 and summary["resumed_from"] == 0
     assert set(summary["pairs"]) == {"pin", "product_onsite", "product_offsite", "query"}
     assert summary["config"]["model"]["legacy_dim"] == 8  # adopted from the data
-    assert summary["config"]["model"]["query_encoder"] == TINY_ENCODER
+    assert summary["config"]["model"]["query_encoder"] == "scratch"
+    assert summary["config"]["model"]["scratch"]["hidden"] == 32
     assert set(summary["tasks"]) >= {"pin", "legacy_pin", "query"}
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
@@ -93,35 +94,17 @@ def test_lexical_channel_trains_resumes_and_serves_from_the_bundle(toy_data_dir,
     summary = train_model(toy_data_dir, tmp_path, longer, progress=False, log=lambda *_: None)
     assert summary["resumed_from"] == 2 and summary["steps"] == 3
     model = load_model(tmp_path / "model")
-    trained = model.query_encoder.lexical.projection.weight.detach()
+    trained = model.lexical.projection.weight.detach()
     fresh = LexicalChannel(model.config).projection.weight.detach()
     assert trained.shape == fresh.shape
-    assert float(fresh.norm()) == pytest.approx(model.config.lexical_gain, rel=1e-5)  # any seed starts there
-    assert abs(float(trained.norm()) - model.config.lexical_gain) > 1e-4  # training moved it
+    assert float(fresh.norm()) == pytest.approx(1.0, rel=1e-5)  # any seed starts there
+    assert abs(float(trained.norm()) - 1.0) > 1e-4  # training moved it
     queries = ["sofa", "lamp ideas"]
     with_lexical = model.encode_queries(queries)
-    tokens = model.query_encoder.tokenize(queries, lexical=False)
+    tokens = model.query_encoder.tokenize(queries)
     with torch.inference_mode():
         dense = model.query_encoder.eval()(tokens).numpy()
     assert not np.allclose(with_lexical, dense, atol=1e-3)
-
-
-def test_field_weights_train_and_are_reported(toy_data_dir, tmp_path):
-    """`model.field_weights`: each text field's weight leaves 1 in training, the summary names what each
-    field ended at, and the bundle carries them."""
-    from omnisage.model.bundle import load_model
-
-    config = load_config("tiny", [*_settings(steps=3), "model.field_weights=true"])
-    summary = train_model(toy_data_dir, tmp_path, config, progress=False, log=lambda *_: None)
-    weights = summary["field_weights"]
-    assert list(weights) == list(config.model.text_fields)
-    assert any(abs(w - 1.0) > 1e-4 for w in weights.values())
-    loaded = load_model(tmp_path / "model").entity_encoder.field_weight.tolist()
-    assert loaded == pytest.approx(list(weights.values()), abs=1e-4)
-    plain = train_model(
-        toy_data_dir, tmp_path / "plain", _config(steps=1), progress=False, log=lambda *_: None
-    )
-    assert plain["field_weights"] is None
 
 
 def test_legacy_only_baseline_trains_no_entity_encoder(toy_data_dir, tmp_path):
@@ -135,20 +118,9 @@ def test_cli_reports_bad_settings_in_one_line(toy_data_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "train.towers" in err and "Traceback" not in err
     code = main(
-        ["train", "--data", str(toy_data_dir), "--out", str(tmp_path), "--set", "train.compat_weight=0"]
-    )
-    err = capsys.readouterr().err
-    assert code == 2 and "train.compat_weight must be > 0" in err and "Traceback" not in err
-    code = main(
         ["train", "--data", str(toy_data_dir), "--out", str(tmp_path), "--set", "train.negatives_per_pair=-1"]
     )
     err = capsys.readouterr().err
     assert code == 2 and "train.negatives_per_pair must be >= 0" in err and "Traceback" not in err
-    code = main(
-        ["train", "--data", str(toy_data_dir), "--out", str(tmp_path), "--set", "model.query_lexical=true",
-         "--set", "model.lexical_gain=0"]
-    )  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 2 and "model.lexical_gain must be > 0" in err and "Traceback" not in err
     code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
     assert code == 2

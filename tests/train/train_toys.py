@@ -101,6 +101,23 @@ class ToyQueryEncoder(nn.Module):
         return F.normalize(self.proj(bag), dim=-1)  # (B, D)
 
 
+class ToyModel(nn.Module):
+    """The toy query encoder and an entity encoder behind the model's training interface."""
+
+    def __init__(self, query_encoder: nn.Module, entity_encoder: nn.Module):
+        super().__init__()
+        self.query_encoder, self.entity_encoder = query_encoder, entity_encoder
+
+    def encode_query_tokens(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.query_encoder(tokens)  # (B, D)
+
+    def encode_entity_batch(self, batch) -> torch.Tensor:
+        return self.entity_encoder(batch)  # (B, D)
+
+    def trainable_parts(self) -> dict[str, nn.Module]:
+        return {"query_encoder": self.query_encoder, "entity_encoder": self.entity_encoder}
+
+
 def model_config() -> ModelConfig:
     return ModelConfig(
         dim=16,
@@ -110,6 +127,8 @@ def model_config() -> ModelConfig:
         hash_dim=16,
         mlp_hidden=32,
         vocab_min_count=1,
+        query_lexical=False,  # the paper's encoders: the toys test training, not the extensions
+        field_sizes=False,
     )
 
 
@@ -167,7 +186,7 @@ def setup(
     entity_encoder = EntityEncoder(len(vocab), config)
     tasks = tasks_for(tuple(ints), train.towers)
     loss = MultiTaskLoss(tasks, sketch_width=train.sketch_width, temperature=train.temperature)
-    objective = TrainingObjective(query_encoder, entity_encoder, loss)
+    objective = TrainingObjective(ToyModel(query_encoder, entity_encoder), loss)
     per_worker = allocate(train.batch_size, {n: train.mix[n] for n in ints})
     sizes = {k: catalog.size(k) for k in ("pin", "product", "query")}
     plan = BatchPlan(
