@@ -3,17 +3,13 @@
 `read_table` returns an Arrow table with exactly the contract's columns and types, or raises a `DataError`
 naming the file, the 1-based data row and the column. Fast paths are vectorized; rows are only walked one
 by one to locate an error that a vectorized check has already found. Column coercion lives in `coerce`.
-Writes are atomic (temp file, then rename); `write_atomic` is the one helper the later stages use for theirs.
+Writes are atomic (omnisage/atomic.py: a temp file, then a rename).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +18,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
+from omnisage.atomic import atomic_path
 from omnisage.data.coerce import coerce_column
 from omnisage.errors import DataError
 from omnisage.schema import TableSpec
@@ -218,49 +215,19 @@ def _fix_vector_width(table: pa.Table, name: str) -> pa.Table:
     return table.set_column(i, pa.field(name, fixed.type, nullable=False), fixed)
 
 
-def _temp_beside(path: Path) -> str:
-    """A temp file in the target's folder, with the permissions a plain create would give (umask applied)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write through a temp file in the same folder, then rename: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_table(table: pa.Table, path: str | Path, *, row_group_size: int = 1 << 20) -> Path:
-    """Write Parquet atomically: a temp file in the same folder, then a rename (no half-written output)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
-    try:
+    """Write Parquet atomically (no half-written output)."""
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 class AtomicParquetWriter:
     """Stream record batches into one Parquet file that appears only when the writer closes cleanly."""
 
     def __init__(self, path: str | Path, schema: pa.Schema):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _temp_beside(self.path)
+        self._target = atomic_path(path)
+        self._tmp = self._target.__enter__()
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
 
     def write(self, batch: pa.Table | pa.RecordBatch) -> None:
@@ -271,7 +238,4 @@ class AtomicParquetWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._writer.close()
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            Path(self._tmp).unlink(missing_ok=True)
+        self._target.__exit__(exc_type, exc, tb)  # renamed into place, or removed after an error

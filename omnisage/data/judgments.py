@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from omnisage.atomic import atomic_path, write_text
 from omnisage.data.io import write_table
 from omnisage.errors import DataError
 from omnisage.schema import ENGAGEMENTS, PRODUCTS, QUERIES, TIMESTAMP
@@ -76,14 +75,11 @@ class Rejections:
         return len(self.rows)
 
     def write_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["file", "row", "column", "reason", "value"])
             writer.writerows(self.rows)
-        os.replace(tmp, path)
-        return path
+        return Path(path)
 
 
 @dataclass
@@ -249,8 +245,5 @@ def write_world(data: RelevanceSet, out: str | Path, *, derive_query_pairs: bool
         "rejected_by_reason": data.rejections.counts(),
         "notes": data.notes,
     }
-    fd, tmp = tempfile.mkstemp(prefix=".ingest.json.", suffix=".tmp", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(summary, fh, indent=2)
-    os.replace(tmp, out / "ingest.json")
+    write_text(out / "ingest.json", json.dumps(summary, indent=2))
     return counts

@@ -7,8 +7,6 @@ per system) and PNG plots into its output folder. Every number in the Markdown c
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,21 +14,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnisage.atomic import write_text
 from omnisage.config import EvalConfig, config_to_dict
 from omnisage.data.io import write_table
 from omnisage.eval.evaluate import Evaluation, curves, rank_systems, rank_table, relative_gain, summarize
 
 TASK_NAMES = {"pin": "query → pin", "product": "query → product", "query": "query → query"}
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write a text file atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -15,12 +15,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from omnisage.atomic import write_text
 from omnisage.config import Config, EvalConfig, config_to_dict, load_config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.evaluate import evaluate_systems
 from omnisage.eval.protocol import PAIR_COLUMNS, EvalSet, Windows, load_eval_sets
-from omnisage.eval.report import write_text
 from omnisage.eval.run import baseline_systems, load_bundle, load_entities, model_legacy_dim
 from omnisage.experiments import harness
 from omnisage.experiments.harness import Log, Trained, bundle_mtime, cached_ranks, fingerprint, join_ranks

@@ -12,11 +12,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from omnisage.atomic import write_text
 from omnisage.config import Config, config_to_dict
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet
 from omnisage.eval.evaluate import Evaluation, rank_systems, rank_table, summarize
-from omnisage.eval.report import TASK_NAMES, cell, gain_text, gains, markdown_table, write_text
+from omnisage.eval.report import TASK_NAMES, cell, gain_text, gains, markdown_table
 from omnisage.experiments.harness import Trained
 from omnisage.experiments.split import BenchSplit, training_set
 from omnisage.experiments.variants import BENCH_BASELINES, BENCH_VARIANTS, HYBRID, HYBRID_ABOUT, by_name

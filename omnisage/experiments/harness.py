@@ -18,11 +18,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from omnisage.atomic import write_text
 from omnisage.config import Config
 from omnisage.data.io import write_table
 from omnisage.errors import OmniSageError
 from omnisage.eval.evaluate import Evaluation, rank_table
-from omnisage.eval.report import write_text
 from omnisage.eval.run import model_systems
 from omnisage.eval.systems import System, model_system
 from omnisage.experiments.variants import Variant

@@ -9,14 +9,13 @@ only encodes texts never seen before; each finished chunk is its own file, so an
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from omnisage.atomic import write_atomic
 from omnisage.eval.baselines import MeanPoolEncoder
 from omnisage.model.features import item_texts
 from omnisage.progress import tqdm
@@ -39,10 +38,7 @@ def text_keys(texts: Sequence[str]) -> np.ndarray:
 
 
 def _save_part(path: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, keys=keys, vectors=vectors)
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: np.savez(fh, keys=keys, vectors=vectors))
 
 
 def _load_store(store: Path) -> tuple[dict[bytes, np.ndarray], int]:

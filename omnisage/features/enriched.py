@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from omnisage.atomic import write_text
 from omnisage.config import EnrichConfig
 from omnisage.data.io import write_table
 from omnisage.data.validate import World, load_world
@@ -264,10 +263,7 @@ def coverage(table: pa.Table) -> dict[str, dict[str, float]]:
 
 
 def _write_json(value: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(value, fh, indent=2)
-    os.replace(tmp, path)
+    write_text(path, json.dumps(value, indent=2))
 
 
 def run_enrich(

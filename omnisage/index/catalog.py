@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from omnisage.atomic import write_atomic
 from omnisage.config import IndexConfig
-from omnisage.data.io import find_table, read_table, write_atomic
+from omnisage.data.io import find_table, read_table
 from omnisage.data.validate import read_manifest
 from omnisage.errors import OmniSageError
 from omnisage.index.exact import ExactIndex

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omnisage.data.io import write_atomic
+from omnisage.atomic import write_atomic
 from omnisage.errors import OmniSageError
 from omnisage.index.store import load_ids, save_ids
 

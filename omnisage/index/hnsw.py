@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from omnisage.data.io import write_atomic
+from omnisage.atomic import write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.index.store import load_ids, save_ids
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from omnisage.data.io import write_atomic
+from omnisage.atomic import write_atomic
 from omnisage.errors import OmniSageError
 
 

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from omnisage.atomic import write_atomic
 from omnisage.config import InferConfig
-from omnisage.data.io import find_table, read_table, write_atomic, write_table
+from omnisage.data.io import find_table, read_table, write_table
 from omnisage.errors import DataError, OmniSageError
 from omnisage.progress import tqdm
 from omnisage.schema import QUERIES

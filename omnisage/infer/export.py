@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from omnisage.data.io import write_atomic
+from omnisage.atomic import atomic_path, write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.text.normalize import normalize
 
@@ -88,26 +88,20 @@ def _export_fp32(module: Any, tokenizer: Any, names: list[str], path: Path) -> i
     with torch.no_grad():
         dim = int(wrapper(*inputs).shape[1])
     axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # The tracer warns about Python-side shape checks inside Hugging Face models; they hold for any
-        # batch and length here (the tests compare ONNX and PyTorch on other shapes), so keep logs clean.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                inputs,
-                tmp,
-                input_names=names,
-                output_names=["embedding"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,  # the TorchScript exporter: no onnxscript dependency
-            )
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # The tracer warns about Python-side shape checks inside Hugging Face models; they hold for any
+    # batch and length here (the tests compare ONNX and PyTorch on other shapes), so keep logs clean.
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            inputs,
+            tmp,
+            input_names=names,
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,  # the TorchScript exporter: no onnxscript dependency
+        )
     return dim
 
 
@@ -123,13 +117,8 @@ def quantize_int8(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint on every call
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(dst) as tmp:
+        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
 
 
 class OnnxQueryEncoder:

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from omnisage.atomic import atomic_folder
 from omnisage.config import ModelConfig, config_to_dict
 from omnisage.config_parsing import build
 from omnisage.errors import OmniSageError
@@ -51,9 +48,7 @@ def save_model(directory: str | Path, model: OmniSageModel) -> str:
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not (directory / MANIFEST).is_file():
         raise OmniSageError(f"{directory} exists and is not a model bundle: refusing to overwrite it")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
+    with atomic_folder(directory) as tmp:
         _write_json(tmp / CONFIG, config_to_dict(model.config))
         weights = {f"entity_encoder.{k}": v for k, v in model.entity_encoder.state_dict().items()}
         weights.update(
@@ -70,10 +65,6 @@ def save_model(directory: str | Path, model: OmniSageModel) -> str:
             tmp / MANIFEST,
             {"format": FORMAT, "format_version": FORMAT_VERSION, "version": version, "files": files},
         )
-        _swap_into_place(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     model.version = version
     return version
 
@@ -115,17 +106,6 @@ def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
         config, vocab, query_encoder, entity_encoder, version=manifest["version"], lexical=lexical
     )
     return model.eval()
-
-
-def _swap_into_place(tmp: Path, directory: Path) -> None:
-    """Rename the finished bundle into place; an older bundle is moved aside first, then deleted."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(directory, old)
-    os.replace(tmp, directory)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _model_config(values: dict[str, Any], directory: Path) -> ModelConfig:

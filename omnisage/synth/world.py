@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnisage.atomic import write_text
 from omnisage.config import SynthConfig, config_to_dict
 from omnisage.data.io import AtomicParquetWriter, write_table
 from omnisage.errors import OmniSageError
@@ -343,12 +342,7 @@ def _summary(w: LatentWorld, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(value, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp creates owner-only files; the manifest is meant to be shared
-    os.replace(tmp, path)
+    write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def format_summary(summary: dict[str, Any]) -> str:

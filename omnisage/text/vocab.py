@@ -7,14 +7,13 @@ so the same texts always give the same vocabulary. Saved as one `token<TAB>count
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from omnisage.atomic import write_text
 from omnisage.errors import OmniSageError
 from omnisage.progress import tqdm
 from omnisage.text.tokenizers import analyze, key_of_trigram, trigram_of_key
@@ -118,8 +117,8 @@ class Vocabulary:
         directory.mkdir(parents=True, exist_ok=True)
         for kind in KINDS:
             lines = (f"{t}\t{n}\n" for t, n in zip(self.tokens[kind], self.counts[kind]))
-            _write_atomic(directory / f"{kind}.tsv", "".join(lines))
-        _write_atomic(directory / "vocab.json", json.dumps({"sizes": self.sizes}, indent=2) + "\n")
+            write_text(directory / f"{kind}.tsv", "".join(lines))
+        write_text(directory / "vocab.json", json.dumps({"sizes": self.sizes}, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path) -> Vocabulary:
@@ -190,14 +189,3 @@ def _count(
 def _top(counts: Counter[str], cap: int, min_count: int) -> tuple[list[str], list[int]]:
     kept = sorted(((-n, t) for t, n in counts.items() if n >= min_count))[:cap]
     return [t for _, t in kept], [-n for n, _ in kept]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -7,11 +7,9 @@ The batch plan is a function of the step, so the step number is the whole data p
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from omnisage.atomic import atomic_path
 from omnisage.errors import OmniSageError
 
 _NAME = re.compile(r"step-(\d+)\.pt$")
@@ -56,16 +55,10 @@ def save_checkpoint(
     rngs = _all_rng_states()
     path = Path(directory) / f"step-{step:08d}.pt"
     if is_main:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".step-", suffix=".tmp", dir=path.parent)
-        os.close(fd)
         try:
-            torch.save({**state, "step": step, "rng": rngs}, tmp)
-            os.replace(tmp, path)
-        except BaseException as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if not isinstance(exc, OSError | RuntimeError):  # torch reports a full disk as a RuntimeError
-                raise
+            with atomic_path(path) as tmp:
+                torch.save({**state, "step": step, "rng": rngs}, tmp)
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
             free = shutil.disk_usage(path.parent).free / 2**20
             raise OmniSageError(
                 f"could not write checkpoint {path} ({free:.0f} MiB free on that disk): {exc}; "

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -23,6 +21,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
+from omnisage.atomic import write_text
 from omnisage.config import TrainConfig
 from omnisage.errors import OmniSageError
 from omnisage.losses.multitask import Collective, LocalCollective
@@ -84,10 +83,7 @@ def _write_jsonl_prefix(path: Path, keep_through: int) -> None:
         for line in path.read_text(encoding="utf-8").splitlines()
         if json.loads(line)["step"] <= keep_through
     ]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    write_text(path, "".join(line + "\n" for line in kept))
 
 
 def _global_mean(values: dict[str, float], workers: Workers, device: torch.device) -> dict[str, float]:

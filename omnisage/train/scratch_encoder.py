@@ -7,13 +7,11 @@ no download and CPUs train in minutes. Seeded: the same shape and seed give the 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from omnisage.atomic import atomic_folder
 from omnisage.config import ScratchEncoderConfig
 
 
@@ -38,14 +36,7 @@ def materialize(shape: ScratchEncoderConfig, directory: str | Path, seed: int) -
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = BertModel(config)  # with its (unused) pooler, so that loading initializes nothing at random
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        with _quiet_transformers():  # no "Writing model shards" bar in a training log
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_folder(directory) as tmp, _quiet_transformers():  # no "Writing model shards" bar in a log
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return directory
