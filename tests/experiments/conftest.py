@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ..eval.conftest import toy_world  # noqa: F401  (a fixture: the colour/object world of tests/eval)
+from ..tiny_bert import write_tiny_bert
 
 # Three "topics" of products; each query engages one or two products of its topic (relevance 3) and is
 # judged irrelevant to one product of another topic (relevance 1). Queries 0-1 of a topic share a product.
@@ -43,22 +44,4 @@ def csv_path(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """A randomly initialized 2-layer BERT (hidden 32) with the packaged MiniLM tokenizer, as a local folder."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from omnisage.model.query_encoder import default_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

@@ -11,6 +11,8 @@ import pyarrow as pa
 from omnisage.config import ModelConfig
 from omnisage.schema import ENRICHED_ENTITIES
 
+from ..tiny_bert import write_tiny_bert
+
 LEGACY_DIM, IMAGE_DIM = 8, 4
 TITLES = [
     "red velvet sofa",
@@ -51,27 +53,12 @@ def enriched_rows(n: int = 60, seed: int = 0) -> pa.Table:
 def make_tiny_bundle(
     folder: Path, seed: int = 0, legacy_dim: int = LEGACY_DIM, image_dim: int = IMAGE_DIM, dim: int = 16
 ) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
 
     from omnisage.model.bundle import save_model
     from omnisage.model.omnisage_model import OmniSageModel
-    from omnisage.model.query_encoder import default_encoder_path
     from omnisage.text.vocab import Vocabulary
 
-    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
-    bert = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(seed)
-    backbone_dir = folder / "backbone"
-    BertModel(bert).save_pretrained(backbone_dir)
-    tokenizer.save_pretrained(backbone_dir)
+    backbone_dir = write_tiny_bert(folder / "backbone", seed)
     config = ModelConfig(
         dim=dim,
         legacy_dim=legacy_dim,

@@ -7,6 +7,8 @@ import pytest
 
 from omnisage.config import ModelConfig
 
+from ..tiny_bert import write_tiny_bert
+
 LEGACY, IMAGE = 8, 4
 
 
@@ -60,23 +62,4 @@ def config() -> ModelConfig:
 def tiny_query_encoder_dir(tmp_path_factory):
     """A randomly initialized 2-layer BERT (hidden 32) with the packaged MiniLM tokenizer, saved as a local
     Hugging Face folder: loads like any real encoder, in a fraction of a second."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from omnisage.model.query_encoder import default_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
-    bert = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    BertModel(bert).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
