@@ -293,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     # --no-progress silences every bar of the run, the stage's own and the evaluation's
     progress.ENABLED = not getattr(args, "no_progress", False)
+    # A long job's lines reach a log file (or a pipe) as they are printed, not in blocks of a few KB at the end.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # a real text stream (pytest's capture may replace it)
+            stream.reconfigure(line_buffering=True)
     try:
         return int(args.func(args) or 0)
     except OmniSageError as exc:
