@@ -126,14 +126,14 @@ class ModelConfig:
     # one linear map added before the final L2, so a query and an item (or an engaged query) that share terms
     # score higher from step 0. Measured on the 50k-pin world before search saves were board saves, 1,200
     # steps, Recall@10 without -> with: pin 0.123 -> 0.257, product 0.455 -> 0.561, query 0.493 -> 0.549, and
-    # the compatibility towers on saves pin 0.019 -> 0.056, product 0.178 -> 0.370 (README, Table 6).
+    # the compatibility towers on saves pin 0.019 -> 0.056, product 0.178 -> 0.370 (docs/experiments.md).
     query_lexical: bool = True
     # The size of each list field in model.text_fields (board titles, engaged queries), log(1 + entries), goes
     # into the MLP beside the bags (ours). The paper sums token vectors, so a field's size survives; our bags are
     # LayerNorm-ed, which erases it, and how many boards a pin sits on, or how many queries engage it, is how
     # popular it is (truth/: log-popularity correlates 0.47 and 0.66 with the two on a 50k-pin world). Measured
     # on the 50k-pin world, 1,200 steps, Table 4's board-title step on saves / long clicks: +0.018 / +0.002
-    # without it, +0.056 / +0.025 with it (README, Results).
+    # without it, +0.056 / +0.025 with it (docs/experiments.md).
     field_sizes: bool = True
 
     def __post_init__(self) -> None:

@@ -5,7 +5,7 @@ Every training step allocates and frees the same large tensors: the dense gradie
 a fresh `mmap` and unmaps it on free, so the next step pays one page fault per 4 KiB to get it back: zeroing a
 fresh 100k x 256 tensor takes ~65 ms here, a reused one ~5 ms. While `reuse_freed_memory` is active, glibc serves
 every block from its heap and keeps what is freed there, so the next step reuses it. On the default preset that is
-+18% pairs/s for +2-4% peak RSS (README, Training). On exit the defaults come back and the heap is trimmed.
++18% pairs/s for +2-4% peak RSS (docs/benchmarks.md). On exit the defaults come back and the heap is trimmed.
 """
 
 from __future__ import annotations
