@@ -26,28 +26,10 @@ Tower = Literal["entity", "legacy", "query"]
 class SynthConfig:
     """The synthetic Pinterest world (`omnisage synth`)."""
 
-    pins: int = 3000
+    pins: int = 3000  # the other tables scale with it (omnisage/synth/world.py)
     seed: int = 7
-    languages: tuple[str, ...] = ("en", "es", "fr", "de")
-    language_weights: tuple[float, ...] = (0.55, 0.18, 0.14, 0.13)  # share of items, queries, users
     legacy_dim: int = 256
     image_dim: int = 64
-    log_days: int = 730
-    log_end: str = "2024-07-01"  # the logs end at 00:00 UTC of this day
-    # Other tables scale with the number of pins.
-    products_per_pin: float = 0.3
-    queries_per_pin: float = 0.2
-    boards_per_pin: float = 0.2
-    engagements_per_pin: float = 10.0  # log rows (pin, product and related-query engagements)
-    # Generative knobs: the coverage shares the paper reports emerge from these.
-    no_text_share: float = 0.30  # pins with neither title nor description
-    caption_on_topic: float = 0.88  # captions that describe the image's interest
-    unsaved_share: float = 0.07  # pins nobody saves to a board
-    secondary_leaf_share: float = 0.2  # items that mix a second interest
-    same_language_share: float = 0.35  # engagements restricted to items in the query's language
-    popularity_sigma: float = 0.8  # lognormal spread of item popularity (which matching item a query engages)
-    dormant_share: float = 0.2  # items with almost no appeal (popularity x 1/1000): rarely engaged
-    chunk_rows: int = 1_000_000  # rows generated and written per chunk (bounds memory)
 
 
 @dataclass(frozen=True)
