@@ -28,11 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from omnisage.synth.lexicon import VISUAL_KINDS, load_lexicon
 from omnisage.eval.evaluate import RANK_PREFIX
 from omnisage.eval.metrics import bootstrap_means, percentile_interval
 from omnisage.eval.run import load_entities
 from omnisage.experiments.ablations import rank_variants
+from omnisage.synth.lexicon import VISUAL_KINDS, load_lexicon
 from omnisage.text.normalize import normalize
 
 _WORD = re.compile(r"\w+")
