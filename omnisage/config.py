@@ -26,28 +26,10 @@ Tower = Literal["entity", "legacy", "query"]
 class SynthConfig:
     """The synthetic Pinterest world (`omnisage synth`)."""
 
-    pins: int = 3000
+    pins: int = 3000  # the other tables scale with it (omnisage/synth/world.py)
     seed: int = 7
-    languages: tuple[str, ...] = ("en", "es", "fr", "de")
-    language_weights: tuple[float, ...] = (0.55, 0.18, 0.14, 0.13)  # share of items, queries, users
     legacy_dim: int = 256
     image_dim: int = 64
-    log_days: int = 730
-    log_end: str = "2024-07-01"  # the logs end at 00:00 UTC of this day
-    # Other tables scale with the number of pins.
-    products_per_pin: float = 0.3
-    queries_per_pin: float = 0.2
-    boards_per_pin: float = 0.2
-    engagements_per_pin: float = 10.0  # log rows (pin, product and related-query engagements)
-    # Generative knobs: the coverage shares the paper reports emerge from these.
-    no_text_share: float = 0.30  # pins with neither title nor description
-    caption_on_topic: float = 0.88  # captions that describe the image's interest
-    unsaved_share: float = 0.07  # pins nobody saves to a board
-    secondary_leaf_share: float = 0.2  # items that mix a second interest
-    same_language_share: float = 0.35  # engagements restricted to items in the query's language
-    popularity_sigma: float = 0.8  # lognormal spread of item popularity (which matching item a query engages)
-    dormant_share: float = 0.2  # items with almost no appeal (popularity x 1/1000): rarely engaged
-    chunk_rows: int = 1_000_000  # rows generated and written per chunk (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -58,17 +40,14 @@ class ScratchEncoderConfig:
     layers: int = 2
     hidden: int = 128
     heads: int = 2
-    intermediate: int = 0  # the feed-forward width; 0 = 4 x hidden
-    positions: int = 128  # the longest input, in tokens
 
     def __post_init__(self) -> None:
-        for name in ("layers", "hidden", "heads", "positions"):
+        for name in ("layers", "hidden", "heads"):
             if getattr(self, name) < 1:
                 raise OmniSageError(f"config model.scratch.{name} must be >= 1, got {getattr(self, name)}")
-        if self.intermediate < 0 or self.hidden % self.heads:
+        if self.hidden % self.heads:
             raise OmniSageError(
-                f"config model.scratch: hidden ({self.hidden}) must be a multiple of heads ({self.heads}) "
-                f"and intermediate ({self.intermediate}) >= 0"
+                f"config model.scratch: hidden ({self.hidden}) must be a multiple of heads ({self.heads})"
             )
 
 
@@ -155,7 +134,6 @@ class EvalConfig:
     curve_sizes: tuple[int, ...] = (100, 1_000, 10_000, 100_000)  # recall-vs-corpus-size points
     k: int = 10
     bootstrap: int = 1000  # resamples for the confidence intervals
-    confidence: float = 0.95
     seed: int = 13
     pin_actions: tuple[str, ...] = ("save", "long_click")
     product_actions: tuple[str, ...] = ("save", "long_click", "add_to_cart", "checkout")
@@ -164,10 +142,6 @@ class EvalConfig:
     # the model reads (model.text_fields: board titles, engaged queries), i.e. BM25 with document expansion.
     baselines: tuple[str, ...] = ("random", "bm25", "bm25_enriched", "zero_shot")
     baseline_fields: tuple[str, ...] = ("title", "description", "caption", "brand", "color")
-    zero_shot_max_tokens: int = 128
-    corpus_chunk: int = 16384  # corpus entities scored per block (memory stays bounded)
-    downstream_train_share: float = 0.5  # labelled queries used to fit the interest classifiers
-    downstream_epochs: int = 60
 
 
 @dataclass(frozen=True)
@@ -180,7 +154,6 @@ class EnrichConfig:
     spark_shuffle_partitions: int = 8
     threads: int = 0  # DuckDB worker threads; 0 = all cores
     window_days: int = 730  # engaged queries: two years of logs before --as-of
-    bucket_days: int = 1  # granularity of the incremental state (and of the window's start)
     state_cap: int = 0  # queries kept per entity in the incremental state; 0 = all (exact)
     top_queries: int = 20
     top_board_titles: int = 10
@@ -275,11 +248,9 @@ class IndexConfig:
     ef_construction: int = 200
     ef_search: int = 128  # query-time beam width: recall vs speed (bench_index.py); the tuning starts here
     recall_k: int = 10  # recall@k of HNSW vs exact, measured at build time
-    recall_probes: int = 1000  # query embeddings used to measure it
     # ef_search doubles until the measured recall reaches this (or max_ef_search); the result is saved.
     target_recall: float = 0.95
     max_ef_search: int = 2048
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -311,10 +282,6 @@ class BenchConfig:
     """The real-data product-search benchmark (`omnisage bench`; issue 6): split, legacy vectors, variants."""
 
     eval_share: float = 0.2  # share of the queries with an engaged product held out (none seen in training)
-    # Training positives: judged pairs of the training queries with at least this relevance (1-3 scale; ESCI:
-    # E 3, S 2, C 1.5). None = the adapter's engagement threshold (Home Depot 2.67, ESCI E). Held-out pairs
-    # are always the engaged ones, so the evaluation does not move with it.
-    train_min_relevance: float | None = None
     seed: int = 0  # the split's seed (the corpus is drawn with eval.seed)
     variants: tuple[str, ...] = ("omnisage", "searchsage", "no_engaged_queries", "single_task")
     baselines: tuple[str, ...] = ("bm25", "zero_shot")
@@ -329,11 +296,6 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if self.hybrid_weight is not None and not self.hybrid_weight >= 0:
             raise OmniSageError(f"config bench.hybrid_weight must be >= 0, got {self.hybrid_weight}")
-        at = self.train_min_relevance
-        if at is not None and not 1.0 <= at <= 3.0:
-            raise OmniSageError(
-                f"config bench.train_min_relevance must be on the 1-3 relevance scale, got {at}"
-            )
 
 
 @dataclass(frozen=True)

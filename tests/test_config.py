@@ -13,10 +13,10 @@ from omnisage.errors import OmniSageError
 
 def test_defaults_then_toml_then_overrides(tmp_path: Path) -> None:
     preset = tmp_path / "mine.toml"
-    preset.write_text('[synth]\npins = 500\nlanguages = ["en", "fr"]\n')
+    preset.write_text("[synth]\npins = 500\n\n[eval]\ncurve_sizes = [10, 100]\n")
     assert load_config().synth == Config().synth
-    cfg = load_config(preset, ["synth.seed=3", "synth.languages=en,de,es"])
-    assert (cfg.synth.pins, cfg.synth.seed, cfg.synth.languages) == (500, 3, ("en", "de", "es"))
+    cfg = load_config(preset, ["synth.seed=3", "eval.curve_sizes=5,50,500"])
+    assert (cfg.synth.pins, cfg.synth.seed, cfg.eval.curve_sizes) == (500, 3, (5, 50, 500))
 
 
 def test_override_errors_are_one_line() -> None:
@@ -65,5 +65,3 @@ def test_cross_field_rules_hold_on_every_construction() -> None:
         dataclasses.replace(Config().model, entity_text_fields=("title", "engaged_queries"))
     with pytest.raises(OmniSageError, match=r"bench\.hybrid_weight must be >= 0"):
         load_config(None, ["bench.hybrid_weight=-1"])
-    with pytest.raises(OmniSageError, match=r"bench\.train_min_relevance must be on the 1-3"):
-        load_config(None, ["bench.train_min_relevance=4"])

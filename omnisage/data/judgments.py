@@ -8,7 +8,6 @@ share an engaged product), and `relevance_labels`, every human label kept for th
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -95,14 +94,6 @@ class RelevanceSet:
 
     def engaged(self) -> pa.Table:
         return self.judgments.filter(self.judgments.column("engaged"))
-
-    def engaged_at(self, relevance: float) -> RelevanceSet:
-        """The same set with "engaged" redrawn as relevance >= `relevance` (to the file's two printed
-        decimals: 2.33 takes the raters' 7/3)."""
-        column = self.judgments.schema.get_field_index("engaged")
-        engaged = pc.greater_equal(self.judgments.column("relevance"), relevance - 0.005)
-        judgments = self.judgments.set_column(column, self.judgments.schema.field(column), engaged)
-        return dataclasses.replace(self, judgments=judgments)
 
 
 def timestamps(order: np.ndarray) -> pa.Array:

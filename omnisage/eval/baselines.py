@@ -21,6 +21,7 @@ from omnisage.model.features import item_texts
 from omnisage.text.tokenizers import analyze
 
 _LIST_FIELDS = ("board_titles", "engaged_queries")
+ZERO_SHOT_MAX_TOKENS = 128  # the zero-shot encoder reads at most this much of each text
 
 
 def entity_texts(evalset: EvalSet, fields: Sequence[str]) -> list[str]:
@@ -138,7 +139,10 @@ class MeanPoolEncoder:
 
 
 def zero_shot_system(
-    fields: Sequence[str], path: str | None = None, max_tokens: int = 128, name: str = "zero_shot"
+    fields: Sequence[str],
+    path: str | None = None,
+    max_tokens: int = ZERO_SHOT_MAX_TOKENS,
+    name: str = "zero_shot",
 ) -> EmbeddingSystem:
     """The pretrained sentence encoder on both sides, queries and entity text alike."""
     encoder = MeanPoolEncoder(path, max_tokens)

@@ -28,6 +28,8 @@ from omnisage.text.tokenizers import analyze
 LEVELS = (("top", "top_id"), ("sub", "sub_id"), ("leaf", "leaf_id"))
 TRIGRAM_BUCKETS = 1 << 16
 TRIGRAM_SEED = 0xFA57
+TRAIN_SHARE = 0.5  # labelled queries used to fit the interest classifiers (the rest are the test set)
+FASTTEXT_EPOCHS = 60  # passes of the fastText-style classifier over its training queries
 
 
 def load_query_labels(truth_dir: str | Path) -> pa.Table:
@@ -167,13 +169,18 @@ def _one_thread():
 
 
 def interest_classification(
-    truth_dir: str | Path, encode_queries: Callable[[list[str]], np.ndarray], cfg: EvalConfig
+    truth_dir: str | Path,
+    encode_queries: Callable[[list[str]], np.ndarray],
+    cfg: EvalConfig,
+    *,
+    epochs: int = FASTTEXT_EPOCHS,
 ) -> list[dict]:
-    """Precision per taxonomy level of both classifiers, with the relative gain of the embedding one."""
+    """Precision per taxonomy level of both classifiers, with the relative gain of the embedding one
+    (`epochs`: of the fastText-style one; tests pass fewer)."""
     labels = load_query_labels(truth_dir)
     rows = []
     for level, column in LEVELS:
-        split, classes = level_split(labels, column, cfg.downstream_train_share, cfg.seed)
+        split, classes = level_split(labels, column, TRAIN_SHARE, cfg.seed)
         if len(classes) < 2 or split.train.all():
             continue
         vectors = np.concatenate(
@@ -184,7 +191,7 @@ def interest_classification(
         )
         with _one_thread():
             embedding = embedding_classifier_precision(vectors, split, len(classes), cfg.seed)
-            fasttext = fasttext_precision(split, len(classes), cfg.downstream_epochs, cfg.seed)
+            fasttext = fasttext_precision(split, len(classes), epochs, cfg.seed)
         rows.append(
             {
                 "level": level,

@@ -63,7 +63,6 @@ def evaluate_systems(
                 evalset.corpus,
                 sizes=ev.sizes(task, cfg),
                 exclude=evalset.exclude,
-                corpus_chunk=cfg.corpus_chunk,
                 progress=True,
             )
         ev.seconds[system.name] = time.perf_counter() - start
@@ -127,7 +126,7 @@ def summarize(
                 if np.isnan(ranks.astype(float)).any():
                     continue  # the system does not do this task
                 hits = (ranks <= cfg.k).astype(np.float64)
-                lo, hi = percentile_interval(bootstrap_means(hits, cfg.bootstrap, cfg.seed), cfg.confidence)
+                lo, hi = percentile_interval(bootstrap_means(hits, cfg.bootstrap, cfg.seed))
                 rows.append(
                     {
                         "system": system,
@@ -156,7 +155,7 @@ def relative_gain(
         gains = means[:, 0] / means[:, 1] - 1.0
         point = hits[:, 0].mean() / hits[:, 1].mean() - 1.0 if hits[:, 1].mean() > 0 else float("inf")
     finite = gains[np.isfinite(gains)]
-    lo, hi = percentile_interval(finite, cfg.confidence) if len(finite) else (float("nan"), float("nan"))
+    lo, hi = percentile_interval(finite) if len(finite) else (float("nan"), float("nan"))
     return float(point), lo, hi
 
 

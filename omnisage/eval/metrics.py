@@ -16,6 +16,8 @@ from typing import Protocol
 import numpy as np
 
 DEFAULT_BLOCK_ELEMENTS = 1 << 24  # floats per score block (64 MiB of float32)
+CORPUS_CHUNK = 16384  # corpus entities scored per block (memory stays bounded)
+CONFIDENCE = 0.95  # the two-sided coverage of every bootstrap interval
 
 
 class Scorer(Protocol):
@@ -52,7 +54,7 @@ def positive_ranks(
     *,
     sizes: Sequence[int] | None = None,
     exclude: np.ndarray | None = None,
-    corpus_chunk: int = 16384,
+    corpus_chunk: int = CORPUS_CHUNK,
     block_elements: int = DEFAULT_BLOCK_ELEMENTS,
     progress: bool = False,
 ) -> np.ndarray:
@@ -119,7 +121,7 @@ def bootstrap_means(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -> np
     return out
 
 
-def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Two-sided percentile interval of bootstrap samples."""
     tail = (1.0 - confidence) / 2 * 100
     lo, hi = np.percentile(samples, [tail, 100 - tail])
@@ -127,7 +129,7 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[
 
 
 def recall_with_ci(
-    ranks: np.ndarray, k: int = 10, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
+    ranks: np.ndarray, k: int = 10, n_boot: int = 1000, confidence: float = CONFIDENCE, seed: int = 0
 ) -> tuple[float, float, float]:
     """(recall@k, CI low, CI high) by percentile bootstrap over pairs."""
     hits = (np.asarray(ranks) <= k).astype(np.float64)

@@ -18,6 +18,7 @@ from omnisage.atomic import write_text
 from omnisage.config import EvalConfig, config_to_dict
 from omnisage.data.io import write_table
 from omnisage.eval.evaluate import Evaluation, curves, rank_systems, rank_table, relative_gain, summarize
+from omnisage.eval.metrics import CONFIDENCE
 
 TASK_NAMES = {"pin": "query → pin", "product": "query → product", "query": "query → query"}
 
@@ -144,7 +145,7 @@ def evaluation_markdown(report: dict) -> str:
         f"Training and features end {w['train_end'][:19]}; evaluation window "
         f"{w['eval_start'][:19]} → {w['eval_end'][:19]}. {sets}. "
         f"Rank = 1 + corpus items scoring ≥ the positive; intervals: "
-        f"{report['config']['confidence']:.0%} bootstrap over pairs.\n",
+        f"{CONFIDENCE:.0%} bootstrap over pairs.\n",
         f"## Recall@{k} per task and action\n",
         recall_table(report["recall"], systems, langs=False),
         f"\n## Recall@{k} per language\n",

@@ -61,7 +61,7 @@ def baseline_systems(names: Sequence[str], config: Config) -> list[System]:
         "random": lambda: RandomSystem(seed=cfg.seed),
         "bm25": lambda: BM25System(cfg.baseline_fields),
         "bm25_enriched": lambda: BM25System(config.model.text_fields, name="bm25_enriched"),
-        "zero_shot": lambda: zero_shot_system(cfg.baseline_fields, max_tokens=cfg.zero_shot_max_tokens),
+        "zero_shot": lambda: zero_shot_system(cfg.baseline_fields),
     }
     return [makers[name]() for name in names]
 

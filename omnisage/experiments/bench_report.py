@@ -19,18 +19,10 @@ from omnisage.data.judgments import RelevanceSet
 from omnisage.eval.evaluate import Evaluation, rank_systems, rank_table, summarize
 from omnisage.eval.report import TASK_NAMES, cell, gain_text, gains, markdown_table
 from omnisage.experiments.harness import Trained
-from omnisage.experiments.split import BenchSplit, training_set
+from omnisage.experiments.split import BenchSplit
 from omnisage.experiments.variants import BENCH_BASELINES, BENCH_VARIANTS, HYBRID, HYBRID_ABOUT, by_name
 
 PRIMARY = "omnisage"
-
-
-def _split_counts(split: BenchSplit, config: Config) -> dict[str, int]:
-    at = config.bench.train_min_relevance
-    if at is None:
-        return split.about
-    positives = training_set(split, at).engaged().num_rows
-    return {**split.about, f"training positives (relevance ≥ {at:g})": positives}
 
 
 def _about(system: str) -> str:
@@ -78,7 +70,7 @@ def bench_report(
             "rejected_by_reason": data.rejections.counts(),
             "notes": data.notes,
         },
-        "split": _split_counts(split, config),
+        "split": split.about,
         "sets": {t: {"pairs": s.pairs.num_rows, "corpus": len(s.corpus)} for t, s in ev.sets.items()},
         "systems": {s: _about(s) for s in systems},
         "recall": rows,

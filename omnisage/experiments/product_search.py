@@ -29,7 +29,7 @@ from omnisage.experiments import harness
 from omnisage.experiments.bench_report import bench_report, write_report
 from omnisage.experiments.harness import Log, Trained, fingerprint, pin_settings
 from omnisage.experiments.legacy import legacy_embeddings
-from omnisage.experiments.split import BenchSplit, eval_sets, split_by_file, split_by_query, training_set
+from omnisage.experiments.split import BenchSplit, eval_sets, split_by_file, split_by_query
 from omnisage.experiments.variants import (
     BENCH_BASELINES,
     BENCH_VARIANTS,
@@ -68,13 +68,11 @@ def prepare_world(
     seconds["legacy_vectors"] = time.perf_counter() - start
     dim = legacy.schema.field("vector").type.list_size
     settings = {"split": _split_key(split), "legacy": dim, "enrich": config_to_dict(config.enrich)}
-    if bench.train_min_relevance is not None:
-        settings["train_min_relevance"] = bench.train_min_relevance
     pin_settings(out / "world.settings.json", settings)
     start = time.perf_counter()
     if not (enriched / OUTPUT).is_file():
         log("== training world: the training split in the data contracts")
-        write_world(training_set(split, bench.train_min_relevance), world)
+        write_world(split.training, world)
         write_table(legacy, world / "legacy_embeddings.parquet")
         (world / "world.json").write_text(json.dumps({"legacy_dim": dim}) + "\n", encoding="utf-8")
         log("== enrich: engaged queries from the training logs only")

@@ -94,11 +94,6 @@ def split_by_file(train: RelevanceSet, test: RelevanceSet) -> BenchSplit:
     return BenchSplit(training, heldout, queries_table(all_judgments), about)
 
 
-def training_set(split: BenchSplit, min_relevance: float | None) -> RelevanceSet:
-    """The training judgments, their positives redrawn at `min_relevance` when set (bench.train_min_relevance)."""
-    return split.training if min_relevance is None else split.training.engaged_at(min_relevance)
-
-
 def eval_sets(split: BenchSplit, entities: pa.Table, cfg: EvalConfig) -> tuple[dict[str, EvalSet], Windows]:
     """The product and query→query evaluation sets of the held-out queries, against random corpora.
 

@@ -4,9 +4,10 @@ An item's engaged queries come from the logs of the window before the cutoff `as
 count of each action; score = Σ_action weight[action] · count[action]; ranked by score descending, then
 query text (so ties are broken the same way everywhere). Query→query clicks are not an item feature.
 
-The window is measured in buckets of `bucket_days` UTC days (bucket = ⌊epoch day / bucket_days⌋): a log row
-counts when ts < as_of and its bucket ≥ bucket(as_of) − ⌈window_days / bucket_days⌉. Whole buckets leave
-the window, so a kept state of per-bucket counts can be updated exactly:
+The window is measured in buckets of `bucket_days` UTC days (BUCKET_DAYS; a saved state records its own;
+bucket = ⌊epoch day / bucket_days⌋): a log row counts when ts < as_of and its bucket ≥ bucket(as_of) −
+⌈window_days / bucket_days⌉. Whole buckets leave the window, so a kept state of per-bucket counts can be
+updated exactly:
 
     state(as_of₂) = expire(state(as_of₁) ∪ counts(logs with as_of₁ ≤ ts < as_of₂))
 
@@ -34,6 +35,7 @@ from omnisage.features.engines import Engine
 from omnisage.schema import ACTIONS
 
 DAY_US = 86_400_000_000
+BUCKET_DAYS = 1  # granularity of the incremental state (and of the window's start)
 _KEYS = ("entity_type", "entity_id", "query_text")
 _COUNTS = tuple(f"n_{a}" for a in ACTIONS)
 
@@ -72,9 +74,9 @@ class Window:
     bucket_days: int
 
     @classmethod
-    def of(cls, as_of: datetime | int, window_days: int, bucket_days: int) -> Window:
+    def of(cls, as_of: datetime | int, window_days: int, bucket_days: int = BUCKET_DAYS) -> Window:
         if window_days < 1 or bucket_days < 1:
-            raise OmniSageError("enrich.window_days and enrich.bucket_days must be at least 1")
+            raise OmniSageError("enrich.window_days and the bucket size must be at least 1 day")
         as_of_us = as_of if isinstance(as_of, int) else to_us(as_of)
         current = as_of_us // (DAY_US * bucket_days)
         return cls(as_of_us, current - math.ceil(window_days / bucket_days), bucket_days)
@@ -194,11 +196,17 @@ def _sorted(table: pa.Table, schema: pa.Schema, keys: list[str]) -> pa.Table:
 
 
 def engaged_queries(
-    engine: Engine, engagements: pa.Table, as_of: datetime | int, config: EnrichConfig
+    engine: Engine,
+    engagements: pa.Table,
+    as_of: datetime | int,
+    config: EnrichConfig,
+    *,
+    bucket_days: int = BUCKET_DAYS,
 ) -> pa.Table:
-    """Full recompute: the top `config.top_queries` engaged queries of every item (TOP_SCHEMA, long form)."""
-    window = Window.of(as_of, config.window_days, config.bucket_days)
-    engine.register("engagement_log", log_table(engagements, config.bucket_days))
+    """Full recompute: the top `config.top_queries` engaged queries of every item (TOP_SCHEMA, long form).
+    `bucket_days`: the window's granularity (tests compare other sizes with the incremental state)."""
+    window = Window.of(as_of, config.window_days, bucket_days)
+    engine.register("engagement_log", log_table(engagements, bucket_days))
     result = engine.query(full_sql(window, _weights(config), config.top_queries))
     return _sorted(result, TOP_SCHEMA, ["entity_type", "entity_id", "query_rank"])
 
@@ -215,12 +223,12 @@ class EngagedQueryState:
     weights: dict[str, float]
 
     @classmethod
-    def empty(cls, config: EnrichConfig) -> EngagedQueryState:
+    def empty(cls, config: EnrichConfig, *, bucket_days: int = BUCKET_DAYS) -> EngagedQueryState:
         return cls(
             STATE_SCHEMA.empty_table(),
             None,
             config.window_days,
-            config.bucket_days,
+            bucket_days,
             config.state_cap,
             _weights(config),
         )
@@ -261,11 +269,12 @@ class EngagedQueryState:
         return state
 
     def check_compatible(self, config: EnrichConfig, path: str | Path = "state") -> None:
-        ours = (self.window_days, self.bucket_days, self.cap)
-        theirs = (config.window_days, config.bucket_days, config.state_cap)
+        """The state's bucket size is its own (recorded in the file); the window and cap are the config's."""
+        ours = (self.window_days, self.cap)
+        theirs = (config.window_days, config.state_cap)
         if ours != theirs or (self.cap > 0 and self.weights != _weights(config)):
             raise OmniSageError(
-                f"{path}: the state was built with window_days, bucket_days, state_cap = {ours} "
+                f"{path}: the state was built with window_days, state_cap = {ours} "
                 f"(and weights {self.weights}); the config asks for {theirs}: rebuild it (delete the file)"
             )
 

@@ -111,7 +111,7 @@ def _table(world: World, spec: TableSpec) -> pa.Table:
 
 
 def _log_report(engagements: pa.Table, as_of_us: int, config: EnrichConfig) -> dict[str, int]:
-    window = Window.of(as_of_us, config.window_days, config.bucket_days)
+    window = Window.of(as_of_us, config.window_days)
     ts = engagements.column("ts").cast(pa.int64()).to_numpy()
     items = np.asarray(pc.is_in(engagements.column("entity_type"), pa.array(["pin", "product"])))
     future = ts >= as_of_us

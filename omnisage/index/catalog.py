@@ -29,6 +29,8 @@ from omnisage.schema import ENTITY_TYPES, ITEM_TYPES, LEGACY_EMBEDDINGS
 
 MANIFEST = "indexes.json"
 LEGACY_PREFIX = "legacy_"
+RECALL_PROBES = 1000  # query embeddings that measure HNSW recall@k against exact search
+PROBE_SEED = 0  # which query embeddings are the probes
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -181,9 +183,9 @@ def build_indexes(
             )
     named = dict(entities) | {LEGACY_PREFIX + k: v for k, v in legacy.items()}
 
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(PROBE_SEED)
     probe_pool = entities["query"][1] if "query" in entities else next(iter(entities.values()))[1]
-    probes = probe_pool[rng.permutation(len(probe_pool))[: config.recall_probes]]  # (P, D)
+    probes = probe_pool[rng.permutation(len(probe_pool))[:RECALL_PROBES]]  # (P, D)
     result = IndexSet(str(version), int(dim), legacy_dim=None)
     for name, (ids, vectors) in tqdm(named.items(), desc="index", unit="index"):
         index = build_index(ids, vectors, config)

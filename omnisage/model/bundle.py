@@ -33,7 +33,7 @@ from omnisage.text.vocab import Vocabulary
 __all__ = ["OmniSageModel", "load_model", "save_model"]
 
 FORMAT = "omnisage-model"
-FORMAT_VERSION = 2  # 2: the scratch encoder as a table, no hash seeds or deleted knobs in config.json
+FORMAT_VERSION = 3  # 3: model.scratch in config.json without intermediate / positions (constants now)
 MANIFEST, CONFIG, WEIGHTS, VOCAB, QUERY_ENCODER = (
     "manifest.json",
     "config.json",

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnisage.errors import OmniSageError
 from omnisage.synth.lexicon import LANGUAGES, Lexicon, load_lexicon
 
 DAY_US = 86_400_000_000
 HISTORY_DAYS = 1095  # items may predate the logs by up to three years
 NONE = -1  # "no secondary leaf / no attribute / no generic word"
+LANGUAGE_WEIGHTS = (0.55, 0.18, 0.14, 0.13)  # share of items, queries and users in each of LANGUAGES
+SECONDARY_LEAF_SHARE = 0.2  # items that mix a second interest
+POPULARITY_SIGMA = 0.8  # lognormal spread of item popularity (which matching item a query engages)
+DORMANT_SHARE = 0.2  # items with almost no appeal (popularity x 1/1000): rarely engaged
 # Independent random streams per part of the world, so changing how one part is drawn leaves the others as
 # they were. Chunked parts add the chunk number, so the output never depends on memory or machine.
 STREAMS = ("taxonomy", "pins", "products", "users", "boards", "queries", "vectors", "text", "saves", "logs")
@@ -61,16 +64,8 @@ class Taxonomy:
         return self.n_leaves + self.n_subs
 
 
-def build_taxonomy(languages: tuple[str, ...], weights: tuple[float, ...]) -> Taxonomy:
-    unknown = [lang for lang in languages if lang not in LANGUAGES]
-    if unknown or not languages:
-        raise OmniSageError(
-            f"synth.languages: unknown language(s) {', '.join(unknown) or '(none given)'}; the built-in lexicon has {', '.join(LANGUAGES)}"
-        )
-    if len(weights) != len(languages) or min(weights) <= 0:
-        raise OmniSageError(
-            f"synth.language_weights needs one positive weight per language ({len(languages)}), got {list(weights)}"
-        )
+def build_taxonomy() -> Taxonomy:
+    """The built-in lexicon in every one of its languages, weighted by LANGUAGE_WEIGHTS."""
     lx = load_lexicon()
     leaf_sub = np.array([c.parent for c in lx.leaves], dtype=np.int32)
     sub_top = np.array([c.parent for c in lx.subs], dtype=np.int32)
@@ -81,10 +76,10 @@ def build_taxonomy(languages: tuple[str, ...], weights: tuple[float, ...]) -> Ta
     top_attrs = np.full((len(lx.tops), width), NONE, dtype=np.int32)
     for t, ids in enumerate(allowed):
         top_attrs[t, : len(ids)] = ids
-    w = np.asarray(weights, dtype=np.float64)
+    w = np.asarray(LANGUAGE_WEIGHTS, dtype=np.float64)
     return Taxonomy(
         lx,
-        tuple(languages),
+        LANGUAGES,
         w / w.sum(),
         leaf_sub,
         sub_top[leaf_sub],
@@ -187,12 +182,9 @@ def sample_items(
     *,
     origin_us: int,
     log_days: int,
-    secondary_share: float,
-    popularity_sigma: float,
-    dormant_share: float = 0.0,
 ) -> Items:
     """n pins or products: a leaf (and maybe a second one), 0-2 attributes, a language, a creation time
-    (60% before the logs start, the rest during them) and a lognormal popularity; a `dormant_share` of them
+    (60% before the logs start, the rest during them) and a lognormal popularity; a DORMANT_SHARE of them
     keep 1/1000 of theirs (the long tail nobody engages with: engaged-query coverage stays near the paper's 65%)."""
     leaf = categorical(rng, leaf_p, n)
     attr_probs = (0.35, 0.45, 0.20) if kind == "pin" else (0.15, 0.50, 0.35)
@@ -207,13 +199,13 @@ def sample_items(
     return Items(
         kind,
         leaf,
-        _secondary_leaves(rng, tax, leaf, secondary_share),
+        _secondary_leaves(rng, tax, leaf, SECONDARY_LEAF_SHARE),
         a1,
         a2,
         categorical(rng, tax.language_weights, n).astype(np.int8),
         day,
         created_us,
-        rng.lognormal(0.0, popularity_sigma, n) * np.where(rng.random(n) < dormant_share, 0.001, 1.0),
+        rng.lognormal(0.0, POPULARITY_SIGMA, n) * np.where(rng.random(n) < DORMANT_SHARE, 0.001, 1.0),
     )
 
 

@@ -24,6 +24,7 @@ ACTION_P = {
 }
 TYPE_P = np.array([0.70, 0.20, 0.10])  # pin, product, related-query click
 GROWTH = 0.5  # traffic at the end of the logs is 1 + GROWTH times the traffic at the start
+SAME_LANGUAGE_SHARE = 0.35  # engagements restricted to items in the query's language
 
 
 class GroupSampler:
@@ -176,16 +177,11 @@ class EngagementModel:
         *,
         log_start_us: int,
         log_days: int,
-        same_language_share: float,
         saved: np.ndarray,
     ):
         self.tax, self.queries = tax, queries
         self.saved = saved  # (P,) False: nobody saves this pin, from search or elsewhere
-        self.log_start_us, self.log_days, self.same_language_share = (
-            log_start_us,
-            log_days,
-            same_language_share,
-        )
+        self.log_start_us, self.log_days = log_start_us, log_days
         self.any_lang = len(tax.languages)  # the "any language" slot
         self.bits = day_bits(HISTORY_DAYS + log_days)
         parts = [
@@ -273,7 +269,7 @@ class EngagementModel:
         # Items that match the query's leaf or sub and attributes, created before the engagement; some
         # users only engage with items in their own language.
         rows = np.flatnonzero(etype != QUERY)
-        same = rng.random(len(rows)) < self.same_language_share
+        same = rng.random(len(rows)) < SAME_LANGUAGE_SHARE
         any_lang = np.full(len(rows), self.any_lang)
         c, a1, a2 = Q.concept[q[rows]], Q.attr1[q[rows]], Q.attr2[q[rows]]
         before = HISTORY_DAYS + day[rows]

@@ -22,6 +22,10 @@ from omnisage.synth.lexicon import (
 )
 from omnisage.text.normalize import normalize
 
+CAPTION_ON_TOPIC = (
+    0.88  # captions that describe the image's interest (half the rest another one, half nothing)
+)
+
 _PRODUCT_EXTRAS = {
     "en": ("set of 2", "xl", "2 pack", "new", "large", "small"),
     "es": ("juego de 2", "xl", "pack de 2", "nuevo", "grande", "pequeño"),
@@ -54,9 +58,9 @@ class Dice:
 class Writer:
     """Renders text for one world; word tables are indexed [language][concept] -> synonyms."""
 
-    def __init__(self, tax: Taxonomy, caption_on_topic: float, rng: np.random.Generator):
+    def __init__(self, tax: Taxonomy, rng: np.random.Generator):
         lx = tax.lexicon
-        self.tax, self.on_topic = tax, caption_on_topic
+        self.tax = tax
         self.langs = tax.languages
         concepts = (*lx.leaves, *lx.subs)
         self.concept = [[c.words[lang] for c in concepts] for lang in self.langs]
@@ -228,7 +232,7 @@ class Writer:
     def caption(self, d: Dice, leaf: int, leaf2: int, a1: int, a2: int) -> tuple[str, bool]:
         """A captioner's English description of the image; (text, whether it is about the item's interest)."""
         r = d.u()
-        if r < self.on_topic:
+        if r < CAPTION_ON_TOPIC:
             shown = [a for a in self._attrs(a1, a2) if a in self.visual and d.chance(0.7)]
             x = " ".join([*(d.pick(self.en_attr[a]) for a in shown), d.pick(self.en_leaf[leaf])])
             if leaf2 != NONE and d.chance(0.4):
@@ -236,7 +240,7 @@ class Writer:
             else:
                 text = d.pick(CAPTION_TEMPLATES).format(x=x)
             return _articles(text), True
-        if r < self.on_topic + (1.0 - self.on_topic) / 2:  # confidently describes something else
+        if r < CAPTION_ON_TOPIC + (1.0 - CAPTION_ON_TOPIC) / 2:  # confidently describes something else
             other = int(d.u() * self.tax.n_leaves)
             while self.tax.leaf_top[other] == self.tax.leaf_top[leaf]:
                 other = int(d.u() * self.tax.n_leaves)

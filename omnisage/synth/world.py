@@ -67,6 +67,16 @@ from omnisage.synth.text import Writer
 from omnisage.synth.vectors import VectorModel
 
 MIN_QUERIES = 1000  # small worlds still need queries for (nearly) every leaf
+LOG_END = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)  # the logs end at 00:00 UTC of this day
+LOG_DAYS = 730  # the logs cover the two years before LOG_END
+# The other tables scale with the number of pins.
+PRODUCTS_PER_PIN = 0.3
+QUERIES_PER_PIN = 0.2
+BOARDS_PER_PIN = 0.2
+ENGAGEMENTS_PER_PIN = 10.0  # log rows (pin, product and related-query engagements)
+NO_TEXT_SHARE = 0.30  # pins with neither title nor description
+UNSAVED_SHARE = 0.07  # pins nobody saves to a board
+CHUNK_ROWS = 1_000_000  # log rows generated and written per chunk (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -79,77 +89,60 @@ class LatentWorld:
     queries: QueryLatents
     query_texts: list[str]
     query_weight: np.ndarray  # (Q,) Zipf popularity
-    saved: np.ndarray  # (P,) False: a pin nobody saves to a board (synth.unsaved_share of them)
+    saved: np.ndarray  # (P,) False: a pin nobody saves to a board (UNSAVED_SHARE of them)
     start_us: int  # the logs cover [start_us, end_us)
     end_us: int
 
 
-def _log_end(cfg: SynthConfig) -> dt.datetime:
+def _check(cfg: SynthConfig) -> None:
     if cfg.pins < 20:
         raise OmniSageError(f"synth.pins (--scale) must be at least 20, got {cfg.pins}")
-    if min(cfg.legacy_dim, cfg.image_dim) < 2 or cfg.log_days < 30 or cfg.chunk_rows < 1000:
-        raise OmniSageError("synth needs legacy_dim and image_dim >= 2, log_days >= 30, chunk_rows >= 1000")
-    shares = (
-        "no_text_share",
-        "caption_on_topic",
-        "unsaved_share",
-        "secondary_leaf_share",
-        "same_language_share",
-    )
-    for name in shares:
-        if not 0.0 <= getattr(cfg, name) <= 1.0:
-            raise OmniSageError(f"synth.{name} must be within [0, 1], got {getattr(cfg, name)}")
-    try:
-        return dt.datetime.fromisoformat(cfg.log_end).replace(tzinfo=dt.UTC)
-    except ValueError:
-        raise OmniSageError(f"synth.log_end must be a date like 2024-07-01, got {cfg.log_end!r}") from None
+    if min(cfg.legacy_dim, cfg.image_dim) < 2:
+        raise OmniSageError("synth needs legacy_dim and image_dim >= 2")
 
 
 def sample_world(cfg: SynthConfig, tax: Taxonomy, writer: Writer) -> LatentWorld:
     """Draw the latent state of every entity; sizes scale with the number of pins."""
     seed = cfg.seed
-    end_us = int(_log_end(cfg).timestamp()) * 1_000_000
-    start_us = end_us - cfg.log_days * DAY_US
-    item_args = {
-        "origin_us": start_us - HISTORY_DAYS * DAY_US,
-        "log_days": cfg.log_days,
-        "secondary_share": cfg.secondary_leaf_share,
-        "popularity_sigma": cfg.popularity_sigma,
-        "dormant_share": cfg.dormant_share,
-    }
+    end_us = int(LOG_END.timestamp()) * 1_000_000
+    start_us = end_us - LOG_DAYS * DAY_US
+    item_args = {"origin_us": start_us - HISTORY_DAYS * DAY_US, "log_days": LOG_DAYS}
     leaf_rng = stream(seed, "taxonomy")
     pins = sample_items(
         stream(seed, "pins"), tax, cfg.pins, "pin", leaf_weights(tax, leaf_rng, "pin"), **item_args
     )
-    n_products = max(1, round(cfg.pins * cfg.products_per_pin))
+    n_products = max(1, round(cfg.pins * PRODUCTS_PER_PIN))
     product_p = leaf_weights(tax, leaf_rng, "product")
     products = sample_items(stream(seed, "products"), tax, n_products, "product", product_p, **item_args)
-    n_boards = max(5, round(cfg.pins * cfg.boards_per_pin))
+    n_boards = max(5, round(cfg.pins * BOARDS_PER_PIN))
     user_lang, interest_top, interest_user = sample_users(stream(seed, "users"), tax, max(2, n_boards // 4))
     boards = sample_boards(
         stream(seed, "boards"), tax, pins, n_boards, user_lang, interest_top, interest_user
     )
-    n_queries = max(MIN_QUERIES, round(cfg.pins * cfg.queries_per_pin))
+    n_queries = max(MIN_QUERIES, round(cfg.pins * QUERIES_PER_PIN))
     queries, texts = unique_queries(stream(seed, "queries"), tax, writer, [pins, products], n_queries)
     weight = query_popularity(stream(seed, "queries", 1), queries, tax.language_weights)
-    saved = stream(seed, "saves", 2).random(len(pins)) >= cfg.unsaved_share
+    saved = stream(seed, "saves", 2).random(len(pins)) >= UNSAVED_SHARE
     return LatentWorld(
         tax, pins, products, boards, len(user_lang), queries, texts, weight, saved, start_us, end_us
     )
 
 
-def generate_world(cfg: SynthConfig, out: str | Path, *, progress: bool = False) -> dict[str, Any]:
-    """Write the world's tables, `truth/` and `world.json` into `out`; return the coverage summary."""
-    _log_end(cfg)
+def generate_world(
+    cfg: SynthConfig, out: str | Path, *, progress: bool = False, chunk_rows: int = CHUNK_ROWS
+) -> dict[str, Any]:
+    """Write the world's tables, `truth/` and `world.json` into `out`; return the coverage summary.
+    `chunk_rows`: log rows per chunk (tests pass a small one to cover several chunks)."""
+    _check(cfg)
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
-    tax = build_taxonomy(cfg.languages, cfg.language_weights)
-    writer = Writer(tax, cfg.caption_on_topic, stream(cfg.seed, "text", 3))
+    tax = build_taxonomy()
+    writer = Writer(tax, stream(cfg.seed, "text", 3))
     w = sample_world(cfg, tax, writer)
     stats = _write_items(cfg, w, writer, out, progress)
     boards = boards_table(cfg.seed, writer, w.boards)
     write_table(boards, out / "boards.parquet")
-    stats |= _write_logs(cfg, w, out, progress)
+    stats |= _write_logs(cfg, w, out, progress, chunk_rows)
     stats |= _write_board_saves(cfg, w, boards, stats.pop("pin_saves"), out)
     langs = np.array(tax.languages)
     queries = {
@@ -183,8 +176,8 @@ def _write_items(
     cfg: SynthConfig, w: LatentWorld, writer: Writer, out: Path, progress: bool
 ) -> dict[str, Any]:
     vectors = VectorModel(stream(cfg.seed, "vectors"), w.tax, cfg.legacy_dim, cfg.image_dim)
-    no_text = stream(cfg.seed, "pins", 1).random(len(w.pins)) < cfg.no_text_share
-    end_day = HISTORY_DAYS + cfg.log_days
+    no_text = stream(cfg.seed, "pins", 1).random(len(w.pins)) < NO_TEXT_SHARE
+    end_day = HISTORY_DAYS + LOG_DAYS
     stats: dict[str, Any] = {}
     with (
         AtomicParquetWriter(
@@ -241,7 +234,9 @@ def _write_board_saves(
     }
 
 
-def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> dict[str, Any]:
+def _write_logs(
+    cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool, chunk_rows: int
+) -> dict[str, Any]:
     """Engagement logs, chunk by chunk in time order; returns what the summary and queries table need."""
     model = EngagementModel(
         w.tax,
@@ -250,8 +245,7 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
         w.queries,
         w.query_weight,
         log_start_us=w.start_us,
-        log_days=cfg.log_days,
-        same_language_share=cfg.same_language_share,
+        log_days=LOG_DAYS,
         saved=w.saved,
     )
     n_pins, n_products = len(w.pins), len(w.products)
@@ -261,8 +255,8 @@ def _write_logs(cfg: SynthConfig, w: LatentWorld, out: Path, progress: bool) -> 
     volume = np.zeros(len(w.queries), np.int64)
     by_type, by_action = np.zeros(len(ENTITY_TYPES), np.int64), np.zeros(len(ACTIONS), np.int64)
     saves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (query, pin, ts_us) of pin saves
-    total = round(cfg.pins * cfg.engagements_per_pin)
-    n_chunks = max(1, -(-total // cfg.chunk_rows))
+    total = round(cfg.pins * ENGAGEMENTS_PER_PIN)
+    n_chunks = max(1, -(-total // chunk_rows))
     schema = table_schema(ENGAGEMENTS)
     with AtomicParquetWriter(out / "engagements.parquet", schema) as sink:
         bar = tqdm(

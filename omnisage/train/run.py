@@ -29,7 +29,7 @@ from omnisage.train.distributed import Workers, init_workers, shutdown_workers
 from omnisage.train.loop import FitResult, fit, resolve_device
 from omnisage.train.objective import TrainingObjective, tasks_for
 from omnisage.train.pairs import DATASETS, pairs_for_config, training_window
-from omnisage.train.scratch_encoder import materialize
+from omnisage.train.scratch_encoder import check_fits, materialize
 
 if TYPE_CHECKING:
     from omnisage.model.omnisage_model import OmniSageModel
@@ -307,6 +307,7 @@ def _query_encoder_start(model: ModelConfig, out_dir: Path, seed: int, workers: 
     """The config to create the model from: a "scratch" query encoder is first written to OUT."""
     if model.query_encoder != "scratch":
         return model
+    check_fits(model)
     folder = out_dir / "query_encoder_init"
     if workers.is_main:
         materialize(model.scratch, folder, seed)

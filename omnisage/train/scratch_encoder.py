@@ -12,7 +12,21 @@ from pathlib import Path
 import torch
 
 from omnisage.atomic import atomic_folder
-from omnisage.config import ScratchEncoderConfig
+from omnisage.config import ModelConfig, ScratchEncoderConfig
+from omnisage.errors import OmniSageError
+
+POSITIONS = 128  # the longest input the encoder reads, in tokens (its position embeddings)
+FEED_FORWARD = 4  # the feed-forward width, in multiples of the hidden width (BERT's ratio)
+
+
+def check_fits(model: ModelConfig) -> None:
+    """One-line error when the configured inputs are longer than the scratch encoder's POSITIONS."""
+    text_tokens = model.entity_text_max_tokens if model.entity_text_tower == "query" else 0
+    if max(model.max_query_tokens, text_tokens) > POSITIONS:
+        raise OmniSageError(
+            f"the scratch query encoder reads at most {POSITIONS} tokens: model.max_query_tokens "
+            f"({model.max_query_tokens}) and model.entity_text_max_tokens ({text_tokens}) must not exceed it"
+        )
 
 
 def materialize(shape: ScratchEncoderConfig, directory: str | Path, seed: int) -> Path:
@@ -30,8 +44,8 @@ def materialize(shape: ScratchEncoderConfig, directory: str | Path, seed: int) -
         hidden_size=shape.hidden,
         num_hidden_layers=shape.layers,
         num_attention_heads=shape.heads,
-        intermediate_size=shape.intermediate or 4 * shape.hidden,
-        max_position_embeddings=shape.positions,
+        intermediate_size=FEED_FORWARD * shape.hidden,
+        max_position_embeddings=POSITIONS,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

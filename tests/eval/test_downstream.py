@@ -54,10 +54,10 @@ def test_both_classifiers_learn_a_clean_taxonomy_and_random_vectors_do_not(tmp_p
     def noise(texts: list[str]) -> np.ndarray:
         return np.random.default_rng(len(texts)).normal(size=(len(texts), 16)).astype(np.float32)
 
-    cfg = EvalConfig(downstream_epochs=40)
-    rows = {r["level"]: r for r in interest_classification(tmp_path, keyword, cfg)}
+    cfg = EvalConfig()
+    rows = {r["level"]: r for r in interest_classification(tmp_path, keyword, cfg, epochs=40)}
     assert [r["classes"] for r in rows.values()] == [2, 6, 12]
     for r in rows.values():
         assert r["embedding_precision"] == 1.0 and r["fasttext_precision"] >= 0.9
-    noisy = {r["level"]: r for r in interest_classification(tmp_path, noise, cfg)}
+    noisy = {r["level"]: r for r in interest_classification(tmp_path, noise, cfg, epochs=40)}
     assert noisy["sub"]["embedding_precision"] < 0.5  # chance is 1/6

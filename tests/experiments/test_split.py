@@ -9,14 +9,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from omnisage.config import BenchConfig, Config, EvalConfig
+from omnisage.config import Config, EvalConfig
 from omnisage.data.homedepot import read_homedepot
 from omnisage.data.validate import load_world
 from omnisage.errors import DataError
 from omnisage.experiments import legacy as legacy_module
 from omnisage.experiments.legacy import legacy_embeddings
 from omnisage.experiments.product_search import prepare_world
-from omnisage.experiments.split import eval_sets, split_by_file, split_by_query, training_set
+from omnisage.experiments.split import eval_sets, split_by_file, split_by_query
 
 from .conftest import homedepot_csv
 
@@ -139,25 +139,6 @@ def test_training_world_and_eval_sets_never_see_heldout_queries(
     pairs = set(zip(related.queries, related.pairs.column("entity_id").to_pylist()))
     assert pairs == {("drill driver kit", "cordless drill"), ("floor lamp", "desk lamp")}
     assert len(related.corpus) == 10  # the query catalog holds every query, held-out ones included
-
-
-def test_a_lower_training_threshold_adds_positives_and_leaves_the_heldout_side_alone(
-    csv_path: Path, tmp_path: Path, fake_encoder: type[FakeEncoder]
-) -> None:
-    data = read_homedepot(csv_path)
-    split = split_by_query(data, share=0.2, seed=0)
-    assert training_set(split, None) is split.training
-    relevance = np.array(split.training.judgments.column("relevance").to_pylist())
-    lowered = training_set(split, 1.0)  # the fixture judges 1, 2.67 or 3
-    assert lowered.engaged().num_rows == int((relevance >= 1.0).sum()) > split.training.engaged().num_rows
-    assert training_set(split, 2.67).engaged().equals(split.training.engaged())  # the printed 8/3 counts
-    config = Config(bench=BenchConfig(train_min_relevance=1.0))
-    world, *_ = prepare_world(split, tmp_path / "out", config, tmp_path / "cache", progress=False, log=print)
-    logs = load_world(world)["engagements"]
-    products = logs.filter(pc.equal(logs.column("entity_type"), "product"))
-    assert products.num_rows == lowered.engaged().num_rows
-    with pytest.raises(Exception, match="other settings"):  # the folder is pinned to its threshold
-        prepare_world(split, tmp_path / "out", Config(), tmp_path / "cache", progress=False, log=print)
 
 
 def test_fixture_builder_is_deterministic(tmp_path: Path) -> None:

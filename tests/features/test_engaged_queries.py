@@ -14,6 +14,7 @@ import pytest
 from omnisage.config import EnrichConfig
 from omnisage.errors import OmniSageError
 from omnisage.features.engaged_queries import (
+    BUCKET_DAYS,
     DAY_US,
     EngagedQueryState,
     Window,
@@ -126,11 +127,11 @@ def test_empty_logs_give_no_engaged_queries():
 def _oracle(
     logs: pa.Table, as_of: datetime, config: EnrichConfig
 ) -> dict[tuple[str, str], list[tuple[str, float]]]:
-    first = Window.of(as_of, config.window_days, config.bucket_days).first_bucket
+    first = Window.of(as_of, config.window_days).first_bucket
     counts: dict[tuple[str, str], dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     for r in logs.to_pylist():
         us = to_us(r["ts"])
-        if r["entity_type"] != "query" and us < to_us(as_of) and us // (DAY_US * config.bucket_days) >= first:
+        if r["entity_type"] != "query" and us < to_us(as_of) and us // (DAY_US * BUCKET_DAYS) >= first:
             counts[(r["entity_type"], r["entity_id"])][r["query_text"]][r["action"]] += 1
     out = {}
     for entity, per_query in counts.items():
@@ -151,13 +152,18 @@ def test_matches_a_python_oracle():
 
 
 def _replay(
-    logs: pa.Table, config: EnrichConfig, start: datetime, updates: int, every: timedelta
+    logs: pa.Table,
+    config: EnrichConfig,
+    start: datetime,
+    updates: int,
+    every: timedelta,
+    bucket_days: int = BUCKET_DAYS,
 ) -> EngagedQueryState:
     """Build the state at `start` from the whole window, then feed it only each period's new logs."""
     engine = DuckDBEngine()
     state = update_state(
         engine,
-        EngagedQueryState.empty(config),
+        EngagedQueryState.empty(config, bucket_days=bucket_days),
         _slice(logs, start - timedelta(days=3000), start),
         start,
         config,
@@ -170,15 +176,15 @@ def _replay(
 
 @pytest.mark.parametrize("bucket_days", [1, 7])
 def test_incremental_updates_equal_a_full_recompute(bucket_days):
-    config = dataclasses.replace(CONFIG, window_days=60, bucket_days=bucket_days)
+    config = dataclasses.replace(CONFIG, window_days=60)
     start = AS_OF - timedelta(days=40, hours=5)  # off a bucket boundary on purpose
     logs = random_logs(6000, seed=2, start=start - timedelta(days=90), days=140)
     every = timedelta(days=3, hours=7)
-    state = _replay(logs, config, start, updates=12, every=every)
+    state = _replay(logs, config, start, updates=12, every=every, bucket_days=bucket_days)
     as_of = start + 12 * every
     engine = DuckDBEngine()
     incremental = top_from_state(engine, state, config)
-    full = engaged_queries(engine, logs, as_of, config)
+    full = engaged_queries(engine, logs, as_of, config, bucket_days=bucket_days)
     assert incremental.num_rows > 100
     assert incremental.equals(full)
     # Expired buckets left the state: nothing older than the window remains.
@@ -211,7 +217,7 @@ def test_state_round_trip_and_guards(tmp_path):
     with pytest.raises(OmniSageError, match="earlier than the cutoff"):
         update_state(engine, loaded, logs, AS_OF - timedelta(days=1), CONFIG)
     with pytest.raises(OmniSageError, match="rebuild"):
-        update_state(engine, loaded, logs, AS_OF, dataclasses.replace(CONFIG, bucket_days=7))
+        update_state(engine, loaded, logs, AS_OF, dataclasses.replace(CONFIG, window_days=365))
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     with pytest.raises(OmniSageError, match="not an engaged-query state"):
         EngagedQueryState.load(tmp_path / "junk.parquet")

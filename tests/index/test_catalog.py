@@ -49,7 +49,7 @@ def write_legacy(world: Path, n: int, dim: int) -> np.ndarray:
 
 def test_build_save_load_search(embedded: Path, tmp_path: Path) -> None:
     legacy = write_legacy(tmp_path / "world", 50, 4)
-    built = build_indexes(embedded, tmp_path / "idx", IndexConfig(m=8, recall_probes=100), tmp_path / "world")
+    built = build_indexes(embedded, tmp_path / "idx", IndexConfig(m=8), tmp_path / "world")
     assert sorted(built.indexes) == ["legacy_pin", "pin", "product", "query"]
     assert built.stats["pin"]["count"] == 400 and built.stats["pin"]["recall@10"] >= 0.95
     loaded = IndexSet.load(tmp_path / "idx")
@@ -80,7 +80,7 @@ def test_exact_kind_and_missing_inputs(embedded: Path, tmp_path: Path) -> None:
 
 
 def test_ef_search_is_tuned_up_to_the_target_recall(embedded: Path, tmp_path: Path) -> None:
-    narrow = IndexConfig(m=4, ef_search=1, target_recall=0.99, recall_probes=200)
+    narrow = IndexConfig(m=4, ef_search=1, target_recall=0.99)
     built = build_indexes(embedded, tmp_path / "idx", narrow)
     stats = built.stats["pin"]
     assert stats["recall@10"] >= 0.99 and stats["ef_search"] > 1
