@@ -247,7 +247,6 @@ class IndexConfig:
     m: int = 32  # HNSW graph degree
     ef_construction: int = 200
     ef_search: int = 128  # query-time beam width: recall vs speed (bench_index.py); the tuning starts here
-    recall_k: int = 10  # recall@k of HNSW vs exact, measured at build time
     # ef_search doubles until the measured recall reaches this (or max_ef_search); the result is saved.
     target_recall: float = 0.95
     max_ef_search: int = 2048

@@ -29,6 +29,7 @@ from omnisage.schema import ENTITY_TYPES, ITEM_TYPES, LEGACY_EMBEDDINGS
 
 MANIFEST = "indexes.json"
 LEGACY_PREFIX = "legacy_"
+RECALL_K = 10  # the k of the recall@k of an approximate index against exact search, measured at build time
 RECALL_PROBES = 1000  # query embeddings that measure HNSW recall@k against exact search
 PROBE_SEED = 0  # which query embeddings are the probes
 
@@ -76,7 +77,7 @@ def tune_ef_search(
     tower, a new domain) need a wider beam than in-distribution ones. Returns the recall reached."""
     while recall < config.target_recall and index.ef_search < config.max_ef_search:
         index.ef_search = min(2 * index.ef_search, config.max_ef_search)
-        recall = measure_recall(index, vectors, probes, config.recall_k)
+        recall = measure_recall(index, vectors, probes, RECALL_K)
     return recall
 
 
@@ -191,12 +192,12 @@ def build_indexes(
         index = build_index(ids, vectors, config)
         result.indexes[name] = index
         probe = unit_rows(probes[:, : vectors.shape[1]]) if name.startswith(LEGACY_PREFIX) else probes
-        recall = measure_recall(index, vectors, probe, config.recall_k)
+        recall = measure_recall(index, vectors, probe, RECALL_K)
         result.stats[name] = {"count": len(ids)}
         if isinstance(index, HnswIndex):
             recall = tune_ef_search(index, vectors, probe, config, recall)
             result.stats[name]["ef_search"] = index.ef_search
-        result.stats[name][f"recall@{config.recall_k}"] = round(recall, 4)
+        result.stats[name][f"recall@{RECALL_K}"] = round(recall, 4)
         if name.startswith(LEGACY_PREFIX):
             result.legacy_dim = int(vectors.shape[1])
     result.save(out_dir)
