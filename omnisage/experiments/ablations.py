@@ -163,30 +163,6 @@ def rank_variants(
     return combined, windows, sets, config
 
 
-def run_ablations(
-    data: str | Path,
-    out: str | Path,
-    preset: str | Path,
-    overrides: Sequence[str] = (),
-    *,
-    tables: Sequence[str] = tuple(TABLE_VARIANTS),
-    entities: str | Path | None = None,
-    trainer: Trainer = default_trainer,
-    loader: Loader = load_bundle,
-    log: Log = print,
-) -> tuple[pa.Table, Windows, dict[str, EvalSet], Config]:
-    """Train every variant the tables need, rank all of them (and the baselines) on the same pairs, and
-    return the combined per-pair rank table."""
-    require_known(tables, TABLE_VARIANTS, "unknown table")
-    names = list(dict.fromkeys(v for t in tables for v in TABLE_VARIANTS[t]))
-    combined, windows, sets, config = rank_variants(
-        data, out, preset, overrides, names=names, baselines="2" in tables, entities=entities,
-        trainer=trainer, loader=loader, log=log,
-    )  # fmt: skip
-    write_table(combined, Path(out) / "ranks.parquet")
-    return combined, windows, sets, config
-
-
 def training_logs(out: Path, names: Sequence[str]) -> dict[str, Path]:
     from omnisage.train.loop import METRICS
 
@@ -208,19 +184,16 @@ def run_ablate(
     readme: str | Path | None = None,
     log: Log = print,
 ) -> dict:
-    """`omnisage ablate`: train and rank the variants, then write OUT/ablations.md and OUT/ablations.json."""
+    """`omnisage ablate`: train and rank the variants the tables need (and the baselines with Table 2) on the same
+    pairs, then write OUT/ranks.parquet, OUT/ablations.md and OUT/ablations.json."""
     out = Path(out)
-    table, _, sets, config = run_ablations(
-        data,
-        out,
-        preset,
-        overrides,
-        tables=tables,
-        entities=entities,
-        trainer=trainer,
-        loader=loader,
-        log=log,
-    )
+    require_known(tables, TABLE_VARIANTS, "unknown table")
+    names = list(dict.fromkeys(v for t in tables for v in TABLE_VARIANTS[t]))
+    table, _, sets, config = rank_variants(
+        data, out, preset, overrides, names=names, baselines="2" in tables, entities=entities,
+        trainer=trainer, loader=loader, log=log,
+    )  # fmt: skip
+    write_table(table, out / "ranks.parquet")
     report, markdown = ablation_report(table, config.eval, tables, command, sets)
     write_text(out / "ablations.json", json.dumps(report, indent=1, default=str) + "\n")
     write_text(out / "ablations.md", markdown)
