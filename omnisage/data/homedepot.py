@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -114,42 +115,53 @@ def _records(
         yield row, fields
 
 
+class _Rejected(Exception):
+    """A row fails a check: the column, the reason and the offending value (if any) for the rejections file."""
+
+    def __init__(self, column: str, reason: str, *value: object):
+        super().__init__(reason)
+        self.column, self.reason, self.value = column, reason, value
+
+
 def _parse_cells(
     row: int, cells: dict[str, str], seen_ids: set[int], reject: Callable[..., None]
 ) -> Row | None:
     """One row's checked and parsed cells, or None when rejected (the first failing check is the one reported)."""
+    try:
+        return _checked(cells, seen_ids)
+    except _Rejected as r:
+        reject(row, r.column, r.reason, *r.value)
+        return None
+
+
+def _checked(cells: dict[str, str], seen_ids: set[int]) -> Row:
     bad = next((c for c in COLUMNS if _has_bad_bytes(cells[c])), None)
     if bad is not None:
         shown = cells[bad].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        reject(row, bad, "text is not valid UTF-8", shown)
-        return None
-    try:
-        row_id = int(cells["id"])
-    except ValueError:
-        reject(row, "id", "id is not an integer", cells["id"])
-        return None
+        raise _Rejected(bad, "text is not valid UTF-8", shown)
+    row_id = _number(cells, "id", int, "id is not an integer")
     if row_id in seen_ids:
-        reject(row, "id", "duplicate id", row_id)
-        return None
-    if not cells["product_uid"]:
-        reject(row, "product_uid", "missing product_uid")
-        return None
-    if not cells["product_title"]:
-        reject(row, "product_title", "missing product title")
-        return None
+        raise _Rejected("id", "duplicate id", row_id)
+    for column, reason in (
+        ("product_uid", "missing product_uid"),
+        ("product_title", "missing product title"),
+    ):
+        if not cells[column]:
+            raise _Rejected(column, reason)
     query = normalize(cells["search_term"])
     if not query:
-        reject(row, "search_term", "missing search term")
-        return None
-    try:
-        relevance = float(cells["relevance"])
-    except ValueError:
-        reject(row, "relevance", "relevance is not a number", cells["relevance"])
-        return None
+        raise _Rejected("search_term", "missing search term")
+    relevance = _number(cells, "relevance", float, "relevance is not a number")
     if not (math.isfinite(relevance) and RELEVANCE_RANGE[0] <= relevance <= RELEVANCE_RANGE[1]):
-        reject(row, "relevance", "relevance out of range 1–3", cells["relevance"])
-        return None
+        raise _Rejected("relevance", "relevance out of range 1–3", cells["relevance"])
     return row_id, cells["product_uid"], cells["product_title"], query, relevance
+
+
+def _number(cells: dict[str, str], column: str, kind: Callable[[str], Any], reason: str) -> Any:
+    try:
+        return kind(cells[column])
+    except ValueError:
+        raise _Rejected(column, reason, cells[column]) from None
 
 
 def _relevance_set(rows: list[Row], rejections: Rejections, where: str) -> RelevanceSet:
