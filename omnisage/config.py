@@ -275,6 +275,10 @@ class ServeConfig:
     default_k: int = 10
     ef_search: int | None = None  # override the index's HNSW ef_search
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise OmniSageError(f"config serve.port must be between 1 and 65535, got {self.port}")
+
 
 @dataclass(frozen=True)
 class BenchConfig:
