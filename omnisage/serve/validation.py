@@ -98,10 +98,10 @@ def parse_search(raw_query_string: bytes, config: ServeConfig, available: tuple[
     else:
         types = tuple(t for t in ("pin", "product", "query") if t in available)
     k_text = params.get("k", str(config.default_k))
-    try:
-        k = int(k_text)
-    except ValueError:
-        raise BadRequest(f"k must be an integer, got {k_text!r}") from None
+    # int() also takes "5_0", "+5", " 5" and non-ASCII digits ("٥"): accept plain ASCII digits only.
+    if not (k_text.isascii() and k_text.isdigit()):
+        raise BadRequest(f"k must be an integer, got {k_text!r}")
+    k = int(k_text)
     if not 1 <= k <= config.max_k:
         raise BadRequest(f"k must be between 1 and {config.max_k}, got {k}")
     return SearchRequest(query, types, k)
