@@ -92,3 +92,26 @@ def test_reload_failure_keeps_the_old_model(embedder) -> None:
         assert response.status_code == 409 and "still serving the old model" in response.json()["error"]
         assert client.post("/v1/embed", json={"query": "ok"}).json()["model_version"] == "toy-v1"
         assert client.post("/v1/admin/reload", content=b"[1]").status_code == 400
+
+
+@pytest.mark.redis
+def test_bad_redis_values_are_misses_overwritten_and_counted(redis_server, embedder) -> None:
+    import redis
+
+    config = ServeConfig(redis_url=redis_server.url, max_wait_ms=0)
+    raw = redis.Redis.from_url(redis_server.url)
+    key = "omnisage:qe:toy-v1:{}".format
+    raw.set(key("red shoes"), np.full(32, np.nan, dtype=np.float32).tobytes())  # NaN
+    raw.set(key("blue hat"), np.ones(31, dtype=np.float32).tobytes())  # one float short
+    raw.set(key("green cap"), b"\x00")  # not a vector at all
+    service = QueryService(embedder, None, config)
+    with TestClient(create_app(service)) as client:
+        body = client.post("/v1/embed", json={"queries": ["red shoes", "blue hat", "green cap"]}).json()
+        got = np.array(body["embeddings"], dtype=np.float32)  # (3, 32)
+        np.testing.assert_allclose(got, embedder.encode_queries(["red shoes", "blue hat", "green cap"]))
+        assert embedder.encoded[:3] == ["red shoes", "blue hat", "green cap"]
+        assert 'omnisage_cache_lookups_total{result="miss"} 3.0' in client.get("/metrics").text
+        assert "omnisage_cache_bad_values_total 3.0" in client.get("/metrics").text
+    for text, vector in zip(["red shoes", "blue hat", "green cap"], got):  # overwritten with good vectors
+        np.testing.assert_array_equal(np.frombuffer(raw.get(key(text)), dtype=np.float32), vector)
+    raw.close()
