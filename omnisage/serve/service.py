@@ -58,7 +58,13 @@ class QueryService:
         ttl_s = config.cache_ttl_days * DAY_S
         self.local = LocalCache(config.cache_entries, ttl_s)
         self.redis = (
-            RedisCache(config.redis_url, ttl_s, config.redis_timeout_ms, config.redis_retry_s)
+            RedisCache(
+                config.redis_url,
+                ttl_s,
+                config.redis_timeout_ms,
+                config.redis_retry_s,
+                on_bad_values=self.metrics.redis_bad_values.inc,
+            )
             if config.redis_url
             else None
         )

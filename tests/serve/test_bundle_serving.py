@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,3 +61,42 @@ def test_bad_shard_is_a_one_line_error(built, capsys) -> None:
     model0 = built[0]
     code = main(["embed", "--model", str(model0), "--out", "/tmp/unused", "--shard", "3/2"])
     assert code == 2 and "--shard expects i/n" in capsys.readouterr().err
+
+
+def corrupt_copies(idx: Path, root: Path) -> dict[str, Path]:
+    """Copies of a good index set, each broken in one way."""
+    out = {}
+    for case in ("bad json", "truncated faiss", "kind lies", "dot dot"):
+        copy = root / case.replace(" ", "_")
+        shutil.copytree(idx, copy)
+        out[case] = copy
+    (out["bad json"] / "indexes.json").write_text('{"model_version": ')
+    faiss_file = next(out["truncated faiss"].glob("*/hnsw.faiss"))
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+    for case, change in (
+        ("kind lies", {"pin": {"kind": "exact"}}),
+        ("dot dot", {"../pin": {"kind": "hnsw"}}),
+    ):
+        manifest = json.loads((out[case] / "indexes.json").read_text())
+        manifest["indexes"].update(change)
+        (out[case] / "indexes.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_malformed_index_sets_are_rejected_on_reload_and_at_start(built, tmp_path, capsys) -> None:
+    model0, idx0 = built[0], built[1]
+    broken = corrupt_copies(idx0, tmp_path)
+    config = ServeConfig(max_wait_ms=0)
+    service = QueryService(*load_parts(model0, idx0, config), config)
+    with TestClient(create_app(service, make_reloader(model0, idx0, config))) as client:
+        before = client.get("/v1/search?q=red+sofa&k=3").json()
+        for case, folder in broken.items():
+            response = client.post("/v1/admin/reload", json={"indexes": str(folder)})
+            assert response.status_code == 409, (case, response.text)
+            assert "still serving the old model" in response.json()["error"], case
+            assert "\n" not in response.json()["error"]
+            assert client.get("/v1/search?q=red+sofa&k=3").json() == before
+    for case, folder in broken.items():
+        assert main(["serve", "--model", str(model0), "--indexes", str(folder), "--port", "1"]) == 2, case
+        err = capsys.readouterr().err
+        assert err.startswith("omnisage serve: error: ") and err.count("\n") == 1, err
