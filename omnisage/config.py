@@ -274,6 +274,8 @@ class ServeConfig:
     max_k: int = 100
     default_k: int = 10
     ef_search: int | None = None  # override the index's HNSW ef_search
+    # Bearer token of POST /v1/admin/reload; None = no admin route. OMNISAGE_ADMIN_TOKEN wins (SECURITY.md).
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:

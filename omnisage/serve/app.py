@@ -6,7 +6,6 @@ never through the framework's generic JSON encoder. Every response names the mod
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,13 +22,11 @@ try:  # this module is the HTTP layer: without its extra there is nothing to run
 except ImportError as exc:
     raise MissingExtraError(exc.name or "fastapi", "serve") from None
 
-from omnisage.index.catalog import IndexSet
-from omnisage.serve.service import QueryEmbedder, QueryService
+from omnisage.serve.admin import Reloader, reload_route
+from omnisage.serve.service import QueryService
 from omnisage.serve.validation import BadRequest, parse_embed_body, parse_search
 
 RAW = "application/octet-stream"
-# Loads a new model + indexes from the reload request's JSON body ({} = the paths the service started with).
-Reloader = Callable[[dict[str, Any]], tuple[QueryEmbedder, IndexSet | None]]
 
 
 def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
@@ -59,7 +56,7 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_api_route("/v1/admin/reload", _reload_route(service, reloader), methods=["POST"])
+    app.add_api_route("/v1/admin/reload", reload_route(service, reloader, _read_body), methods=["POST"])
     return _Timed(app, metrics)
 
 
@@ -69,11 +66,15 @@ def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | No
 
 
 async def _bad_request(_request: Request, exc: BadRequest) -> Response:
-    return _json_response({"error": exc.message}, exc.status)
+    return _json_response({"error": exc.message}, exc.status, exc.headers)
 
 
 async def _unavailable(_request: Request, exc: OmniSageError) -> Response:
     return _json_response({"error": str(exc)}, 503)
+
+
+async def _read_body(request: Request) -> bytes:
+    return await request.body()
 
 
 def _hot_routes(service: QueryService) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -95,30 +96,6 @@ def _hot_routes(service: QueryService) -> tuple[Callable[..., Any], Callable[...
         return _json_response(await service.search(req.query, req.types, req.k))
 
     return embed, search
-
-
-def _reload_route(service: QueryService, reloader: Reloader | None) -> Callable[..., Any]:
-    """The /v1/admin/reload handler: load a new model and indexes off the event loop, then swap them in."""
-
-    async def reload(request: Request) -> Response:
-        if reloader is None:
-            raise BadRequest("hot swap is not configured for this service", status=404)
-        body = await request.body()
-        try:
-            spec = orjson.loads(body) if body.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"body is not valid JSON ({exc})") from None
-        if not isinstance(spec, dict):
-            raise BadRequest('body must be a JSON object like {"model": DIR, "indexes": DIR}')
-        try:
-            embedder, indexes = await asyncio.to_thread(reloader, spec)
-            previous = service.snapshot.version
-            version = await service.swap(embedder, indexes)
-        except OmniSageError as exc:
-            raise BadRequest(f"reload failed, still serving the old model: {exc}", status=409) from None
-        return _json_response({"model_version": version, "previous": previous})
-
-    return reload
 
 
 class _Timed:

@@ -17,9 +17,9 @@ from omnisage.text.normalize import normalize
 
 
 class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.headers = message, status, headers
 
 
 @dataclass(frozen=True)

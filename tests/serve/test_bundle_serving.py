@@ -19,6 +19,8 @@ from omnisage.serve.service import QueryService
 
 from ..infer.bundle_fixture import TITLES, enriched_rows, make_tiny_bundle
 
+ADMIN = {"authorization": "Bearer t"}
+
 
 def build(root: Path, seed: int) -> tuple[Path, Path]:
     """A bundle, its embeddings and its indexes, through the command line."""
@@ -43,9 +45,9 @@ def test_commands_then_hot_swap_to_another_bundle(built) -> None:
     assert len(list((idx0.parent / "emb0" / "entities").glob("part-*.parquet"))) == 3
     stats = json.loads((idx0 / "indexes.json").read_text())["stats"]
     assert {n: s["count"] for n, s in stats.items()} == {"pin": 40, "product": 20, "query": 10}
-    config = ServeConfig(encoder="onnx-int8", max_wait_ms=0)
+    config = ServeConfig(encoder="onnx-int8", max_wait_ms=0, admin_token="t")
     service = QueryService(*load_parts(model0, idx0, config), config)
-    with TestClient(create_app(service, make_reloader(model0, idx0, config))) as client:
+    with TestClient(create_app(service, make_reloader(model0, idx0, config)), headers=ADMIN) as client:
         before = client.get("/v1/search?q=red+sofa&k=3").json()
         assert set(before["results"]) == {"pin", "product", "query"}
         mismatch = client.post("/v1/admin/reload", json={"model": str(model1)})  # new model, old indexes
@@ -86,9 +88,9 @@ def corrupt_copies(idx: Path, root: Path) -> dict[str, Path]:
 def test_malformed_index_sets_are_rejected_on_reload_and_at_start(built, tmp_path, capsys) -> None:
     model0, idx0 = built[0], built[1]
     broken = corrupt_copies(idx0, tmp_path)
-    config = ServeConfig(max_wait_ms=0)
+    config = ServeConfig(max_wait_ms=0, admin_token="t")
     service = QueryService(*load_parts(model0, idx0, config), config)
-    with TestClient(create_app(service, make_reloader(model0, idx0, config))) as client:
+    with TestClient(create_app(service, make_reloader(model0, idx0, config)), headers=ADMIN) as client:
         before = client.get("/v1/search?q=red+sofa&k=3").json()
         for case, folder in broken.items():
             response = client.post("/v1/admin/reload", json={"indexes": str(folder)})
@@ -100,3 +102,20 @@ def test_malformed_index_sets_are_rejected_on_reload_and_at_start(built, tmp_pat
         assert main(["serve", "--model", str(model0), "--indexes", str(folder), "--port", "1"]) == 2, case
         err = capsys.readouterr().err
         assert err.startswith("omnisage serve: error: ") and err.count("\n") == 1, err
+
+
+def test_a_rejected_reload_writes_nothing_and_keeps_the_paths_of_the_next(built, tmp_path) -> None:
+    model0, idx0, model1 = built[0], built[1], built[2]
+    fresh = tmp_path / "model1"  # a bundle never served: no onnx/ export yet
+    shutil.copytree(model1, fresh, ignore=shutil.ignore_patterns("onnx"))
+    before = sorted(p.relative_to(fresh) for p in fresh.rglob("*"))
+    config = ServeConfig(max_wait_ms=0, admin_token="t")
+    service = QueryService(*load_parts(model0, idx0, config), config)
+    version0 = service.snapshot.version
+    with TestClient(create_app(service, make_reloader(model0, idx0, config)), headers=ADMIN) as client:
+        mismatch = client.post("/v1/admin/reload", json={"model": str(fresh)})  # the old indexes: 409
+        assert mismatch.status_code == 409 and "indexes were built from model" in mismatch.json()["error"]
+        assert sorted(p.relative_to(fresh) for p in fresh.rglob("*")) == before  # no onnx/ left behind
+        again = client.post("/v1/admin/reload", json={})  # still model0 + idx0, not the rejected bundle
+        assert again.status_code == 200, again.text
+        assert again.json() == {"model_version": version0, "previous": version0}
