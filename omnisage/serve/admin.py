@@ -20,6 +20,7 @@ from starlette.responses import Response
 from omnisage.config import ServeConfig
 from omnisage.errors import OmniSageError
 from omnisage.index.catalog import IndexSet
+from omnisage.serve.body import read_body
 from omnisage.serve.service import QueryEmbedder, QueryService
 from omnisage.serve.validation import BadRequest
 
@@ -49,9 +50,7 @@ def authorize(request: Request, token: str | None) -> None:
         )
 
 
-def reload_route(
-    service: QueryService, reloader: Reloader | None, read_body: Callable[[Request], Any]
-) -> Callable[..., Any]:
+def reload_route(service: QueryService, reloader: Reloader | None, max_bytes: int) -> Callable[..., Any]:
     """The /v1/admin/reload handler: load a new model and indexes off the event loop, then swap them in."""
     token = admin_token(service.config)
 
@@ -62,7 +61,7 @@ def reload_route(
             raise BadRequest(f"the body must be {JSON}, got {media_type or 'none'!r}", status=415)
         if reloader is None:
             raise BadRequest("hot swap is not configured for this service", status=404)
-        body = await read_body(request)
+        body = await read_body(request, max_bytes, service.config.body_timeout_s)
         try:
             spec = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError as exc:

@@ -23,10 +23,12 @@ except ImportError as exc:
     raise MissingExtraError(exc.name or "fastapi", "serve") from None
 
 from omnisage.serve.admin import Reloader, reload_route
+from omnisage.serve.body import read_body
 from omnisage.serve.service import QueryService
-from omnisage.serve.validation import BadRequest, parse_embed_body, parse_search
+from omnisage.serve.validation import BadRequest, max_body_bytes, parse_embed_body, parse_search
 
 RAW = "application/octet-stream"
+ADMIN_BODY_BYTES = 64 * 1024  # a reload body names two folders
 
 
 def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
@@ -56,7 +58,7 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_api_route("/v1/admin/reload", reload_route(service, reloader, _read_body), methods=["POST"])
+    app.add_api_route("/v1/admin/reload", reload_route(service, reloader, ADMIN_BODY_BYTES), methods=["POST"])
     return _Timed(app, metrics)
 
 
@@ -73,15 +75,13 @@ async def _unavailable(_request: Request, exc: OmniSageError) -> Response:
     return _json_response({"error": str(exc)}, 503)
 
 
-async def _read_body(request: Request) -> bytes:
-    return await request.body()
-
-
 def _hot_routes(service: QueryService) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The /v1/embed and /v1/search handlers."""
+    config = service.config
 
     async def embed(request: Request) -> Response:
-        queries = parse_embed_body(await request.body(), service.config)
+        body = await read_body(request, max_body_bytes(config), config.body_timeout_s)
+        queries = parse_embed_body(body, config)
         vectors, version = await service.embed(queries)  # (Q, D)
         if request.headers.get("accept") == RAW:
             headers = {"x-model-version": version, "x-embedding-dim": str(vectors.shape[1])}

@@ -41,9 +41,14 @@ def clean_query(raw: object, config: ServeConfig, where: str = "query") -> str:
     return text
 
 
+def max_body_bytes(config: ServeConfig) -> int:
+    """The largest /v1/embed body worth parsing: every query at its longest, 8 bytes a character (escapes)."""
+    return 8 * config.max_query_chars * max(config.max_queries, 1) + 1024
+
+
 def parse_embed_body(body: bytes, config: ServeConfig) -> list[str]:
     """`{"queries": [str, ...]}` or `{"query": str}` -> normalized queries."""
-    if len(body) > 8 * config.max_query_chars * max(config.max_queries, 1) + 1024:
+    if len(body) > max_body_bytes(config):
         raise BadRequest("request body too large", status=413)
     try:
         payload: Any = orjson.loads(body)

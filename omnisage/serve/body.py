@@ -1,0 +1,40 @@
+"""Reading a request body with a size limit and a deadline, before any parsing (SECURITY.md).
+
+A declared `Content-Length` over the limit is refused before a byte of the body is read; a chunked body stops
+being read at the limit; a body that stops arriving is a 408. Each refusal closes the connection, so the
+unread rest of the body is never parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+
+from omnisage.serve.validation import BadRequest
+
+CLOSE = {"connection": "close"}
+
+
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The whole body, or BadRequest: 413 over `limit` bytes, 408 when it takes longer than `timeout_s`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > limit:  # the HTTP parser has checked it is a number
+        raise _too_large(int(declared), limit)
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(size, limit, "over")
+                chunks.append(chunk)
+    except TimeoutError:
+        message = f"the request body did not arrive within {timeout_s:g} s"
+        raise BadRequest(message, status=408, headers=CLOSE) from None
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int, qualifier: str = "") -> BadRequest:
+    words = f"{qualifier} {size}".strip()
+    return BadRequest(f"request body is {words} bytes; the limit is {limit}", status=413, headers=CLOSE)
