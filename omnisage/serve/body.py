@@ -2,17 +2,19 @@
 
 A declared `Content-Length` over the limit is refused before a byte of the body is read; a chunked body stops
 being read at the limit; a body that stops arriving is a 408. Each refusal closes the connection, so the
-unread rest of the body is never parsed.
+unread rest of the body is never parsed. A client that hangs up mid-body is not a server error (499).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from omnisage.serve.validation import BadRequest
 
+CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection before the answer"
 CLOSE = {"connection": "close"}
 
 
@@ -38,3 +40,8 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
 def _too_large(size: int, limit: int, qualifier: str = "") -> BadRequest:
     words = f"{qualifier} {size}".strip()
     return BadRequest(f"request body is {words} bytes; the limit is {limit}", status=413, headers=CLOSE)
+
+
+async def client_gone(_request: Request, _exc: ClientDisconnect) -> Response:
+    """The client hung up before its request was read: nobody will read this answer; it is counted as 499."""
+    return Response(status_code=CLIENT_CLOSED)

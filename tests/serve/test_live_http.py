@@ -31,6 +31,21 @@ def metrics(server: LiveServer) -> str:
     return httpx.get(server.url + "/metrics").text
 
 
+def test_a_client_that_hangs_up_is_not_a_server_error(live_server) -> None:
+    with connect(live_server) as sock:  # half a body, then gone
+        sock.sendall(post_head(100) + b'{"query": "red')
+    with connect(live_server) as sock:  # a whole request, gone before the answer
+        sock.sendall(b"GET /v1/search?q=red+shoes&k=3 HTTP/1.1\r\nhost: test\r\n\r\n")
+        sock.shutdown(socket.SHUT_RDWR)
+    deadline = time.monotonic() + 10
+    while 'route="/v1/embed",status="499"' not in (text := metrics(live_server)):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.05)
+    assert 'status="500"' not in text
+    assert httpx.post(live_server.url + "/v1/embed", json={"query": "red shoes"}).status_code == 200
+    assert "Traceback" not in live_server.log.read_text()
+
+
 def test_a_declared_oversized_body_is_413_before_it_is_read(live_server) -> None:
     with connect(live_server) as sock:
         sock.sendall(post_head(100_000_000))  # not one byte of the body follows
