@@ -25,6 +25,7 @@ except ImportError as exc:
 
 from omnisage.serve.admin import Reloader, reload_route
 from omnisage.serve.body import client_gone, read_body
+from omnisage.serve.openapi import install as install_openapi
 from omnisage.serve.service import QueryService
 from omnisage.serve.validation import BadRequest, max_body_bytes, parse_embed_body, parse_search
 
@@ -60,7 +61,9 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_api_route("/v1/admin/reload", reload_route(service, reloader, ADMIN_BODY_BYTES), methods=["POST"])
+    admin = reload_route(service, reloader, ADMIN_BODY_BYTES)
+    app.add_api_route("/v1/admin/reload", admin, methods=["POST"], include_in_schema=False)
+    install_openapi(app, service.config)  # documents the hand-parsed routes above
     return _Timed(app, metrics)
 
 
