@@ -21,8 +21,11 @@ CLOSE = {"connection": "close"}
 async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     """The whole body, or BadRequest: 413 over `limit` bytes, 408 when it takes longer than `timeout_s`."""
     declared = request.headers.get("content-length")
-    if declared is not None and int(declared) > limit:  # the HTTP parser has checked it is a number
-        raise _too_large(int(declared), limit)
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):  # uvicorn's parser refuses these; other servers?
+            raise BadRequest(f"Content-Length must be a byte count, got {declared!r}", headers=CLOSE)
+        if int(declared) > limit:
+            raise _too_large(int(declared), limit)
     chunks, size = [], 0
     try:
         async with asyncio.timeout(timeout_s):

@@ -133,3 +133,10 @@ def test_search_without_indexes_is_503(embedder) -> None:
     with TestClient(create_app(QueryService(embedder, None, ServeConfig()))) as c:
         response = c.get("/v1/search?q=shoes")
     assert response.status_code == 503 and "no indexes loaded" in response.json()["error"]
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400(client, embedder) -> None:
+    # In-process there is no HTTP parser in front to refuse it: the route must.
+    response = client.post("/v1/embed", content=b'{"query": "x"}', headers={"content-length": "+14"})
+    assert response.status_code == 400 and "Content-Length must be a byte count" in response.json()["error"]
+    assert embedder.calls == []
