@@ -118,6 +118,13 @@ def _index(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=commands.index_command)
 
 
+def _port(text: str) -> int:
+    """A TCP port, 1-65535: the OS would read 99999 modulo 65536 and listen somewhere else."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {text!r}")
+    return int(text)
+
+
 def _serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -128,7 +135,7 @@ def _serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
     p.add_argument("--indexes", metavar="DIR", help="output of omnisage index (needed for /v1/search)")
     p.add_argument("--host", help="default: serve.host (127.0.0.1)")
-    p.add_argument("--port", type=int, help="default: serve.port (8000)")
+    p.add_argument("--port", type=_port, help="default: serve.port (8000)")
     p.add_argument("--redis", metavar="URL", help="shared cache tier, e.g. redis://127.0.0.1:6379/0")
     _add_config_args(p)
 

@@ -271,9 +271,16 @@ class ServeConfig:
     max_wait_ms: float = 0.0
     max_query_chars: int = 256  # longer queries are rejected (400)
     max_queries: int = 256  # per /v1/embed request
+    body_timeout_s: float = 10.0  # a request body that takes longer to arrive is refused (408)
     max_k: int = 100
     default_k: int = 10
     ef_search: int | None = None  # override the index's HNSW ef_search
+    # Bearer token of POST /v1/admin/reload; None = no admin route. OMNISAGE_ADMIN_TOKEN wins (SECURITY.md).
+    admin_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise OmniSageError(f"config serve.port must be between 1 and 65535, got {self.port}")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ A legacy index is searched with the first L dims of the new query embedding, ren
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,20 +122,80 @@ class IndexSet:
 
     @classmethod
     def load(cls, directory: str | Path, ef_search: int | None = None) -> IndexSet:
+        """Open a saved set; anything malformed (manifest, names, files) is one OmniSageError naming it."""
         directory = Path(directory)
-        path = directory / MANIFEST
-        if not path.is_file():
-            raise OmniSageError(f"{directory}: no index set here (missing {MANIFEST}; run `omnisage index`)")
-        manifest = json.loads(path.read_text())
+        manifest = read_index_manifest(directory)
         indexes: dict[str, VectorIndex] = {}
         for name, info in manifest["indexes"].items():
-            if info["kind"] == "hnsw":
-                indexes[name] = HnswIndex.load(directory / name, ef_search)
-            else:
-                indexes[name] = ExactIndex.load(directory / name)
+            index = _load_index(directory / name, info["kind"], ef_search)
+            want = manifest["legacy_dim"] if name.startswith(LEGACY_PREFIX) else manifest["dim"]
+            if index.dim != want or len(index) != info.get("count", len(index)):
+                raise OmniSageError(
+                    f"{directory / name}: holds {len(index)} {index.dim}-d vectors, the manifest says "
+                    f"{info.get('count', '?')} {want}-d"
+                )
+            indexes[name] = index
         return cls(
             manifest["model_version"], manifest["dim"], indexes, manifest["legacy_dim"], manifest["stats"]
         )
+
+
+INDEX_KINDS = ("exact", "hnsw")
+INDEX_FILES = {"exact": "vectors.npy", "hnsw": "hnsw.faiss"}
+INDEX_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # pin, legacy_product...: a plain folder name, never a path
+
+
+def read_index_manifest(directory: Path) -> dict[str, Any]:
+    """The checked `indexes.json` of an index set: its fields typed, its index names known (a name is a
+    folder: `../x` must not reach outside the set) and every index kind one we load."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise OmniSageError(f"{directory}: no index set here (missing {MANIFEST}; run `omnisage index`)")
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, OSError) as exc:
+        raise OmniSageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise OmniSageError(f"{path}: expected a JSON object")
+    manifest.setdefault("legacy_dim", None)
+    manifest.setdefault("stats", {})
+    checks = {
+        "model_version": lambda v: isinstance(v, str) and v != "",
+        "dim": lambda v: type(v) is int and v > 0,
+        "legacy_dim": lambda v: v is None or (type(v) is int and v > 0),
+        "indexes": lambda v: isinstance(v, dict) and v != {},
+        "stats": lambda v: isinstance(v, dict),
+    }
+    for key, ok in checks.items():
+        if key not in manifest or not ok(manifest[key]):
+            raise OmniSageError(f"{path}: missing or malformed field {key!r}")
+    for name, info in manifest["indexes"].items():
+        if not INDEX_NAME.fullmatch(name):
+            raise OmniSageError(f"{path}: bad index name {name!r} (lowercase letters, digits and _ only)")
+        if not isinstance(info, dict) or info.get("kind") not in INDEX_KINDS:
+            raise OmniSageError(f"{path}: index {name!r} needs a kind, one of {', '.join(INDEX_KINDS)}")
+        if name.startswith(LEGACY_PREFIX) and manifest["legacy_dim"] is None:
+            raise OmniSageError(f"{path}: legacy index {name!r} but no legacy_dim")
+    return manifest
+
+
+def _load_index(folder: Path, kind: str, ef_search: int | None) -> VectorIndex:
+    """One index folder of the kind the manifest names; a missing, truncated or mislabelled file is an
+    OmniSageError (FAISS and NumPy raise RuntimeError, ValueError, EOFError... of their own)."""
+    try:
+        meta = json.loads((folder / "index.json").read_bytes())
+    except (ValueError, OSError) as exc:
+        raise OmniSageError(f"{folder}: unreadable index.json ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("kind") != kind or not (folder / INDEX_FILES[kind]).is_file():
+        raise OmniSageError(f"{folder}: not a {kind} index (the manifest and the folder disagree)")
+    try:
+        if kind == "hnsw":
+            return HnswIndex.load(folder, ef_search)
+        return ExactIndex.load(folder)
+    except OmniSageError:
+        raise
+    except Exception as exc:  # any failure to parse a file is a bad index set, not a crash
+        raise OmniSageError(f"{folder}: cannot load the {kind} index ({type(exc).__name__}: {exc})") from None
 
 
 def read_legacy(world_dir: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

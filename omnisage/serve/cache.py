@@ -59,6 +59,14 @@ class LocalCache:
             self._entries.clear()
 
 
+def _vector(value: object, dim: int) -> np.ndarray | None:
+    """A stored value as a (D,) float32 vector, or None when it is not D finite float32s."""
+    if not isinstance(value, bytes) or len(value) != 4 * dim:
+        return None
+    vector = np.frombuffer(value, dtype=np.float32)  # (D,)
+    return vector if np.isfinite(vector).all() else None
+
+
 class RedisCache:
     """Vectors as raw float32 bytes under `omnisage:qe:<version>:<query>`, expiring after the TTL."""
 
@@ -71,6 +79,7 @@ class RedisCache:
         timeout_ms: float = 50.0,
         retry_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        on_bad_values: Callable[[int], None] | None = None,
     ):
         try:
             import redis
@@ -81,6 +90,7 @@ class RedisCache:
             url, socket_timeout=timeout_ms / 1000, socket_connect_timeout=timeout_ms / 1000
         )
         self.url, self.ttl_ms, self.retry_s, self.clock = url, int(ttl_s * 1000), retry_s, clock
+        self.on_bad_values = on_bad_values  # told how many stored values were rejected (a metric)
         self._down_until = 0.0
         self.last_error: str | None = None
         self.failures = 0
@@ -102,7 +112,8 @@ class RedisCache:
         self.last_error = None
 
     def get_many(self, keys: list[tuple[str, str]], dim: int) -> list[np.ndarray | None]:
-        """One MGET; every key a miss when Redis is down or a value has the wrong size."""
+        """One MGET; every key a miss when Redis is down. A value of the wrong size or with a NaN/inf (another
+        writer, a corrupted key) is a miss too: the caller encodes the query again and overwrites it."""
         if not keys or not self.available:
             return [None] * len(keys)
         try:
@@ -111,11 +122,11 @@ class RedisCache:
             self._failed(exc)
             return [None] * len(keys)
         self._ok()
-        size = 4 * dim
-        return [
-            np.frombuffer(v, dtype=np.float32) if isinstance(v, bytes) and len(v) == size else None
-            for v in values
-        ]
+        found = [_vector(v, dim) for v in values]
+        bad = sum(1 for v, f in zip(values, found) if v is not None and f is None)
+        if bad and self.on_bad_values is not None:
+            self.on_bad_values(bad)
+        return found
 
     def put_many(self, items: list[tuple[tuple[str, str], np.ndarray]]) -> None:
         if not items or not self.available:

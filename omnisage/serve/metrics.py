@@ -78,6 +78,11 @@ class ServiceMetrics:
             "omnisage_cache_lookups", "Query-cache lookups by result", ["result"], registry=r
         )
         self._cache = {res: self.cache.labels(res) for res in CACHE_RESULTS}
+        self.redis_bad_values = prom.Counter(
+            "omnisage_cache_bad_values",
+            "Redis values rejected (wrong length, NaN or inf): counted as misses and overwritten",
+            registry=r,
+        )
         self.counts = dict.fromkeys(CACHE_RESULTS, 0)
         self._lock = threading.Lock()
         prom.Gauge(

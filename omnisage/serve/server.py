@@ -13,7 +13,8 @@ from typing import Any
 from omnisage.config import ServeConfig
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.index.catalog import IndexSet
-from omnisage.serve.service import QueryEmbedder, QueryService
+from omnisage.serve.admin import TOKEN_ENV, admin_token
+from omnisage.serve.service import QueryEmbedder, QueryService, check_matches
 
 
 class TorchQueryEmbedder:
@@ -30,7 +31,11 @@ def load_query_embedder(model_dir: str | Path, config: ServeConfig) -> QueryEmbe
     """The model bundle's query encoder, as configured: exported ONNX (int8 or fp32) or plain PyTorch."""
     from omnisage.model.bundle import load_model
 
-    model = load_model(model_dir)
+    return query_embedder(load_model(model_dir), model_dir, config)
+
+
+def query_embedder(model: Any, model_dir: str | Path, config: ServeConfig) -> QueryEmbedder:
+    """`model` (loaded from `model_dir`) as the configured encoder; ONNX exports it on first use."""
     if config.encoder == "torch":
         import torch
 
@@ -44,10 +49,16 @@ def load_query_embedder(model_dir: str | Path, config: ServeConfig) -> QueryEmbe
 
 
 def load_parts(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig):
-    """(query embedder, index set or None): what one snapshot of the service serves."""
-    embedder = load_query_embedder(model_dir, config)
+    """(query embedder, index set or None): what one snapshot of the service serves.
+
+    Everything is read and checked before the ONNX export writes into the bundle: a rejected reload leaves
+    the model folder as it was."""
+    from omnisage.model.bundle import load_model
+
     indexes = IndexSet.load(index_dir, config.ef_search) if index_dir is not None else None
-    return embedder, indexes
+    model = load_model(model_dir)
+    check_matches(model.version, int(model.config.dim), indexes)
+    return query_embedder(model, model_dir, config), indexes
 
 
 def run_server(service: QueryService, config: ServeConfig, reloader: Any = None) -> None:
@@ -83,19 +94,25 @@ def make_reloader(model_dir: str | Path, index_dir: str | Path | None, config: S
         unknown = set(spec) - {"model", "indexes"}
         if unknown:
             raise OmniSageError(f"unknown reload fields {sorted(unknown)} (use model, indexes)")
-        wanted = {**current, **{k: str(v) for k, v in spec.items() if v is not None}}
-        parts = load_parts(wanted["model"], wanted["indexes"], config)
-        current.update(wanted)
+        if not all(isinstance(v, str | None) for v in spec.values()):
+            raise OmniSageError("reload fields model and indexes must be folder paths (strings)")
+        wanted = {**current, **{k: v for k, v in spec.items() if v is not None}}
+        parts = load_parts(wanted["model"], wanted["indexes"], config)  # checked: model and indexes match
+        current.update(wanted)  # only a reload that loaded changes what a later {} reloads
         return parts
 
     return reloader
 
 
 def serve(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig) -> None:
-    """Load, then serve; `POST /v1/admin/reload {"model": DIR, "indexes": DIR}` swaps both without downtime."""
+    """Load, then serve; `POST /v1/admin/reload {"model": DIR, "indexes": DIR}` (with the admin token) swaps
+    both without downtime."""
     embedder, indexes = load_parts(model_dir, index_dir, config)
     service = QueryService(embedder, indexes, config)
+    admin = "on" if admin_token(config) else f"off (set {TOKEN_ENV} to enable)"
     print(
-        f"omnisage serve: model {service.snapshot.version} on http://{config.host}:{config.port}", flush=True
+        f"omnisage serve: model {service.snapshot.version} on http://{config.host}:{config.port}; "
+        f"POST /v1/admin/reload {admin}",
+        flush=True,
     )
     run_server(service, config, make_reloader(model_dir, index_dir, config))

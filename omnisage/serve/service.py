@@ -45,6 +45,18 @@ class Snapshot:
         return self.embedder.version
 
 
+def check_matches(version: str, dim: int, indexes: IndexSet | None) -> None:
+    """OmniSageError unless `indexes` were built by the model `version` with `dim`-d embeddings."""
+    if indexes is None:
+        return
+    if indexes.model_version != version:
+        raise OmniSageError(
+            f"indexes were built from model {indexes.model_version}, the query encoder is {version}"
+        )
+    if indexes.dim != dim:
+        raise OmniSageError(f"indexes are {indexes.dim}-d, the query encoder is {dim}-d")
+
+
 class QueryService:
     def __init__(
         self,
@@ -58,7 +70,13 @@ class QueryService:
         ttl_s = config.cache_ttl_days * DAY_S
         self.local = LocalCache(config.cache_entries, ttl_s)
         self.redis = (
-            RedisCache(config.redis_url, ttl_s, config.redis_timeout_ms, config.redis_retry_s)
+            RedisCache(
+                config.redis_url,
+                ttl_s,
+                config.redis_timeout_ms,
+                config.redis_retry_s,
+                on_bad_values=self.metrics.redis_bad_values.inc,
+            )
             if config.redis_url
             else None
         )
@@ -68,13 +86,7 @@ class QueryService:
         self._swap_lock = asyncio.Lock()
 
     def _snapshot(self, embedder: QueryEmbedder, indexes: IndexSet | None) -> Snapshot:
-        if indexes is not None:
-            if indexes.model_version != embedder.version:
-                raise OmniSageError(
-                    f"indexes were built from model {indexes.model_version}, the query encoder is {embedder.version}"
-                )
-            if indexes.dim != embedder.dim:
-                raise OmniSageError(f"indexes are {indexes.dim}-d, the query encoder is {embedder.dim}-d")
+        check_matches(embedder.version, embedder.dim, indexes)
         batcher = MicroBatcher(
             self._resolver(embedder),
             self.config.max_batch,
@@ -153,8 +165,11 @@ class QueryService:
         indexes = self.snapshot.indexes
         return tuple(sorted(indexes.indexes)) if indexes is not None else ()
 
-    async def swap(self, embedder: QueryEmbedder, indexes: IndexSet | None) -> str:
-        """Serve a new model + indexes; requests in flight finish on the old ones. Returns the new version."""
+    async def swap(self, embedder: QueryEmbedder, indexes: IndexSet | None) -> tuple[str, str]:
+        """Serve a new model + indexes; requests in flight finish on the old ones.
+
+        Returns (replaced version, new version), both read under the lock: concurrent swaps each report
+        the version they replaced."""
         async with self._swap_lock:
             new = self._snapshot(embedder, indexes)
             await asyncio.to_thread(embedder.encode_queries, ["warm up"])  # first call pays one-time costs
@@ -162,7 +177,7 @@ class QueryService:
             self.metrics.set_model(new.version)
             self.metrics.swaps.inc()
         await old.batcher.close()
-        return new.version
+        return old.version, new.version
 
     async def health(self) -> dict[str, Any]:
         snap = self.snapshot

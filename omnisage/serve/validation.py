@@ -17,9 +17,9 @@ from omnisage.text.normalize import normalize
 
 
 class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.headers = message, status, headers
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,14 @@ def clean_query(raw: object, config: ServeConfig, where: str = "query") -> str:
     return text
 
 
+def max_body_bytes(config: ServeConfig) -> int:
+    """The largest /v1/embed body worth parsing: every query at its longest, 8 bytes a character (escapes)."""
+    return 8 * config.max_query_chars * max(config.max_queries, 1) + 1024
+
+
 def parse_embed_body(body: bytes, config: ServeConfig) -> list[str]:
     """`{"queries": [str, ...]}` or `{"query": str}` -> normalized queries."""
-    if len(body) > 8 * config.max_query_chars * max(config.max_queries, 1) + 1024:
+    if len(body) > max_body_bytes(config):
         raise BadRequest("request body too large", status=413)
     try:
         payload: Any = orjson.loads(body)
@@ -98,10 +103,10 @@ def parse_search(raw_query_string: bytes, config: ServeConfig, available: tuple[
     else:
         types = tuple(t for t in ("pin", "product", "query") if t in available)
     k_text = params.get("k", str(config.default_k))
-    try:
-        k = int(k_text)
-    except ValueError:
-        raise BadRequest(f"k must be an integer, got {k_text!r}") from None
+    # int() also takes "5_0", "+5", " 5" and non-ASCII digits ("٥"): accept plain ASCII digits only.
+    if not (k_text.isascii() and k_text.isdigit()):
+        raise BadRequest(f"k must be an integer, got {k_text!r}")
+    k = int(k_text)
     if not 1 <= k <= config.max_k:
         raise BadRequest(f"k must be between 1 and {config.max_k}, got {k}")
     return SearchRequest(query, types, k)

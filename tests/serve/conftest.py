@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -104,5 +105,64 @@ class RedisServer:
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     server.start()
+    yield server
+    server.stop()
+
+
+LIVE_SERVER = """
+import sys
+sys.path.insert(0, {here!r})
+from conftest import TrigramEmbedder
+from test_app import toy_indexes
+from omnisage.config import load_config
+from omnisage.errors import OmniSageError
+from omnisage.serve.server import run_server
+from omnisage.serve.service import QueryService
+
+def reloader(spec):
+    if set(spec) - {{"model", "indexes"}}:
+        raise OmniSageError("unknown reload fields")
+    embedder = TrigramEmbedder()
+    return embedder, toy_indexes(embedder)
+
+config = load_config(None, {overrides!r}).serve
+embedder = TrigramEmbedder()
+run_server(QueryService(embedder, toy_indexes(embedder), config), config, reloader)
+"""
+LIVE_TOKEN = "live-admin-token"
+
+
+class LiveServer:
+    """`omnisage serve`'s uvicorn (uvloop + httptools) in a second process, on the toy embedder and indexes."""
+
+    def __init__(self, workdir: Path, *overrides: str):
+        self.port, self.log = free_port(), workdir / "server.log"
+        settings = [f"serve.port={self.port}", f"serve.admin_token={LIVE_TOKEN}", *overrides]
+        script = LIVE_SERVER.format(here=str(Path(__file__).parent), overrides=settings)
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", script], stderr=log, stdout=log)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"the server did not start:\n{self.log.read_text()}") from None
+                time.sleep(0.05)
+
+    def peak_rss_kb(self) -> int:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path_factory.mktemp("live"), "serve.body_timeout_s=1", "serve.max_wait_ms=0")
     yield server
     server.stop()

@@ -86,6 +86,11 @@ def test_search_matches_exact_search_for_every_type(client, embedder, service) -
         ("get", "/v1/search?q=shoes&k=0", None, 400, "k must be between 1 and 20"),
         ("get", "/v1/search?q=shoes&k=21", None, 400, "k must be between 1 and 20"),
         ("get", "/v1/search?q=shoes&k=ten", None, 400, "k must be an integer"),
+        ("get", "/v1/search?q=shoes&k=5_0", None, 400, "k must be an integer"),
+        ("get", "/v1/search?q=shoes&k=%2B5", None, 400, "k must be an integer"),
+        ("get", "/v1/search?q=shoes&k=%D9%A5", None, 400, "k must be an integer"),  # Arabic-Indic 5
+        ("get", "/v1/search?q=shoes&k=%205", None, 400, "k must be an integer"),
+        ("get", "/v1/search?q=shoes&k=", None, 400, "k must be an integer"),
         ("get", "/v1/search?q=caf%E9", None, 400, "parameter 'q' is not valid UTF-8"),
         ("post", "/v1/embed", b'{"query": "caf\xe9"}', 400, "not valid UTF-8 JSON"),
         ("post", "/v1/embed", b'{"query": "\\ud800"}', 400, "not valid UTF-8 JSON"),
@@ -128,3 +133,10 @@ def test_search_without_indexes_is_503(embedder) -> None:
     with TestClient(create_app(QueryService(embedder, None, ServeConfig()))) as c:
         response = c.get("/v1/search?q=shoes")
     assert response.status_code == 503 and "no indexes loaded" in response.json()["error"]
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400(client, embedder) -> None:
+    # In-process there is no HTTP parser in front to refuse it: the route must.
+    response = client.post("/v1/embed", content=b'{"query": "x"}', headers={"content-length": "+14"})
+    assert response.status_code == 400 and "Content-Length must be a byte count" in response.json()["error"]
+    assert embedder.calls == []

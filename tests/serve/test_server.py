@@ -12,6 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
+from omnisage.cli import main
+from omnisage.config import ServeConfig, load_config
 from omnisage.errors import OmniSageError
 from omnisage.serve.client import format_results, search, wait_until_up
 
@@ -78,3 +80,14 @@ def test_unreachable_service_and_result_formatting() -> None:
         "  query:",
         "    +0.900  red sneakers",
     ]
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999, -1])
+def test_port_outside_1_to_65535_is_rejected(port: int, capsys) -> None:
+    # The OS reads a port modulo 65536: 99999 would listen on 34463 without a word.
+    with pytest.raises(OmniSageError, match=r"serve\.port must be between 1 and 65535"):
+        load_config(None, [f"serve.port={port}"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--model", "/nowhere", "--port", str(port)])
+    assert exit_info.value.code == 2 and "expected a port between 1 and 65535" in capsys.readouterr().err
+    assert ServeConfig(port=65535).port == 65535
