@@ -205,6 +205,11 @@ def run_ablate(
     if readme is not None:
         from omnisage.eval.report import update_readme
 
-        body = markdown.split("\n## ", 1)[1] if "\n## " in markdown else markdown
-        update_readme(readme, "ablate", "### " + body.replace("\n## ", "\n### "), command)
+        update_readme(readme, "ablate", _readme_body(markdown), command)
     return report
+
+
+def _readme_body(markdown: str) -> str:
+    """The report's tables and checks as README subsections; the variants' overrides stay in OUT/ablations.md."""
+    sections = markdown.split("\n## ")[1:]
+    return "\n".join("### " + s for s in sections if not s.startswith("Variants\n"))
