@@ -141,6 +141,7 @@ def fit(
             batch = make_batch(step, workers.rank).to(device)
             with _autocast(device, amp):
                 losses = module(batch, collective)
+            _check_finite(losses["total"], step + 1, workers)
             grad_norm = _update(losses["total"], objective, optimizer, schedule, cfg.max_grad_norm)
             metrics.count(batch.num_pairs * workers.world_size)
             if (step + 1) % cfg.log_every == 0 or step + 1 == end:
@@ -216,6 +217,19 @@ def _resume(
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     return int(state["step"])
+
+
+def _check_finite(total: Tensor, step: int, workers: Workers) -> None:
+    """Stop before a non-finite loss reaches the weights (and a checkpoint): every worker agrees, so none is
+    left waiting in a collective."""
+    bad = (~torch.isfinite(total.detach())).to(torch.float32).reshape(1)
+    if workers.distributed:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    if bad.item():
+        raise OmniSageError(
+            f"training diverged: the loss is not finite at step {step}; no checkpoint was written after it: "
+            "lower train.lr and rerun to resume from the last checkpoint"
+        )
 
 
 def _autocast(device: torch.device, amp: torch.dtype | None) -> contextlib.AbstractContextManager:
