@@ -27,7 +27,12 @@ from omnisage.errors import OmniSageError
 from omnisage.losses.multitask import Collective, LocalCollective
 from omnisage.progress import tqdm
 from omnisage.train.batches import TrainBatch
-from omnisage.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from omnisage.train.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    remove_partial_writes,
+    save_checkpoint,
+)
 from omnisage.train.distributed import DistributedCollective, Workers
 from omnisage.train.memory import reuse_freed_memory
 from omnisage.train.objective import TrainingObjective, encoders_in_use
@@ -207,7 +212,10 @@ def _resume(
     workers: Workers,
     settings: dict[str, Any] | None,
 ) -> int:
-    """Load the latest checkpoint of `checkpoints` into the objective, optimizer and schedule; its step (0: none)."""
+    """Load the latest checkpoint of `checkpoints` into the objective, optimizer and schedule; its step (0: none).
+    A checkpoint write that a kill interrupted left a temp file: it goes."""
+    if workers.is_main:
+        remove_partial_writes(checkpoints)
     saved = list_checkpoints(checkpoints)
     if not saved:
         return 0
