@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from omnisage.atomic import atomic_path, write_atomic
+from omnisage.atomic import atomic_path, make_folder, write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.text.normalize import normalize
 
@@ -48,7 +48,7 @@ def export_query_encoder(
     except ImportError:
         raise MissingExtraError("onnx", "serve") from None
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
     dim = _export_fp32(module, tokenizer, names, out / FP32)
     if int8:

@@ -24,7 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from omnisage.atomic import atomic_path
-from omnisage.errors import OmniSageError
+from omnisage.errors import OmniSageError, OutputError
 
 _NAME = re.compile(r"step-(\d+)\.(safetensors|pt)$")  # .pt: a pickle of an older omnisage, refused on load
 FORMAT = "omnisage-checkpoint/1"
@@ -125,10 +125,11 @@ def save_checkpoint(
         try:
             with atomic_path(path) as tmp:
                 save_file(_unshared(tensors), tmp, metadata={"format": FORMAT, "state": json.dumps(data)})
-        except (OSError, SafetensorError) as exc:
-            free = shutil.disk_usage(path.parent).free / 2**20
+        except (OutputError, SafetensorError) as exc:
+            free = shutil.disk_usage(path.parent).free / 2**20 if path.parent.is_dir() else 0
+            reason = exc.reason if isinstance(exc, OutputError) else str(exc).splitlines()[0]
             raise OmniSageError(
-                f"could not write checkpoint {path} ({free:.0f} MiB free on that disk): {exc}; "
+                f"could not write checkpoint {path} ({free:.0f} MiB free on that disk): {reason}; "
                 "free some space and rerun the same command to resume from the last complete checkpoint"
             ) from None
         for old in list_checkpoints(directory)[:-keep]:

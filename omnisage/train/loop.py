@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from omnisage.atomic import write_text
+from omnisage.atomic import make_folder, write_text
 from omnisage.config import TrainConfig
 from omnisage.errors import OmniSageError
 from omnisage.losses.multitask import Collective, LocalCollective
@@ -274,7 +274,7 @@ class _Metrics:
     ) -> None:
         self.path, self.workers, self.device = out_dir / METRICS, workers, device
         if workers.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(out_dir)
             _write_jsonl_prefix(self.path, start)
         show = progress and workers.is_main
         self.bar = tqdm(total=steps, initial=start, desc="train", unit="step", disable=not show)
