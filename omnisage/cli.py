@@ -2,7 +2,7 @@
 
 Each stage registers its parser (flags and help texts) with a small function below; what it does when it runs
 is in `commands.py`, which imports the stage's module only then, so `omnisage --help` is instant. Errors in the
-user's input print as one line and exit with code 2.
+user's input or environment (an OmniSageError, an OSError naming its path) print as one line and exit with code 2.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from omnisage import commands
-from omnisage.errors import OmniSageError
+from omnisage.errors import OmniSageError, describe_os_error
 
 Registrar = Callable[[argparse._SubParsersAction], None]
 
@@ -308,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except OmniSageError as exc:
         print(f"omnisage {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the stage read or made outside the atomic writers: one line naming it too
+        print(f"omnisage {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"omnisage {args.command}: interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ choices, nested dataclasses), not the sections; `omnisage/config.py` declares th
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -48,7 +49,10 @@ def coerce(value: Any, kind: Any, where: str) -> Any:
         if kind in (int, float, str):
             if kind is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
-            return kind(value)
+            number = kind(value)
+            if kind is float and not math.isfinite(number):  # nan or inf trains a model of NaNs
+                raise OmniSageError(f"config {where}: expected a finite number, got {value!r}")
+            return number
     except (TypeError, ValueError):
         raise OmniSageError(f"config {where}: expected {kind.__name__}, got {value!r}") from None
     return value

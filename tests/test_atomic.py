@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from omnisage.atomic import atomic_folder, atomic_path, write_atomic, write_text
+from omnisage.errors import OutputError
 
 
 def _listing(folder: Path) -> list[str]:
@@ -56,3 +57,30 @@ def test_a_folder_appears_whole_and_replaces_an_older_one(tmp_path: Path) -> Non
         raise ValueError("failed")
     assert _listing(target) == ["b.txt"]
     assert _listing(tmp_path) == ["bundle"]
+
+
+def test_an_output_that_cannot_be_written_is_one_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    for target in (tmp_path / "a-file" / "out.txt", Path("/proc/omnisage-test/out.txt")):
+        with pytest.raises(OutputError, match=rf"^cannot write {target}: "):
+            write_text(target, "x")
+        folder = target.parent / "folder"
+        with pytest.raises(OutputError, match=rf"^cannot write {folder}: "), atomic_folder(folder):
+            pass
+
+
+def test_a_full_disk_mid_write_is_one_error_naming_the_output(tmp_path: Path) -> None:
+    def disk_full(fh) -> None:  # as pyarrow reports it: an OSError without a file name
+        raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    with pytest.raises(
+        OutputError, match=r"cannot write .*out\.parquet: Error writing bytes .* No space left"
+    ):
+        write_atomic(tmp_path / "out.parquet", disk_full)
+    assert _listing(tmp_path) == []
+
+
+def test_an_input_error_inside_a_write_keeps_its_own_path(tmp_path: Path) -> None:
+    missing = tmp_path.parent / "elsewhere" / "input.csv"
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "out" / "x.txt"):
+        missing.read_text()

@@ -65,3 +65,29 @@ def test_cross_field_rules_hold_on_every_construction() -> None:
         dataclasses.replace(Config().model, entity_text_fields=("title", "engaged_queries"))
     with pytest.raises(OmniSageError, match=r"bench\.hybrid_weight must be >= 0"):
         load_config(None, ["bench.hybrid_weight=-1"])
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_numbers_are_refused_for_every_float_setting(value: str) -> None:
+    """`--set train.lr=nan` used to train a model of NaNs and exit 0."""
+    with pytest.raises(OmniSageError, match=rf"config train\.lr: expected a finite number, got '{value}'"):
+        load_config(None, [f"train.lr={value}"])
+    with pytest.raises(OmniSageError, match=r"config train\.query_lr: expected a finite number"):
+        load_config(None, [f"train.query_lr={value}"])  # float | None
+    with pytest.raises(OmniSageError, match=r"config train\.mix\.pin: expected a finite number"):
+        load_config(None, [f"train.mix.pin={value}"])  # a table of floats
+
+
+def test_non_finite_numbers_in_a_toml_preset_are_refused(tmp_path: Path) -> None:
+    preset = tmp_path / "bad.toml"
+    preset.write_text("[serve]\ncache_ttl_days = inf\n")
+    with pytest.raises(OmniSageError, match=r"config serve\.cache_ttl_days: expected a finite number"):
+        load_config(preset)
+
+
+def test_cli_reports_a_non_finite_setting_in_one_line(capsys) -> None:
+    from omnisage.cli import main
+
+    assert main(["train", "--data", "nowhere", "--out", "nowhere", "--set", "train.lr=nan"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "omnisage train: error: config train.lr: expected a finite number, got 'nan'"

@@ -1,10 +1,12 @@
 """Coercing a raw column (as read from Parquet, CSV or JSONL) to the contract's type (SPEC §1): text, integer,
-timestamp (ISO 8601 or epoch seconds, read as UTC) or vector; the first bad cell raises a `DataError` with its row.
+timestamp (ISO 8601 or epoch seconds, read as UTC, in the years 1970-2200) or vector; the first bad cell raises a
+`DataError` with its row.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,28 +46,57 @@ def _parse_failure(col: pa.ChunkedArray, convert, what: str, where: str, name: s
     return DataError(what, path=where, column=name)
 
 
+# A plausible time: 1970 to 2200. Outside it a value is almost always in the wrong unit (epoch milliseconds read
+# as seconds lands tens of thousands of years ahead), which would silently put every log after any cutoff.
+_FIRST_YEAR, _END_YEAR = 1970, 2200
+_END_S = int(datetime(_END_YEAR, 1, 1, tzinfo=UTC).timestamp())  # epoch seconds of the first instant too late
+_HINT_S = int(datetime(1980, 1, 1, tzinfo=UTC).timestamp())  # a unit is suggested when it gives 1980+
+_PER_SECOND = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}
+
+
+def _out_of_range(seconds: int, shown: object, where: str, name: str, row: int) -> DataError:
+    hint = ""
+    for unit, scale in (("milliseconds", 10**3), ("microseconds", 10**6), ("nanoseconds", 10**9)):
+        if _HINT_S <= seconds // scale < _END_S:
+            hint = f"; it looks like epoch {unit}: convert to seconds (divide by {scale:,})"
+            break
+    message = f"timestamp {shown!r} is outside the years {_FIRST_YEAR}-{_END_YEAR}{hint}"
+    return DataError(message, path=where, row=row + 1, column=name)
+
+
+def _check_seconds(seconds: pa.ChunkedArray | pa.Array, raw: pa.ChunkedArray, where: str, name: str) -> None:
+    """Epoch seconds (int64, null where not given) must fall in the plausible range; `raw` is shown in errors."""
+    bad = pc.fill_null(pc.or_(pc.less(seconds, 0), pc.greater_equal(seconds, _END_S)), False)
+    row = pc.index(bad, True).as_py()
+    if row >= 0:
+        raise _out_of_range(seconds[row].as_py(), raw[row].as_py(), where, name, row)
+
+
+def _epoch(
+    seconds: pa.ChunkedArray | pa.Array, raw: pa.ChunkedArray, where: str, name: str
+) -> pa.ChunkedArray:
+    _check_seconds(seconds, raw, where, name)
+    return seconds.cast(pa.timestamp("s", tz="UTC")).cast(TIMESTAMP)
+
+
 def _to_timestamp(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
     t = col.type
     if pa.types.is_timestamp(t):
+        ticks = pc.divide(col.cast(pa.int64()), _PER_SECOND[t.unit])
+        _check_seconds(ticks, ticks, where, name)  # before the cast to microseconds, which could overflow
         return (
             col.cast(pa.timestamp("us", tz=t.tz)).cast(TIMESTAMP)
             if t.tz
             else pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC")
         )
     if pa.types.is_integer(t):  # epoch seconds
-        return col.cast(pa.int64()).cast(pa.timestamp("s", tz="UTC")).cast(TIMESTAMP)
+        return _epoch(col.cast(pa.int64()), col, where, name)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         # Each cell is epoch seconds or ISO 8601; an ISO value without a zone offset is read as UTC.
         digits = pc.fill_null(pc.match_substring_regex(col, r"^\s*-?\d+\s*$"), False)
         try:
-            epoch = (
-                pc.if_else(digits, col, None)
-                .cast(pa.int64())
-                .cast(pa.timestamp("s", tz="UTC"))
-                .cast(TIMESTAMP)
-            )
+            epoch = _epoch(pc.if_else(digits, col, None).cast(pa.int64()), col, where, name)
             iso = _iso_to_utc(pc.if_else(digits, None, col))
-            return pc.if_else(digits, epoch, iso)
         except pa.ArrowInvalid:
 
             def parse(v: str) -> None:
@@ -75,6 +106,8 @@ def _to_timestamp(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArra
             raise _parse_failure(
                 col, parse, "invalid timestamp (expected ISO 8601 or epoch seconds)", where, name
             ) from None
+        _check_seconds(pc.divide(iso.cast(pa.int64()), _PER_SECOND["us"]), col, where, name)
+        return pc.if_else(digits, epoch, iso)
     raise DataError(f"expected a timestamp, found a column of type {t}", path=where, column=name)
 
 

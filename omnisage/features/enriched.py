@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from omnisage.atomic import write_text
+from omnisage.atomic import make_folder, write_text
 from omnisage.config import EnrichConfig
 from omnisage.data.io import write_table
 from omnisage.data.validate import World, load_world
@@ -278,7 +278,7 @@ def run_enrich(
     """`omnisage enrich`: read and validate DIR, enrich, write OUT/enriched_entities.parquet + coverage.json."""
     world = load_world(data)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     engine = open_engine(config.engine, config, spark=spark)
     try:
         table, top, report, state = enrich(

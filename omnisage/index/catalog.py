@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from omnisage.atomic import write_atomic
+from omnisage.atomic import make_folder, write_atomic
 from omnisage.config import IndexConfig
 from omnisage.data.io import find_table, read_table
 from omnisage.data.validate import read_manifest
@@ -107,7 +107,7 @@ class IndexSet:
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folder(directory)
         for name, index in self.indexes.items():
             index.save(directory / name)
         manifest = {

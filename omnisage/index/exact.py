@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omnisage.atomic import write_atomic
+from omnisage.atomic import make_folder, write_atomic
 from omnisage.errors import OmniSageError
 from omnisage.index.store import load_ids, save_ids
 
@@ -54,7 +54,7 @@ class ExactIndex:
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folder(directory)
         write_atomic(directory / "vectors.npy", lambda fh: np.save(fh, self.vectors))
         save_ids(directory, self.ids)
         meta = {"kind": self.kind, "dim": self.dim, "count": len(self)}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from omnisage.atomic import write_atomic
+from omnisage.atomic import make_folder, write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.index.store import load_ids, save_ids
 
@@ -86,7 +86,7 @@ class HnswIndex:
     def save(self, directory: str | Path) -> None:
         faiss = _faiss()
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folder(directory)
         blob = faiss.serialize_index(self.index)  # (bytes,) uint8
         write_atomic(directory / "hnsw.faiss", lambda fh: fh.write(blob.tobytes()))
         save_ids(directory, self.ids)

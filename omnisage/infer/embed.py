@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from omnisage.atomic import write_atomic
+from omnisage.atomic import make_folder, write_atomic
 from omnisage.config import InferConfig
 from omnisage.data.io import find_table, read_table, write_table
 from omnisage.errors import DataError, OmniSageError
@@ -130,10 +130,28 @@ def _part_path(out: Path, stream: str, k: int) -> Path:
     return out / stream / f"part-{k:05d}.parquet"
 
 
+def _unreadable(path: Path, exc: Exception) -> DataError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DataError(
+        f"not a readable Parquet part ({reason}): it was cut short or damaged; delete it and rerun omnisage embed",
+        path=str(path),
+    )
+
+
+def _read_part(path: Path, columns: list[str]) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns).replace_schema_metadata(None)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
 def _part_done(path: Path, version: str) -> bool:
     if not path.is_file():
         return False
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
     found = meta.get(b"model_version", b"").decode()
     if found != version:
         raise OmniSageError(
@@ -162,7 +180,7 @@ def _check_manifest(out: Path, version: str, config: InferConfig, totals: dict[s
                 f"{out} was written with other {', '.join(diff)} ({have}); use a fresh --out folder"
             )
         return
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     write_atomic(path, lambda fh: fh.write(json.dumps(want, indent=2).encode()))
 
 
@@ -242,7 +260,8 @@ def load_embeddings(out_dir: str | Path, entity_type: str) -> tuple[np.ndarray, 
         raise OmniSageError(
             f"{out / stream}: {len(files)} of {expected} parts present (finish every --shard before indexing)"
         )
-    table = pq.read_table(files, columns=["entity_type", "entity_id", "vector", "model_version"])
+    columns = ["entity_type", "entity_id", "vector", "model_version"]
+    table = pa.concat_tables([_read_part(f, columns) for f in files])
     table = table.filter(pc.equal(table.column("entity_type"), entity_type))
     if table.num_rows == 0:
         return None

@@ -1,8 +1,9 @@
 """Fast CPU query encoding (paper §3.6): the query encoder exported to ONNX, optionally int8-quantized.
 
 `export_query_encoder` writes `query_encoder.onnx` (fp32), `query_encoder.int8.onnx` (dynamic int8
-quantization of the linear layers) and the tokenizer into one folder; `OnnxQueryEncoder` serves it with
-ONNX Runtime and the Rust tokenizer, with no PyTorch in the request path. int8 moves the embedding a
+quantization of the linear layers), the tokenizer and `export.json` (the bundle version it was exported from and
+the sha256 of every file) into one folder; `OnnxQueryEncoder` serves it with ONNX Runtime and the Rust tokenizer,
+with no PyTorch in the request path, after checking each file it loads against `export.json`. int8 moves the embedding a
 little (cosine ≈ 0.99 to fp32 with per-channel weights), and since activations are quantized per batch,
 a query's int8 vector also depends slightly on its batch-mates: `benchmarks/bench_export.py` measures
 what both do to recall.
@@ -10,8 +11,10 @@ what both do to recall.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -19,13 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from omnisage.atomic import atomic_path, write_atomic
+from omnisage.atomic import atomic_folder, atomic_path, make_folder, write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.text.normalize import normalize
 
 FP32, INT8 = "query_encoder.onnx", "query_encoder.int8.onnx"
 META = "export.json"
-EXPORT_FORMAT = 2  # bumped when the export changes (2: per-channel int8 weights); older exports are redone
+# bumped when the export changes (2: per-channel int8 weights, 3: sha256 of every file); older exports are redone
+EXPORT_FORMAT = 3
+TOKENIZER = "tokenizer/tokenizer.json"  # the file of the saved tokenizer that serving reads
 
 
 def _onnxruntime() -> Any:
@@ -48,12 +53,14 @@ def export_query_encoder(
     except ImportError:
         raise MissingExtraError("onnx", "serve") from None
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
     dim = _export_fp32(module, tokenizer, names, out / FP32)
     if int8:
         quantize_int8(out / FP32, out / INT8)
-    tokenizer.save_pretrained(out / "tokenizer")
+    with atomic_folder(out / "tokenizer") as tmp:
+        tokenizer.save_pretrained(tmp)
+    written = [out / FP32, *([out / INT8] if int8 else []), *sorted((out / "tokenizer").rglob("*"))]
     meta = {
         "format": EXPORT_FORMAT,
         "model_version": version,
@@ -62,9 +69,42 @@ def export_query_encoder(
         "inputs": names,
         "pad_token": tokenizer.pad_token,
         "pad_id": tokenizer.pad_token_id,
+        "files": {p.relative_to(out).as_posix(): _sha256(p.read_bytes()) for p in written if p.is_file()},
     }
     write_atomic(out / META, lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
     return out
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    """The export manifest, or {} when missing or unreadable (then the folder is exported again)."""
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) and isinstance(meta.get("files"), dict) else {}
+
+
+def read_verified(folder: Path, name: str, meta: dict[str, Any]) -> bytes:
+    """The bytes of the exported file `name`, if they are what the export of `meta["model_version"]` wrote;
+    OmniSageError otherwise (a swapped, edited or foreign file is never served)."""
+    path = folder / name
+    want = meta.get("files", {}).get(name)
+    if want is None:
+        raise OmniSageError(f"{path} is not part of the export in {folder}: export again")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise OmniSageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if _sha256(data) != want:
+        raise OmniSageError(
+            f"{path} is not the file exported from model {meta.get('model_version')} (its sha256 differs from "
+            f"{folder / META}): delete {folder} to export again"
+        )
+    return data
 
 
 def _export_fp32(module: Any, tokenizer: Any, names: list[str], path: Path) -> int:
@@ -131,18 +171,23 @@ class OnnxQueryEncoder:
         folder = Path(export_dir)
         if not (folder / META).is_file():
             raise OmniSageError(f"{folder}: no exported query encoder (missing {META})")
-        meta = json.loads((folder / META).read_text())
-        path = folder / (INT8 if int8 else FP32)
-        if not path.is_file():
-            raise OmniSageError(f"{path} is missing: export again with int8={int8}")
+        meta = _read_meta(folder)
+        if meta.get("format") != EXPORT_FORMAT:
+            raise OmniSageError(f"{folder / META} is not a current export manifest: export again")
+        name = INT8 if int8 else FP32
+        if not (folder / name).is_file():
+            raise OmniSageError(f"{folder / name} is missing: export again with int8={int8}")
+        # The bytes that were checked are the bytes loaded: no window for a swap in between.
+        model, tokenizer = read_verified(folder, name, meta), read_verified(folder, TOKENIZER, meta)
+        # `version` is the bundle's (what the indexes were built from); `variant` says which export serves it.
         self.version, self.dim, self.inputs = meta["model_version"], int(meta["dim"]), list(meta["inputs"])
-        self.int8 = int8
+        self.int8, self.variant = int8, "onnx-int8" if int8 else "onnx-fp32"
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer" / "tokenizer.json"))
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_str(tokenizer.decode("utf-8"))
         self.tokenizer.enable_truncation(int(meta["max_tokens"]))
         self.tokenizer.enable_padding(pad_id=meta["pad_id"] or 0, pad_token=meta["pad_token"] or "[PAD]")
 
@@ -163,21 +208,48 @@ class OnnxQueryEncoder:
 
 
 def export_dir_for(model_dir: str | Path, version: str) -> Path:
-    """`<bundle>/onnx` when the bundle folder is writable, else a per-version folder in the temp dir."""
+    """`<bundle>/onnx` when the bundle folder is writable, else a per-version folder in this user's private folder
+    of the temp dir (one that other users could write into would let them plant an export)."""
     folder = Path(model_dir) / "onnx"
     if os.access(model_dir, os.W_OK) or (folder.is_dir() and os.access(folder, os.W_OK)):
         return folder
-    return Path(tempfile.gettempdir()) / "omnisage-onnx" / version
+    return _private_temp() / version
+
+
+def _private_temp() -> Path:
+    root = make_folder(Path(tempfile.gettempdir()) / f"omnisage-onnx-{os.getuid()}")
+    shared = stat.S_IWGRP | stat.S_IWOTH
+    info = root.stat()
+    if info.st_uid == os.getuid() and info.st_mode & shared:
+        os.chmod(root, 0o700)
+        info = root.stat()
+    if info.st_uid != os.getuid() or info.st_mode & shared:
+        raise OmniSageError(
+            f"{root} (the ONNX export folder of a read-only bundle) is not private to this user: remove it, "
+            "or set TMPDIR to a folder of your own"
+        )
+    return root
+
+
+def fresh_export(folder: Path, version: str, int8: bool) -> bool:
+    """Whether `folder` holds a current export of model `version` whose files are the ones it recorded."""
+    meta = _read_meta(folder)
+    if meta.get("model_version") != version or meta.get("format") != EXPORT_FORMAT:
+        return False
+    try:
+        for name in (INT8 if int8 else FP32, TOKENIZER):
+            read_verified(folder, name, meta)
+    except OmniSageError:
+        return False
+    return True
 
 
 def ensure_exported(model: Any, model_dir: str | Path, int8: bool = True) -> Path:
-    """The export folder of this bundle's query encoder, exporting it first if missing or stale. With a lexical
-    channel (model.query_lexical) the export is the transformer part only: see `with_lexical`."""
+    """The export folder of this bundle's query encoder, exporting it first if missing, stale or not what its
+    manifest recorded (a swapped file is exported over, never served). With a lexical channel
+    (model.query_lexical) the export is the transformer part only: see `with_lexical`."""
     folder = export_dir_for(model_dir, model.version)
-    meta = folder / META
-    found = json.loads(meta.read_text()) if meta.is_file() else {}
-    fresh = found.get("model_version") == model.version and found.get("format") == EXPORT_FORMAT
-    if not fresh or not (folder / (INT8 if int8 else FP32)).is_file():
+    if not fresh_export(folder, model.version, int8):
         encoder = model.query_encoder
         export_query_encoder(encoder, encoder.tokenizer, encoder.max_tokens, model.version, folder, int8=int8)
     return folder
@@ -191,7 +263,7 @@ class LexicalOnnxQueryEncoder:
 
     def __init__(self, onnx: OnnxQueryEncoder, model: Any):
         self.onnx, self.model = onnx, model
-        self.version, self.dim, self.int8 = onnx.version, onnx.dim, onnx.int8
+        self.version, self.dim, self.int8, self.variant = onnx.version, onnx.dim, onnx.int8, onnx.variant
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         dense = self.onnx.encode_queries(queries)  # (B, D) unit

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from omnisage.atomic import atomic_folder
 from omnisage.config import ModelConfig, config_to_dict
 from omnisage.config_parsing import build
-from omnisage.errors import OmniSageError
+from omnisage.errors import OmniSageError, OutputError
 from omnisage.model.entity_encoder import EntityEncoder
 from omnisage.model.lexical import LexicalChannel
 from omnisage.model.omnisage_model import OmniSageModel
@@ -48,24 +49,31 @@ def save_model(directory: str | Path, model: OmniSageModel) -> str:
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not (directory / MANIFEST).is_file():
         raise OmniSageError(f"{directory} exists and is not a model bundle: refusing to overwrite it")
-    with atomic_folder(directory) as tmp:
-        _write_json(tmp / CONFIG, config_to_dict(model.config))
-        weights = {f"entity_encoder.{k}": v for k, v in model.entity_encoder.state_dict().items()}
-        weights.update(
-            {f"query_projection.{k}": v for k, v in model.query_encoder.projection.state_dict().items()}
-        )
-        if model.lexical is not None:
-            weights.update({f"query_lexical.{k}": v for k, v in model.lexical.state_dict().items()})
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / WEIGHTS)
-        model.vocab.save(tmp / VOCAB)
-        model.query_encoder.save_backbone(tmp / QUERY_ENCODER)
-        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        version = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
-        _write_json(
-            tmp / MANIFEST,
-            {"format": FORMAT, "format_version": FORMAT_VERSION, "version": version, "files": files},
-        )
+    try:
+        with atomic_folder(directory) as tmp:
+            version = _write_bundle(tmp, model)
+    except SafetensorError as exc:  # how safetensors (the weights, the backbone) reports a full disk
+        raise OutputError(directory, exc) from None
     model.version = version
+    return version
+
+
+def _write_bundle(tmp: Path, model: OmniSageModel) -> str:
+    """Every file of the bundle into the folder `tmp`, the manifest last; returns the version hash."""
+    _write_json(tmp / CONFIG, config_to_dict(model.config))
+    weights = {f"entity_encoder.{k}": v for k, v in model.entity_encoder.state_dict().items()}
+    weights.update(
+        {f"query_projection.{k}": v for k, v in model.query_encoder.projection.state_dict().items()}
+    )
+    if model.lexical is not None:
+        weights.update({f"query_lexical.{k}": v for k, v in model.lexical.state_dict().items()})
+    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / WEIGHTS)
+    model.vocab.save(tmp / VOCAB)
+    model.query_encoder.save_backbone(tmp / QUERY_ENCODER)
+    files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    version = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "version": version, "files": files}
+    _write_json(tmp / MANIFEST, manifest)
     return version
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omnisage.atomic import write_text
+from omnisage.atomic import make_folder, write_text
 from omnisage.errors import OmniSageError
 from omnisage.progress import tqdm
 from omnisage.text.tokenizers import analyze, key_of_trigram, trigram_of_key
@@ -114,7 +114,7 @@ class Vocabulary:
     def save(self, directory: str | Path) -> None:
         """One `<kind>.tsv` per kind (line = id order) plus `vocab.json` with the sizes; each file atomic."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folder(directory)
         for kind in KINDS:
             lines = (f"{t}\t{n}\n" for t, n in zip(self.tokens[kind], self.counts[kind]))
             write_text(directory / f"{kind}.tsv", "".join(lines))

@@ -21,13 +21,18 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from omnisage.atomic import write_text
+from omnisage.atomic import make_folder, write_text
 from omnisage.config import TrainConfig
 from omnisage.errors import OmniSageError
 from omnisage.losses.multitask import Collective, LocalCollective
 from omnisage.progress import tqdm
 from omnisage.train.batches import TrainBatch
-from omnisage.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from omnisage.train.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    remove_partial_writes,
+    save_checkpoint,
+)
 from omnisage.train.distributed import DistributedCollective, Workers
 from omnisage.train.memory import reuse_freed_memory
 from omnisage.train.objective import TrainingObjective, encoders_in_use
@@ -141,6 +146,7 @@ def fit(
             batch = make_batch(step, workers.rank).to(device)
             with _autocast(device, amp):
                 losses = module(batch, collective)
+            _check_finite(losses["total"], step + 1, workers)
             grad_norm = _update(losses["total"], objective, optimizer, schedule, cfg.max_grad_norm)
             metrics.count(batch.num_pairs * workers.world_size)
             if (step + 1) % cfg.log_every == 0 or step + 1 == end:
@@ -206,7 +212,10 @@ def _resume(
     workers: Workers,
     settings: dict[str, Any] | None,
 ) -> int:
-    """Load the latest checkpoint of `checkpoints` into the objective, optimizer and schedule; its step (0: none)."""
+    """Load the latest checkpoint of `checkpoints` into the objective, optimizer and schedule; its step (0: none).
+    A checkpoint write that a kill interrupted left a temp file: it goes."""
+    if workers.is_main:
+        remove_partial_writes(checkpoints)
     saved = list_checkpoints(checkpoints)
     if not saved:
         return 0
@@ -216,6 +225,19 @@ def _resume(
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     return int(state["step"])
+
+
+def _check_finite(total: Tensor, step: int, workers: Workers) -> None:
+    """Stop before a non-finite loss reaches the weights (and a checkpoint): every worker agrees, so none is
+    left waiting in a collective."""
+    bad = (~torch.isfinite(total.detach())).to(torch.float32).reshape(1)
+    if workers.distributed:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    if bad.item():
+        raise OmniSageError(
+            f"training diverged: the loss is not finite at step {step}; no checkpoint was written after it: "
+            "lower train.lr and rerun to resume from the last checkpoint"
+        )
 
 
 def _autocast(device: torch.device, amp: torch.dtype | None) -> contextlib.AbstractContextManager:
@@ -252,7 +274,7 @@ class _Metrics:
     ) -> None:
         self.path, self.workers, self.device = out_dir / METRICS, workers, device
         if workers.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(out_dir)
             _write_jsonl_prefix(self.path, start)
         show = progress and workers.is_main
         self.bar = tqdm(total=steps, initial=start, desc="train", unit="step", disable=not show)

@@ -25,6 +25,8 @@ ENG_CSV = (
     "canapé bleu,pin,p2,long_click,2024-03-02 11:00:00\n"
 )
 
+ENG_ROW = {"query_text": "sofa", "entity_type": "pin", "entity_id": "p1", "action": "save"}
+
 
 def write(dirpath: Path, name: str, text: str | bytes) -> Path:
     path = dirpath / name
@@ -152,6 +154,52 @@ def test_invalid_timestamp(tmp_path: Path) -> None:
         error_of(read_table, path, ENGAGEMENTS)
         == f"{path}: row 3, column 'ts': empty value in a required column"
     )
+
+
+def test_timestamps_outside_1970_2200_are_refused_with_a_unit_hint(tmp_path: Path) -> None:
+    """Epoch milliseconds given as seconds land in the year 56,000: they used to pass validation, make enrich
+    ignore every engagement and crash train with a traceback."""
+    path = write(tmp_path, "engagements.csv", ENG_CSV + "sofa,pin,p1,save,1709287200000\n")
+    assert error_of(read_table, path, ENGAGEMENTS) == (
+        f"{path}: row 3, column 'ts': timestamp '1709287200000' is outside the years 1970-2200; "
+        "it looks like epoch milliseconds: convert to seconds (divide by 1,000)"
+    )
+    path = write(tmp_path, "engagements.jsonl", json.dumps(ENG_ROW | {"ts": 1709287200000000}) + "\n")
+    assert error_of(read_table, path, ENGAGEMENTS).endswith(
+        "row 1, column 'ts': timestamp 1709287200000000 is outside the years 1970-2200; "
+        "it looks like epoch microseconds: convert to seconds (divide by 1,000,000)"
+    )  # as seconds this would not even fit a 64-bit microsecond timestamp
+    for bad, shown in (("2500-01-01", "'2500-01-01'"), ("-5", "'-5'")):
+        path = write(tmp_path, "board_saves.csv", SAVES_CSV + f"b1,p1,{bad}\n")
+        assert error_of(read_table, path, BOARD_SAVES) == (
+            f"{path}: row 3, column 'ts': timestamp {shown} is outside the years 1970-2200"
+        )
+
+
+def test_a_typed_timestamp_column_in_the_wrong_unit_is_refused(tmp_path: Path) -> None:
+    ms = pa.array([1709287200000], pa.int64()).cast(pa.timestamp("s", tz="UTC"))  # ms stored as seconds
+    table = pa.table({"board_id": ["b1"], "pin_id": ["p1"], "ts": ms})
+    pq.write_table(table, tmp_path / "board_saves.parquet")
+    assert (
+        "row 1, column 'ts': timestamp 1709287200000 is outside the years 1970-2200; it looks like epoch "
+        "milliseconds" in error_of(read_table, tmp_path / "board_saves.parquet", BOARD_SAVES)
+    )
+
+
+def test_cli_validate_enrich_and_train_refuse_epoch_milliseconds_in_one_line(
+    world: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write(world, "engagements.csv", ENG_CSV + "sofa,pin,p1,save,1709287200000\n")
+    commands = (
+        ["validate", str(world)],
+        ["enrich", "--data", str(world), "--as-of", "2024-06-01", "--out", str(tmp_path / "enriched")],
+        ["train", "--data", str(world), "--out", str(tmp_path / "train"), "--config", "tiny"],
+    )
+    for argv in commands:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "looks like epoch milliseconds" in err, err
+        assert err.startswith(f"omnisage {argv[0]}: error: {world / 'engagements.csv'}: row 3, column 'ts'")
 
 
 def test_non_utf8_text(tmp_path: Path) -> None:

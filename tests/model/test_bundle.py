@@ -94,3 +94,21 @@ def test_bundles_of_another_format_version_are_refused_in_one_line(model, tmp_pa
         OmniSageError, match=f"bundle format version 1, this omnisage reads version {FORMAT_VERSION}"
     ):
         load_model(tmp_path / "bundle")
+
+
+def test_a_full_disk_while_saving_is_one_error_naming_the_bundle(model, tmp_path, monkeypatch):
+    """safetensors reports a full disk as its own error type: it used to print a traceback."""
+    from safetensors import SafetensorError
+
+    from omnisage.errors import OutputError
+    from omnisage.model import bundle
+
+    def disk_full(*args, **kwargs):
+        raise SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, message: "No space left on device" })'
+        )
+
+    monkeypatch.setattr(bundle, "save_file", disk_full)
+    with pytest.raises(OutputError, match=r"cannot write .*/model: Error while serializing: .*No space left"):
+        bundle.save_model(tmp_path / "model", model)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -117,11 +118,27 @@ def test_a_checkpoint_that_cannot_be_written_is_one_clear_error(tmp_path, monkey
     from omnisage.train import checkpoint
 
     def disk_full(*args, **kwargs):
-        raise RuntimeError(
-            "[enforce fail at inline_container.cc:672] . unexpected pos 145563072 vs 145562976"
-        )
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.torch, "save", disk_full)
-    with pytest.raises(OmniSageError, match=r"could not write checkpoint .*step-00000007\.pt \(\d+ MiB free"):
+    monkeypatch.setattr(checkpoint, "save_file", disk_full)
+    with pytest.raises(
+        OmniSageError, match=r"could not write checkpoint .*step-00000007\.safetensors \(\d+ MiB free"
+    ):
         checkpoint.save_checkpoint(tmp_path, 7, {"w": torch.zeros(2)}, is_main=True)
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path):
+    """A loss of NaN used to train on (and checkpoint) a model of NaNs, exiting 0."""
+    train = _train(tmp_path, steps=6)
+    objective, builder = setup(train)
+
+    def poisoned(step: int, rank: int):
+        if step == 3:  # the 4th step: the temperature turns into NaN
+            with torch.no_grad():
+                objective.loss.log_scale.fill_(float("nan"))
+        return builder(step, rank)
+
+    with pytest.raises(OmniSageError, match=r"training diverged: the loss is not finite at step 4;"):
+        fit(objective, poisoned, replace(train, checkpoint_every=3), tmp_path, progress=False)
+    assert [p.name for p in sorted((tmp_path / "checkpoints").iterdir())] == ["step-00000003.safetensors"]
