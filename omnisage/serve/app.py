@@ -24,6 +24,8 @@ except ImportError as exc:
     raise MissingExtraError(exc.name or "fastapi", "serve") from None
 
 from omnisage.index.catalog import IndexSet
+from omnisage.serve.items import search_response
+from omnisage.serve.page import register_page
 from omnisage.serve.service import QueryEmbedder, QueryService
 from omnisage.serve.validation import BadRequest, parse_embed_body, parse_search
 
@@ -60,6 +62,7 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
         return Response(body, media_type=content_type)
 
     app.add_api_route("/v1/admin/reload", _reload_route(service, reloader), methods=["POST"])
+    register_page(app, service)  # the search page at / and GET /v1/items/{type}/{id}
     return _Timed(app, metrics)
 
 
@@ -92,7 +95,7 @@ def _hot_routes(service: QueryService) -> tuple[Callable[..., Any], Callable[...
         if not available:
             raise OmniSageError("this service has no indexes loaded (start it with --indexes)")
         req = parse_search(request.scope["query_string"], service.config, available)
-        return _json_response(await service.search(req.query, req.types, req.k))
+        return _json_response(await search_response(service, req, request.scope["query_string"]))
 
     return embed, search
 
