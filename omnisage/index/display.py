@@ -21,6 +21,8 @@ from omnisage.data.io import find_table, read_table
 from omnisage.schema import PINS, PRODUCTS, QUERIES, TableSpec
 
 ITEMS_DIR = "items"
+IMAGES_DIR = "images"  # items/images/: image files an item's relative image_ref may name
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 ENRICHED_TABLE = "enriched_entities"
 # Display fields per item type, in the order a page lists them. A query's `text` is its id.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -116,7 +118,8 @@ def write_item_store(
 class ItemStore:
     """Display fields by (type, id), held as Python lists per column: a lookup is two dict hits."""
 
-    def __init__(self, tables: dict[str, pa.Table]):
+    def __init__(self, tables: dict[str, pa.Table], directory: Path | None = None):
+        self.directory = directory  # the items/ folder; local image files live in its images/ subfolder
         self.columns: dict[str, dict[str, list[Any]]] = {}
         self.rows: dict[str, dict[str, int]] = {}
         for kind, table in tables.items():
@@ -131,7 +134,8 @@ class ItemStore:
         folder = Path(index_dir) / ITEMS_DIR
         if not folder.is_dir():
             return None
-        return cls({p.stem: pq.read_table(p) for p in sorted(folder.glob("*.parquet")) if p.stem in FIELDS})
+        tables = {p.stem: pq.read_table(p) for p in sorted(folder.glob("*.parquet")) if p.stem in FIELDS}
+        return cls(tables, folder)
 
     def fields(self, kind: str) -> tuple[str, ...]:
         """The display fields this store holds for `kind` (a query's text always)."""
@@ -151,3 +155,19 @@ class ItemStore:
             elif name in columns:
                 out[name] = columns[name][row]
         return out
+
+    def image_path(self, kind: str, entity_id: str) -> Path | None:
+        """The item's local image file, only when `image_ref` is a relative path to an image file inside
+        `items/images/` (no URL, no absolute path, no escaping `..`); None otherwise."""
+        ref = (self.get(kind, entity_id, ["image_ref"]) or {}).get("image_ref")
+        if not isinstance(ref, str) or not ref or self.directory is None or "://" in ref:
+            return None
+        root = (self.directory / IMAGES_DIR).resolve()
+        path = (root / ref).resolve()
+        if (
+            Path(ref).is_absolute()
+            or not path.is_relative_to(root)
+            or path.suffix.lower() not in IMAGE_SUFFIXES
+        ):
+            return None
+        return path if path.is_file() else None

@@ -7,6 +7,7 @@ swaps them too. A plain ids-only search pays one substring test and a clock read
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from omnisage.index.catalog import LEGACY_PREFIX
@@ -74,3 +75,10 @@ def item_response(service: QueryService, kind: str, entity_id: str) -> dict[str,
 def _ids(indexes: Any, kind: str) -> set[str]:
     # Only reached for index sets without an item store: a linear scan is fine there.
     return {str(i) for i in indexes.indexes[kind].ids}
+
+
+def image_path(service: QueryService, kind: str, entity_id: str) -> Path | None:
+    """The local image file `GET /v1/images/{type}/{id}` may send (see `ItemStore.image_path`), or None."""
+    indexes = service.snapshot.indexes
+    items = indexes.items if indexes is not None else None
+    return items.image_path(kind.removeprefix(LEGACY_PREFIX), entity_id) if items is not None else None

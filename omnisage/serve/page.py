@@ -1,6 +1,7 @@
 """The search page at `/` and its item route: static HTML/CSS/JS shipped in the package (no build step, no CDN).
 
-`register_page` adds `/`, `/static/*` and `GET /v1/items/{type}/{id}` to the app; the page itself only calls
+`register_page` adds `/`, `/static/*`, `GET /v1/items/{type}/{id}` and `/v1/images/{type}/{id}` (an item's
+local image file, when it has a safe one) to the app; the page itself only calls
 the public API (/healthz, /v1/search with `fields=all`, /v1/items).
 """
 
@@ -11,9 +12,10 @@ from typing import Any
 
 import orjson
 from fastapi import Response
+from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-from omnisage.serve.items import item_response
+from omnisage.serve.items import image_path, item_response
 from omnisage.serve.service import QueryService
 
 STATIC = Path(__file__).parent / "static"
@@ -31,5 +33,12 @@ def register_page(app: Any, service: QueryService) -> None:
     async def item(kind: str, entity_id: str) -> Response:
         body = orjson.dumps(item_response(service, kind, entity_id))
         return Response(body, media_type="application/json")
+
+    @app.get("/v1/images/{kind}/{entity_id:path}", include_in_schema=False)
+    async def image(kind: str, entity_id: str) -> Response:
+        path = image_path(service, kind, entity_id)
+        if path is None:
+            return Response(b'{"error": "no local image for this item"}', 404, media_type="application/json")
+        return FileResponse(path)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

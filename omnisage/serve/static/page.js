@@ -54,11 +54,15 @@ function highlight(text, terms) {
 
 function asText(value) { return Array.isArray(value) ? value.join(" · ") : String(value); }
 
-function media(type, item) {
+function media(type, id, item) {
   const ref = item.image_ref || "";
   const box = el("div", { class: "media", "aria-hidden": "true" });
-  if (/^https?:\/\//i.test(ref)) box.append(el("img", { src: ref, alt: "", loading: "lazy", referrerpolicy: "no-referrer" }));
-  else box.append(item.caption || (type === "query" ? "query" : "no image"));
+  const placeholder = () => box.replaceChildren(item.caption || "no image");
+  // An http(s) URL is shown as is; any other reference goes through the server, which sends only image files
+  // inside the index set's items/images/ (404 otherwise, and the placeholder stays).
+  const src = /^https?:\/\//i.test(ref) ? ref : ref && !/^[a-z]+:/i.test(ref) ? `/v1/images/${type}/${encodeURIComponent(id)}` : "";
+  if (src) box.append(el("img", { src, alt: "", loading: "lazy", referrerpolicy: "no-referrer", onerror: placeholder }));
+  else placeholder();
   return box;
 }
 
@@ -82,7 +86,7 @@ function renderHit(type, hit, rank, terms) {
   if (type === "query" && item.volume !== undefined && item.volume !== null) body.append(el("p", { class: "field" }, el("b", {}, "volume: "), String(item.volume)));
   body.append(el("p", { class: "why" }, matched.length ? `matched words in: ${matched.join(", ")}` : "no shared words (matched by meaning)"));
   return el("li", { class: "hit", "data-type": type, "data-id": hit.id, "data-lang": item.lang || "" },
-    type === "query" ? null : media(type, item), body);
+    type === "query" ? null : media(type, hit.id, item), body);
 }
 
 function showMessage(text) {
@@ -195,7 +199,7 @@ async function openDetail(type, id) {
     if (name === "engaged_queries" || name === "board_titles") continue;
     list.append(el("dt", {}, name.replace("_", " ")), el("dd", {}, value === null ? "—" : asText(value)));
   }
-  const parts = [media(type, item), list];
+  const parts = [media(type, id, item), list];
   for (const [name, label, clickable] of [["engaged_queries", "Engaged queries", true], ["board_titles", "Board titles", false]]) {
     if (!Array.isArray(item[name]) || !item[name].length) continue;
     const chips = el("ul", { class: "chips", "data-field": name });
