@@ -192,7 +192,7 @@ async function openDetail(type, id) {
   const body = await response.json().catch(() => ({}));
   const dialog = $("detail");
   const item = body.item || {};
-  $("detail-title").textContent = `${type}: ${item[TITLE[type]] || id}`;
+  $("detail-title").textContent = `${type}: ${item[TITLE[type]] || item.caption || id}`;
   const list = el("dl", {}, el("dt", {}, "id"), el("dd", {}, id));
   if (!response.ok) list.append(el("dt", {}, "error"), el("dd", {}, body.error || `HTTP ${response.status}`));
   for (const [name, value] of Object.entries(item)) {
@@ -256,6 +256,7 @@ function load() {
   const p = params();
   $("legacy").checked = p.get("legacy") === "1" && !$("legacy").disabled;
   if (p.has("q")) search(p.get("q"), false);
+  else { $("q").value = ""; showMessage(""); clearResults(); }
 }
 
 init();
