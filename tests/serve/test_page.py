@@ -192,6 +192,16 @@ def test_the_legacy_toggle_changes_the_results(page) -> None:
     assert "legacy=1" in page.url and ids(page, "pin") != learned and len(ids(page, "pin")) == 10
 
 
+def test_the_language_filter_hides_other_languages(page) -> None:
+    search_by_typing(page, QUERY)
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    langs = page.locator("#lang option").evaluate_all("els => els.map(e => e.value)")
+    assert langs[0] == "" and len(langs) > 2  # all, then the results' languages
+    page.select_option("#lang", langs[1])
+    shown = page.locator("li.hit:visible").evaluate_all("els => els.map(e => e.dataset.lang)")
+    assert shown and set(shown) == {langs[1]} and f"lang={langs[1]}" in page.url
+
+
 def test_empty_and_over_long_queries_give_a_clear_message(page) -> None:
     search_by_typing(page, "   ")
     page.wait_for_selector("#message:not([hidden])")
