@@ -19,10 +19,10 @@ CONSTRAINTS := constraints.txt
 CONSTRAINTS_HEADER := \# Pins what .venv installs (pip -c). Written by `make constraints`; commit it once `make test` passes.
 PIP_QUIET := --quiet --disable-pip-version-check
 # Debian packages for `make test` only (Java for Spark local mode, redis-server for the serving cache tier, wrk for
-# benchmarks/bench_serve.py); `make demo` needs none of them.
-SYSTEM_CMDS := java:openjdk-17-jre-headless redis-server:redis-server wrk:wrk
+# benchmarks/bench_serve.py, chromium for the search page's browser tests); `make demo` needs none of them.
+SYSTEM_CMDS := java:openjdk-17-jre-headless redis-server:redis-server wrk:wrk chromium:chromium
 
-.PHONY: help setup system demo test lint format constraints clean
+.PHONY: help setup system demo serve test lint format constraints clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -61,8 +61,9 @@ demo: setup ## run the whole pipeline end to end on a synthetic world and show t
 	wait $$pid || { echo "SearchSage training failed: see $(DEMO_DIR)/searchsage.log"; exit 1; }; exit $$rc
 	$(VENV)/bin/omnisage embed --model $(DEMO_DIR)/run/model --enriched $(DEMO_DIR)/enriched \
 	  --queries $(DEMO_DIR)/world --out $(DEMO_DIR)/embeddings --config $(DEMO_CONFIG)
+	# --world and --enriched: the items' display fields (items/*.parquet) for the search page and fields=.
 	$(VENV)/bin/omnisage index --embeddings $(DEMO_DIR)/embeddings --world $(DEMO_DIR)/world \
-	  --out $(DEMO_DIR)/indexes --config $(DEMO_CONFIG)
+	  --enriched $(DEMO_DIR)/enriched --out $(DEMO_DIR)/indexes --config $(DEMO_CONFIG)
 	# Start the service, send a few searches (pins, products and related queries from one query embedding), stop it.
 	$(VENV)/bin/omnisage serve --model $(DEMO_DIR)/run/model --indexes $(DEMO_DIR)/indexes --port $(DEMO_PORT) \
 	  --config $(DEMO_CONFIG) > $(DEMO_DIR)/serve.log 2>&1 & pid=$$!; \
@@ -71,8 +72,15 @@ demo: setup ## run the whole pipeline end to end on a synthetic world and show t
 	# Last: Recall@10 of the trained model vs SearchSage and the baselines on held-out pairs.
 	$(VENV)/bin/omnisage evaluate --data $(DEMO_DIR)/world --enriched $(DEMO_DIR)/enriched --model $(DEMO_DIR)/run/model \
 	  --searchsage $(DEMO_DIR)/searchsage/model --out $(DEMO_DIR)/report --config $(DEMO_CONFIG)
+	@echo "The search page: run \`make serve\`, then open http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops it)."
 
-test: setup system lint ## run every test (lint included); installs Java, redis-server and wrk first
+serve: setup ## serve the demo's model and indexes (after make demo) with the search page at http://127.0.0.1:8765/
+	@test -f $(DEMO_DIR)/indexes/indexes.json || { echo "no $(DEMO_DIR)/indexes: run \`make demo\` first"; exit 1; }
+	@echo "omnisage: open http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops the service)"
+	$(VENV)/bin/omnisage serve --model $(DEMO_DIR)/run/model --indexes $(DEMO_DIR)/indexes --port $(DEMO_PORT) \
+	  --config $(DEMO_CONFIG)
+
+test: setup system lint ## run every test (lint included); installs Java, redis-server, wrk and chromium first
 	$(PY) -m pytest -q
 
 lint: $(STAMP) ## ruff lint + format check

@@ -111,7 +111,18 @@ def _index(sub: argparse._SubParsersAction) -> None:
         "the legacy embeddings of --world; report HNSW recall@k against exact search.",
     )
     p.add_argument("--embeddings", required=True, metavar="DIR", help="output of omnisage embed")
-    p.add_argument("--world", metavar="DIR", help="data directory whose legacy_embeddings get an index too")
+    p.add_argument(
+        "--world",
+        metavar="DIR",
+        help="data directory whose legacy_embeddings get an index too; its pins, products and queries tables "
+        "give the items their display fields (image_ref, volume, and the texts without --enriched)",
+    )
+    p.add_argument(
+        "--enriched",
+        metavar="PATH",
+        help="enriched_entities.parquet or its folder: display fields (titles, captions, board titles, engaged "
+        "queries) stored in OUT/items/ for the search page",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     _add_config_args(p)
 

@@ -79,12 +79,14 @@ def index_command(args: argparse.Namespace) -> int:
     from omnisage.index.catalog import build_indexes
 
     config = load_config(args.config, args.overrides).index
-    built = build_indexes(args.embeddings, args.out, config, args.world)
+    built = build_indexes(args.embeddings, args.out, config, args.world, args.enriched)
     for name, stats in built.stats.items():
         print(
             f"  {name:<15} {stats['count']:>10,} vectors  {config.kind}  "
             + "  ".join(f"{k} {v}" for k, v in stats.items() if k != "count")
         )
+    if built.items is not None:
+        print(f"  items: display fields of {', '.join(sorted(built.items.rows))} in {args.out}/items")
     print(f"ok: indexes of model {built.model_version} in {args.out}")
     return 0
 

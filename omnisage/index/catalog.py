@@ -21,6 +21,7 @@ from omnisage.config import IndexConfig
 from omnisage.data.io import find_table, read_table
 from omnisage.data.validate import read_manifest
 from omnisage.errors import OmniSageError
+from omnisage.index.display import ItemStore, write_item_store
 from omnisage.index.exact import ExactIndex
 from omnisage.index.hnsw import HnswIndex
 from omnisage.index.store import VectorIndex
@@ -91,6 +92,7 @@ class IndexSet:
     indexes: dict[str, VectorIndex] = field(default_factory=dict)
     legacy_dim: int | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    items: ItemStore | None = None  # display fields for a search page (items/*.parquet), when built with them
 
     def search(self, name: str, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """Top-k (entity_id, score) per query row; `queries` (Q, D) are full query embeddings."""
@@ -136,7 +138,12 @@ class IndexSet:
                 )
             indexes[name] = index
         return cls(
-            manifest["model_version"], manifest["dim"], indexes, manifest["legacy_dim"], manifest["stats"]
+            manifest["model_version"],
+            manifest["dim"],
+            indexes,
+            manifest["legacy_dim"],
+            manifest["stats"],
+            ItemStore.load(directory),
         )
 
 
@@ -220,8 +227,12 @@ def build_indexes(
     out_dir: str | Path,
     config: IndexConfig,
     world_dir: str | Path | None = None,
+    enriched: str | Path | None = None,
 ) -> IndexSet:
-    """Build, measure and save every index; returns the saved set (its `stats` hold recall@k per index)."""
+    """Build, measure and save every index; returns the saved set (its `stats` hold recall@k per index).
+
+    With the enriched table and/or the world, the items' display fields are written beside the indexes.
+    """
     version, dim, entities = None, None, {}
     for kind in ENTITY_TYPES:
         found = load_embeddings(embeddings_dir, kind)
@@ -262,4 +273,11 @@ def build_indexes(
         if name.startswith(LEGACY_PREFIX):
             result.legacy_dim = int(vectors.shape[1])
     result.save(out_dir)
+    if enriched is not None or world_dir is not None:
+        ids_by_type: dict[str, set[str]] = {}
+        for name, (ids, _) in named.items():
+            ids_by_type.setdefault(name.removeprefix(LEGACY_PREFIX), set()).update(str(i) for i in ids)
+        source = [Path(p) if p is not None else None for p in (enriched, world_dir)]
+        write_item_store(Path(out_dir), ids_by_type, *source)
+        result.items = ItemStore.load(out_dir)
     return result

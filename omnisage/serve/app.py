@@ -25,7 +25,9 @@ except ImportError as exc:
 
 from omnisage.serve.admin import Reloader, reload_route
 from omnisage.serve.body import client_gone, read_body
+from omnisage.serve.items import search_response
 from omnisage.serve.openapi import install as install_openapi
+from omnisage.serve.page import register_page
 from omnisage.serve.service import QueryService
 from omnisage.serve.validation import BadRequest, max_body_bytes, parse_embed_body, parse_search
 
@@ -63,6 +65,7 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
 
     admin = reload_route(service, reloader, ADMIN_BODY_BYTES)
     app.add_api_route("/v1/admin/reload", admin, methods=["POST"], include_in_schema=False)
+    register_page(app, service)  # the search page at / and GET /v1/items/{type}/{id}
     install_openapi(app, service.config)  # documents the hand-parsed routes above
     return _Timed(app, metrics)
 
@@ -98,7 +101,7 @@ def _hot_routes(service: QueryService) -> tuple[Callable[..., Any], Callable[...
         if not available:
             raise OmniSageError("this service has no indexes loaded (start it with --indexes)")
         req = parse_search(request.scope["query_string"], service.config, available)
-        return _json_response(await service.search(req.query, req.types, req.k))
+        return _json_response(await search_response(service, req, request.scope["query_string"]))
 
     return embed, search
 

@@ -1,0 +1,233 @@
+"""The search page in a real browser (Debian's headless chromium via Playwright) against a live `omnisage serve`.
+
+The world, its enrichment, the model, embeddings and indexes come from the real commands on a 600-pin synthetic
+world (`train --config tiny`): the page is checked end to end, nothing mocked. Also the API the page uses:
+`/v1/search?fields=` and `/v1/items/{type}/{id}`.
+
+`OMNISAGE_PAGE_SCREENSHOT=docs/search-page.png pytest tests/serve/test_page.py -k screenshot` rewrites the
+screenshot the docs link.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from omnisage.cli import main
+
+from .conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+QUERY = "blue sofa"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory) -> Iterator[str]:
+    """A live service on a small world built by the pipeline's commands; yields its base URL."""
+    root = tmp_path_factory.mktemp("page")
+    world, enriched, run = root / "world", root / "enriched", root / "run"
+    tiny = ["--config", "tiny"]
+    assert main(["synth", "--out", str(world), "--scale", "600", "--seed", "7"]) == 0
+    assert main(["enrich", "--data", str(world), "--as-of", "2024-06-16", "--out", str(enriched)]) == 0
+    train = ["train", "--data", str(world), "--enriched", str(enriched), "--out", str(run), "--no-progress"]
+    assert main([*train, *tiny]) == 0
+    embed = ["embed", "--model", str(run / "model"), "--enriched", str(enriched), "--queries", str(world)]
+    assert main([*embed, "--out", str(root / "emb"), *tiny]) == 0
+    index = ["index", "--embeddings", str(root / "emb"), "--world", str(world), "--enriched", str(enriched)]
+    assert main([*index, "--out", str(root / "idx"), *tiny]) == 0
+    port = free_port()
+    cmd = [sys.executable, "-m", "omnisage.cli", "serve", "--model", str(run / "model")]
+    cmd += ["--indexes", str(root / "idx"), "--port", str(port), *tiny, "--set", "serve.encoder=torch"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_search_fields_and_items_api(served) -> None:
+    status, ids_only = get(f"{served}/v1/search?q={quote(QUERY)}&k=3")
+    assert status == 200 and "item" not in ids_only["results"]["pin"][0]
+    assert set(ids_only) == {"model_version", "query", "k", "results"}  # the hot path's body, unchanged
+    _, some = get(f"{served}/v1/search?q={quote(QUERY)}&k=3&fields=title,caption")
+    assert some["cached"] is True and some["took_ms"] > 0  # the first search cached the query embedding
+    assert [h["id"] for h in some["results"]["pin"]] == [h["id"] for h in ids_only["results"]["pin"]]
+    assert set(some["results"]["pin"][0]["item"]) == {"title", "caption"}
+    assert set(some["results"]["query"][0]["item"]) == set()  # a query has neither field
+    _, everything = get(f"{served}/v1/search?q={quote(QUERY)}&k=3&fields=all&type=legacy_pin,query")
+    pin = everything["results"]["legacy_pin"][0]
+    assert {"title", "caption", "board_titles", "engaged_queries", "image_ref", "lang"} <= set(pin["item"])
+    related = everything["results"]["query"][0]
+    assert related["item"]["text"] == related["id"] and isinstance(related["item"]["volume"], int)
+    status, item = get(f"{served}/v1/items/pin/{pin['id']}")
+    assert status == 200 and item["item"] == pin["item"] and item["type"] == "pin"
+    status, item = get(f"{served}/v1/items/query/{quote(related['id'])}")
+    assert status == 200 and item["item"]["text"] == related["id"]
+    assert get(f"{served}/v1/items/pin/no-such-pin")[0] == 404
+    assert get(f"{served}/v1/items/board/b1")[0] == 404
+    status, bad = get(f"{served}/v1/search?q=sofa&fields=title,colour")
+    assert status == 400 and "unknown field 'colour'" in bad["error"]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator[object]:
+    if not CHROMIUM.is_file():
+        pytest.skip("chromium is not installed (/usr/bin/chromium): `make system` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh --user-data-dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser, served) -> Iterator[object]:
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(served + "/")
+    yield page
+    page.close()
+
+
+def ids(page, kind: str) -> list[str]:
+    return page.locator(f'li[data-type="{kind}"]').evaluate_all("els => els.map(e => e.dataset.id)")
+
+
+def search_by_typing(page, text: str) -> None:
+    page.fill("#q", text)
+    page.press("#q", "Enter")
+
+
+def test_type_a_query_and_see_pins_products_and_related_queries(page, tmp_path) -> None:
+    search_by_typing(page, QUERY)
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    for kind in ("pin", "product", "query"):
+        assert len(ids(page, kind)) == 10, kind
+    assert "q=blue+sofa" in page.url or "q=blue%20sofa" in page.url
+    assert "model" in page.inner_text("#stats") and " ms" in page.inner_text("#stats")
+    page.screenshot(path=str(tmp_path / "search-page.png"), full_page=False)
+    assert (tmp_path / "search-page.png").stat().st_size > 10_000
+
+
+def test_clicking_a_related_query_searches_it(page) -> None:
+    search_by_typing(page, QUERY)
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    before = ids(page, "pin")
+    related = page.locator('li[data-type="query"]').first
+    text = related.get_attribute("data-id")
+    related.locator("button.title").click()
+    page.wait_for_selector(f'#results[data-query="{text}"]')
+    assert quote(text).replace("%20", "+") in page.url.replace("%20", "+")
+    assert page.input_value("#q") == text and ids(page, "pin") != before
+    page.go_back()  # the previous search comes back from the URL
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+
+
+def test_open_an_items_detail(page) -> None:
+    page.goto(page.url.split("?")[0] + "?q=" + quote(QUERY))  # a shared link runs its search
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    pin = page.locator('li[data-type="pin"]').first
+    pin_id = pin.get_attribute("data-id")
+    pin.locator("button.title").click()
+    page.wait_for_selector(f'#detail[open] #detail-body[data-id="{pin_id}"]')
+    body = page.inner_text("#detail-body")
+    assert pin_id in body and "caption" in body and "lang" in body
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#detail:not([open])", state="attached")
+
+
+def test_the_legacy_toggle_changes_the_results(page) -> None:
+    search_by_typing(page, QUERY)
+    page.wait_for_selector(f'#results[data-query="{QUERY}"][data-indexes="pin,product,query"]')
+    learned = ids(page, "pin")
+    page.check("#legacy")
+    page.wait_for_selector('#results[data-indexes="legacy_pin,legacy_product,query"]')
+    assert "legacy=1" in page.url and ids(page, "pin") != learned and len(ids(page, "pin")) == 10
+
+
+def test_the_language_filter_hides_other_languages(page) -> None:
+    search_by_typing(page, QUERY)
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    langs = page.locator("#lang option").evaluate_all("els => els.map(e => e.value)")
+    assert langs[0] == "" and len(langs) > 2  # all, then the results' languages
+    page.select_option("#lang", langs[1])
+    shown = page.locator("li.hit:visible").evaluate_all("els => els.map(e => e.dataset.lang)")
+    assert shown and set(shown) == {langs[1]} and f"lang={langs[1]}" in page.url
+
+
+def test_empty_and_over_long_queries_give_a_clear_message(page) -> None:
+    search_by_typing(page, "   ")
+    page.wait_for_selector("#message:not([hidden])")
+    assert "empty" in page.inner_text("#message")
+    search_by_typing(page, "a" * 300)
+    page.wait_for_selector("#message:has-text('too long')")
+    assert "limit is 256" in page.inner_text("#message") and ids(page, "pin") == []
+    search_by_typing(page, QUERY)  # the page recovers
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    assert page.is_hidden("#message")
+
+
+def test_phone_width_shows_tabs(page) -> None:
+    page.set_viewport_size({"width": 390, "height": 800})
+    search_by_typing(page, QUERY)
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    assert page.is_visible("#tabs") and page.is_hidden("#col-product")
+    page.click("#tab-product")
+    assert page.is_visible("#col-product") and page.is_hidden("#col-pin")
+
+
+def test_screenshot(page, tmp_path) -> None:
+    """The docs' screenshot (written to OMNISAGE_PAGE_SCREENSHOT when set), and one under the test's tmp dir."""
+    page.set_viewport_size({"width": 1200, "height": 760})
+    page.goto(page.url.split("?")[0] + "?q=" + quote(QUERY))
+    page.wait_for_selector(f'#results[data-query="{QUERY}"]')
+    target = Path(os.environ.get("OMNISAGE_PAGE_SCREENSHOT") or tmp_path / "search-page.png")
+    page.screenshot(path=str(target), type="png")
+    assert target.stat().st_size > 10_000
