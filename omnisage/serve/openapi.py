@@ -65,6 +65,11 @@ def _search(config: ServeConfig) -> dict[str, Any]:
         ("q", True, {"type": "string", "minLength": 1, "maxLength": config.max_query_chars}),
         ("type", False, {"type": "string", "description": "comma-separated: pin, product, query, legacy_*"}),
         ("k", False, {"type": "integer", "minimum": 1, "maximum": config.max_k, "default": config.default_k}),
+        (
+            "fields",
+            False,
+            {"type": "string", "description": "display fields with each hit: comma-separated or all"},
+        ),
     ]
     out = {
         "type": "object",

@@ -24,6 +24,7 @@ def test_every_route_is_in_the_schema_built_once(embedder) -> None:
     assert routes == {
         ("/v1/embed", "post"),
         ("/v1/search", "get"),
+        ("/v1/items/{kind}/{entity_id}", "get"),
         ("/v1/admin/reload", "post"),
         ("/healthz", "get"),
         ("/metrics", "get"),
