@@ -4,8 +4,9 @@ The world, its enrichment, the model, embeddings and indexes come from the real 
 world (`train --config tiny`): the page is checked end to end, nothing mocked. Also the API the page uses:
 `/v1/search?fields=` and `/v1/items/{type}/{id}`.
 
-`OMNISAGE_PAGE_SCREENSHOT=docs/search-page.png pytest tests/serve/test_page.py -k screenshot` rewrites the
-screenshot the docs link.
+The README's screenshot is of the demo's model: `make demo`, `make serve`, then in another shell
+`OMNISAGE_PAGE_URL=http://127.0.0.1:8765/ OMNISAGE_PAGE_SCREENSHOT=docs/search-page.png pytest tests/serve/test_page.py
+-k screenshot`.
 """
 
 from __future__ import annotations
@@ -224,9 +225,10 @@ def test_phone_width_shows_tabs(page) -> None:
 
 
 def test_screenshot(page, tmp_path) -> None:
-    """The docs' screenshot (written to OMNISAGE_PAGE_SCREENSHOT when set), and one under the test's tmp dir."""
+    """A screenshot under the test's tmp dir, or of the page at OMNISAGE_PAGE_URL into OMNISAGE_PAGE_SCREENSHOT."""
     page.set_viewport_size({"width": 1200, "height": 760})
-    page.goto(page.url.split("?")[0] + "?q=" + quote(QUERY))
+    base = os.environ.get("OMNISAGE_PAGE_URL") or page.url.split("?")[0]
+    page.goto(base + "?q=" + quote(QUERY))
     page.wait_for_selector(f'#results[data-query="{QUERY}"]')
     target = Path(os.environ.get("OMNISAGE_PAGE_SCREENSHOT") or tmp_path / "search-page.png")
     page.screenshot(path=str(target), type="png")
