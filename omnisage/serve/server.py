@@ -22,6 +22,7 @@ class TorchQueryEmbedder:
 
     def __init__(self, model: Any):
         self.model, self.version, self.dim = model, model.version, int(model.config.dim)
+        self.variant = "torch"
 
     def encode_queries(self, queries: list[str]) -> Any:
         return self.model.encode_queries(queries)

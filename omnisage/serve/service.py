@@ -26,7 +26,9 @@ SEARCH_TYPES = ("pin", "product", "query")
 
 
 class QueryEmbedder(Protocol):
-    """Normalized query texts -> unit vectors. The model bundle and the exported ONNX encoder both fit."""
+    """Normalized query texts -> unit vectors. The model bundle and the exported ONNX encoder both fit.
+    `version` is the bundle's (what indexes are built from); an embedder may also say which `variant` of it
+    computes the vectors ("torch", "onnx-fp32", "onnx-int8"), whose vectors differ slightly."""
 
     version: str
     dim: int
@@ -42,7 +44,14 @@ class Snapshot:
 
     @property
     def version(self) -> str:
-        return self.embedder.version
+        return served_version(self.embedder)
+
+
+def served_version(embedder: QueryEmbedder) -> str:
+    """What the served vectors are: the bundle version and, where the embedder names one, its variant
+    (`<bundle>+onnx-int8`), so cache keys, responses and metrics never mix vectors of two encoders."""
+    variant = getattr(embedder, "variant", None)
+    return f"{embedder.version}+{variant}" if variant else embedder.version
 
 
 def check_matches(version: str, dim: int, indexes: IndexSet | None) -> None:
@@ -97,9 +106,10 @@ class QueryService:
 
     def _resolver(self, embedder: QueryEmbedder) -> Callable[[list[str]], np.ndarray]:
         """Runs on the encoder thread: the Redis tier first, then one encoder call for what is left."""
+        version = served_version(embedder)
 
         def resolve(texts: list[str]) -> np.ndarray:
-            keys = [(embedder.version, t) for t in texts]
+            keys = [(version, t) for t in texts]
             found = self.redis.get_many(keys, embedder.dim) if self.redis else [None] * len(texts)
             out = np.empty((len(texts), embedder.dim), dtype=np.float32)  # (B, D)
             todo = [i for i, v in enumerate(found) if v is None]

@@ -75,7 +75,7 @@ def test_embed_index_and_search_with_the_bundle(bundle, model, tmp_path: Path) -
             await service.close()
 
     result = asyncio.run(search())
-    assert result["model_version"] == model.version
+    assert result["model_version"] == f"{model.version}+onnx-fp32"  # the bundle, and which export served it
     q = model.encode_queries(["red velvet sofa"])
     best = np.argsort(-(vectors @ q[0]), kind="stable")[:3]
     assert [h["id"] for h in result["results"]["pin"]] == [ids[i] for i in best]
@@ -141,3 +141,18 @@ def test_an_export_that_cannot_be_written_is_one_error(tmp_path: Path, monkeypat
     blocked.write_text("a file where the export folder should be")
     with pytest.raises(OutputError, match=rf"cannot write {blocked}"):
         ensure_exported(model, bundle, int8=False)
+
+
+def test_the_served_version_names_the_encoder_that_made_the_vectors(bundle, model) -> None:
+    """int8, fp32 and PyTorch vectors of one bundle differ slightly: two servers sharing a Redis tier must not
+    read each other's cached vectors, and a response says which encoder made its vectors."""
+    from omnisage.serve.server import query_embedder
+    from omnisage.serve.service import QueryService
+
+    versions = set()
+    for encoder in ("onnx-int8", "onnx", "torch"):
+        config = ServeConfig(encoder=encoder)
+        service = QueryService(query_embedder(model, bundle, config), None, config)
+        assert service.snapshot.embedder.version == model.version  # what indexes are checked against
+        versions.add(service.snapshot.version)
+    assert versions == {f"{model.version}+{v}" for v in ("onnx-int8", "onnx-fp32", "torch")}
