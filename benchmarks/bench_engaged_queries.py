@@ -1,4 +1,4 @@
-"""Engaged-query aggregation throughput (log rows/s) and peak memory on DuckDB and Spark local mode (SPEC §2, §10).
+"""Engaged-query aggregation throughput (log rows/s) and peak memory on DuckDB and Spark local mode.
 
 Generates N engagement rows (vectorized: Zipfian entities, each engaged mostly for a few queries of its own
 plus a Zipfian tail, two years and a bit of timestamps, pin/product/query-click mix) and runs, per engine in its own process: the full recompute of the top-20

@@ -1,4 +1,4 @@
-"""Entity encoder inference (text -> unit vector) items/s, and query encoder latency (SPEC §4, §7).
+"""Entity encoder inference (text -> unit vector) items/s, and query encoder latency.
 
 Entities come from an enriched table (`--enriched demo_out/enriched_entities.parquet`) or, without it, from
 generated pins and products with Pinterest-like field lengths (a 6-word title, 20-word description, caption,

@@ -3,7 +3,7 @@
 Encoders compared: the bundle's PyTorch query encoder (reference), ONNX Runtime fp32, ONNX Runtime int8
 (dynamic quantization). Reported: p50 ms per single query (tokenization included) per thread count;
 cosine to the reference over the world's queries; top-10 agreement of pin retrieval with the reference;
-and the SPEC §6 Recall@10 on held-out pairs (the `omnisage evaluate` protocol) with each query encoder.
+and the Recall@10 on held-out pairs (the `omnisage evaluate` protocol) with each query encoder.
 
   python benchmarks/bench_export.py --model runs/model --world demo_out/world \
       --enriched demo_out/enriched/enriched_entities.parquet

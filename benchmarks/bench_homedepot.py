@@ -1,4 +1,4 @@
-"""Home Depot product search (issue 6): `omnisage bench homedepot` on the real data, the headline numbers printed.
+"""Home Depot product search: `omnisage bench homedepot` on the real data, the headline numbers printed.
 
 The data is read in place (never copied into the project): `--data`, else $OMNISAGE_HOMEDEPOT_CSV, else
 `../shared/data/homedepot/train.csv` beside the repository. Extra arguments go to `omnisage bench homedepot`.

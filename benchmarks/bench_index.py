@@ -1,4 +1,4 @@
-"""HNSW vs exact search: build time, single-query latency and recall@10 across ef_search (SPEC §7).
+"""HNSW vs exact search: build time, single-query latency and recall@10 across ef_search.
 
 Vectors come from `omnisage embed` output (--embeddings DIR --type pin) or, without it, clustered unit
 vectors (topics + noise, like trained embeddings). Probes are query embeddings when present.

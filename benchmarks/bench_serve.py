@@ -1,4 +1,4 @@
-"""Load benchmark of `omnisage serve` (SPEC §7): a Zipf stream over 100k distinct queries, driven by wrk on loopback.
+"""Load benchmark of `omnisage serve`: a Zipf stream over 100k distinct queries, driven by wrk on loopback.
 
 Phases, each against a freshly started server process unless noted:
   cold           empty caches, Zipf stream A

@@ -1,5 +1,5 @@
 """Synthetic world generation: wall time, CPU time, throughput (pins/s, rows/s over all tables) and peak RSS
-per scale (issue 2: 1M pins in under 10 minutes and 8 GB on a 2-core machine). Each scale runs in a fresh
+per scale (the target: 1M pins in under 10 minutes and 8 GB on a 2-core machine). Each scale runs in a fresh
 process, so its peak memory is its own.
 
   python benchmarks/bench_synth.py                      # 100k and 1M pins

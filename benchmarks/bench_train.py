@@ -1,4 +1,4 @@
-"""Training throughput (pairs/s) per preset, and a quality check against the SearchSage baseline (SPEC §5–6).
+"""Training throughput (pairs/s) per preset, and a quality check against the SearchSage baseline.
 
 Speed: trains each preset for a few steps on a synthetic world and reports global training pairs per
 second (steady state: the first logged window, with its warm-up, is left out) and seconds per step.

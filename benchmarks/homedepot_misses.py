@@ -1,7 +1,7 @@
 """What outranks the positive when a Home Depot bench model misses (Recall@10), read from a bench output folder.
 
 Reuses OUT's enriched table and trained variant, rebuilds the same split and evaluation set (the bench preset's
-seeds), ranks as the protocol does (SPEC §6), then for each missed pair asks: does the top 10 hold another product
+seeds), ranks as the protocol does, then for each missed pair asks: does the top 10 hold another product
 that raters judged highly relevant (≥ 2.67) for the same query, or one whose title is a near-duplicate of the
 positive's (word Jaccard ≥ --jaccard)? Also Recall@10 with the query's other judged positives left out of the
 corpus ("filtered"), a reading of how much the one-positive protocol counts right answers as misses.

@@ -53,7 +53,7 @@ class ScratchEncoderConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The query encoder and the unified pin/product encoder (SPEC §4). Saved inside every model bundle."""
+    """The query encoder and the unified pin/product encoder. Saved inside every model bundle."""
 
     dim: int = 256  # D: the shared embedding space
     legacy_dim: int = 256  # L: legacy pin / product embeddings (continuous features + compatibility prefix)
@@ -125,7 +125,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Recall@k protocol, baselines and downstream classification (`omnisage evaluate`, `ablate`; SPEC §6)."""
+    """Recall@k protocol, baselines and downstream classification (`omnisage evaluate`, `ablate`)."""
 
     eval_days: int = 14  # the evaluation window: the last days of the logs
     gap_days: int = 1  # between the end of training (and of log-derived features) and the evaluation window
@@ -146,7 +146,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class EnrichConfig:
-    """Content enrichment (`omnisage enrich`; SPEC §2, paper §3.2): board titles, engaged queries, captions."""
+    """Content enrichment (`omnisage enrich`; paper §3.2): board titles, engaged queries, captions."""
 
     engine: Literal["duckdb", "spark"] = "duckdb"  # the same SQL runs on both
     spark_master: str = "local[2]"  # a cluster URL in production
@@ -175,16 +175,16 @@ class EnrichConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training pairs, the multi-task loss and the loop (`omnisage train`; SPEC §3, §5)."""
+    """Training pairs, the multi-task loss and the loop (`omnisage train`)."""
 
-    # Pairs (SPEC §3): unique (query, entity) pairs of the window [window_start, window_end).
+    # Pairs: unique (query, entity) pairs of the window [window_start, window_end).
     window_start: str | None = None  # ISO date; None = window_days before the end
     window_end: str | None = None  # ISO date; None = the last log day minus eval.eval_days + eval.gap_days
     window_days: int | None = 365  # None = every log before window_end
     pin_cap: int | None = 30  # at most this many pairs per pin (against popularity bias)
     product_cap: int | None = 100  # per product (products get the larger cap)
     query_cap: int | None = None  # per clicked related query
-    # Tasks (SPEC §5): relative pairs per dataset in each batch (0 = off), and the towers trained on them.
+    # Tasks: relative pairs per dataset in each batch (0 = off), and the towers trained on them.
     mix: dict[str, float] = field(
         default_factory=lambda: {"pin": 8.0, "product_onsite": 4.0, "query": 2.0, "product_offsite": 2.0}
     )
@@ -241,7 +241,7 @@ class InferConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """Retrieval indexes (`omnisage index`; SPEC §7): one per entity type, plus the legacy ones."""
+    """Retrieval indexes (`omnisage index`): one per entity type, plus the legacy ones."""
 
     kind: Literal["hnsw", "exact"] = "hnsw"  # exact: the reference
     m: int = 32  # HNSW graph degree
@@ -254,7 +254,7 @@ class IndexConfig:
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """The query-embedding and search service (`omnisage serve`; SPEC §7, paper §3.6)."""
+    """The query-embedding and search service (`omnisage serve`; paper §3.6)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -285,7 +285,7 @@ class ServeConfig:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """The real-data product-search benchmark (`omnisage bench`; issue 6): split, legacy vectors, variants."""
+    """The real-data product-search benchmark (`omnisage bench`): split, legacy vectors, variants."""
 
     eval_share: float = 0.2  # share of the queries with an engaged product held out (none seen in training)
     seed: int = 0  # the split's seed (the corpus is drawn with eval.seed)

@@ -1,4 +1,4 @@
-"""Data contracts (SPEC §1): the input tables every stage reads, and the enriched entity table (SPEC §2).
+"""Data contracts: the input tables every stage reads, and the enriched entity table.
 
 Each table is a `TableSpec`: typed columns, a unique key, enumerated values and foreign keys. Readers in
 `omnisage.data.io` coerce any supported file format to these Arrow types and `omnisage.data.validate`

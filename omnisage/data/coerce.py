@@ -1,4 +1,4 @@
-"""Coercing a raw column (as read from Parquet, CSV or JSONL) to the contract's type (SPEC §1): text, integer,
+"""Coercing a raw column (as read from Parquet, CSV or JSONL) to the contract's type: text, integer,
 timestamp (ISO 8601 or epoch seconds, read as UTC, in the years 1970-2200) or vector; the first bad cell raises a
 `DataError` with its row.
 """

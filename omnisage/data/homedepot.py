@@ -1,4 +1,4 @@
-"""Home Depot product-search relevance CSV (SPEC §9) into the data contracts, via `omnisage.data.judgments`.
+"""Home Depot product-search relevance CSV into the data contracts, via `omnisage.data.judgments`.
 
 Columns: id, product_uid, product_title, search_term, relevance (mean of three raters, 1–3). A pair with
 relevance ≥ 2.67 (at least two of three raters said "highly relevant") is an engagement, a long click. The

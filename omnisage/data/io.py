@@ -1,4 +1,4 @@
-"""Reading and writing the input tables (SPEC §1): Parquet, CSV and JSONL in, Parquet out.
+"""Reading and writing the input tables: Parquet, CSV and JSONL in, Parquet out.
 
 `read_table` returns an Arrow table with exactly the contract's columns and types, or raises a `DataError`
 naming the file, the 1-based data row and the column. Fast paths are vectorized; rows are only walked one

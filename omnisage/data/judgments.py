@@ -1,8 +1,8 @@
-"""Relevance judgments into the data contracts (SPEC §1, §9): the half the Home Depot and ESCI adapters share.
+"""Relevance judgments into the data contracts: the half the Home Depot and ESCI adapters share.
 
 An adapter turns its source into `products` plus one row per judged (query, product) pair; `build_world` derives
 the contract tables from them: queries, engagements (engaged pairs, and query→query clicks between queries that
-share an engaged product), and `relevance_labels`, every human label kept for the relevance model (SPEC §8).
+share an engaged product), and `relevance_labels`, every human label kept for the relevance model.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from omnisage.schema import ENGAGEMENTS, PRODUCTS, QUERIES, TIMESTAMP
 
 # Ratings carry no time; every adapter stamps its rows from this origin, in source order (see each adapter).
 TS_ORIGIN = datetime(2016, 1, 1, tzinfo=UTC)
-ENGAGED_ACTION = "long_click"  # an engaged judged pair counts as a long click (a training positive, SPEC §3)
+ENGAGED_ACTION = "long_click"  # an engaged judged pair counts as a long click (a training positive)
 QUERY_ACTION = "click"  # a derived query→query pair counts as a related-query click
 MAX_QUERIES_PER_PRODUCT = 10  # caps the quadratic number of query→query pairs one product can create
 

@@ -1,4 +1,4 @@
-"""Loading and validating a whole data directory (SPEC §1): every table, then the foreign keys between them.
+"""Loading and validating a whole data directory: every table, then the foreign keys between them.
 
 A data directory holds one file per table (`pins.parquet`, `engagements.csv`, ...) and optionally a
 `world.json` manifest declaring vector dimensions. `omnisage validate DIR` runs `validate_world`.

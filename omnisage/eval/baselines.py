@@ -1,4 +1,4 @@
-"""Baselines scored through the same Recall@k protocol (SPEC §6): random, BM25 and a zero-shot encoder.
+"""Baselines scored through the same Recall@k protocol: random, BM25 and a zero-shot encoder.
 
 BM25 (the `bm25s` library) indexes each set's entity text, tokenized by the project's own normalization
 and word tokenizer so that every language splits the same way as in the model. The zero-shot baseline is

@@ -1,4 +1,4 @@
-"""Run retrieval systems through the Recall@k protocol and summarize per task, action and language (SPEC §6).
+"""Run retrieval systems through the Recall@k protocol and summarize per task, action and language.
 
 Every system ranks the same sampled pairs against the same random corpora. The per-pair ranks are kept in
 one table (one rank column per system), from which every summary, confidence interval and ablation table

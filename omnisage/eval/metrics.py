@@ -1,4 +1,4 @@
-"""Recall@k against a random corpus (paper §4.2, SPEC §6), computed in bounded memory, with bootstrap CIs.
+"""Recall@k against a random corpus (paper §4.2), computed in bounded memory, with bootstrap CIs.
 
 For each held-out (query, engaged entity) pair, rank = 1 + the number of corpus entities that score at least
 as high as the positive, the positive itself excluded. Scores come from a `Scorer` in blocks of

@@ -1,4 +1,4 @@
-"""Held-out evaluation sets (paper §4.2, SPEC §6): time windows, sampled pairs and random corpora.
+"""Held-out evaluation sets (paper §4.2): time windows, sampled pairs and random corpora.
 
 The last `eval_days` of the logs form the evaluation window; training and every log-derived feature stop
 `gap_days` before it (`eval_windows`). Unique (query, entity) pairs are sampled per (task, action) from the

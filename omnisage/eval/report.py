@@ -1,4 +1,4 @@
-"""Evaluation reports (SPEC §6): Recall@k tables in Markdown and JSON, the per-pair ranks, and plots.
+"""Evaluation reports: Recall@k tables in Markdown and JSON, the per-pair ranks, and plots.
 
 `omnisage evaluate` writes `report.md`, `report.json`, `ranks.parquet` (one row per pair, one rank column
 per system) and PNG plots into its output folder. Every number in the Markdown comes from the JSON.

@@ -1,4 +1,4 @@
-"""Retrieval systems under evaluation: anything that turns an `EvalSet` into a `Scorer` (SPEC §6).
+"""Retrieval systems under evaluation: anything that turns an `EvalSet` into a `Scorer`.
 
 An embedding system encodes the pairs' queries and the set's entities into vectors and scores by dot
 product. The trained model, its compatibility towers (query prefix vs legacy vectors), SearchSage and the

@@ -1,4 +1,4 @@
-"""The real-data benchmark's report (issue 6): Recall@10 per system with bootstrap intervals, in Markdown + JSON.
+"""The real-data benchmark's report: Recall@10 per system with bootstrap intervals, in Markdown + JSON.
 
 Every number in `report.md` comes from `report.json`; `ranks.parquet` keeps each held-out pair's rank under
 every system, so any other cut of the results can be recomputed without rerunning anything.
@@ -110,7 +110,7 @@ def bench_markdown(report: dict[str, Any]) -> str:
         "Split: " + ", ".join(f"{key.replace('_', ' ')} {n:,}" for key, n in split.items()) + ". "
         "No held-out query reaches training: not its pairs, not the engaged queries of its products, "
         "not the query→query pairs.\n",
-        f"Protocol (SPEC §6): {sets}. Rank = 1 + corpus items scoring ≥ the positive; intervals: 95% "
+        f"Protocol: {sets}. Rank = 1 + corpus items scoring ≥ the positive; intervals: 95% "
         "bootstrap over pairs.\n",
         markdown_table(header, body),
     ]

@@ -1,4 +1,4 @@
-"""Legacy product embeddings for real data (issue 6): a frozen off-the-shelf sentence encoder over item text.
+"""Legacy product embeddings for real data: a frozen off-the-shelf sentence encoder over item text.
 
 No PinSage/ItemSage exists for a public catalog, so the "pre-existing" embedding is the evaluation's zero-shot
 encoder (all-MiniLM-L6-v2 by default, mean pooling, L2) over each product's text. Vectors are cached on disk

@@ -1,8 +1,8 @@
-"""`omnisage bench`: the real-data product-search benchmark (issue 6), relevance judgments in, Recall@10 out.
+"""`omnisage bench`: the real-data product-search benchmark, relevance judgments in, Recall@10 out.
 
 adapter (Home Depot CSV, ESCI) → query-level split → training world in the data contracts, with legacy vectors
 from a frozen sentence encoder → `enrich` (engaged queries from training logs only) → `train`, once per variant
-→ every system ranked on the same held-out pairs against the same random corpus (SPEC §6) → report.
+→ every system ranked on the same held-out pairs against the same random corpus → report.
 Each stage reuses what an earlier run of the same settings left in OUT (training resumes from checkpoints).
 """
 

@@ -1,9 +1,9 @@
-"""Held-out queries for the real-data benchmark (issue 6; SPEC §2 "Leakage", §6): split, then evaluation sets.
+"""Held-out queries for the real-data benchmark: split, then evaluation sets.
 
 Relevance judgments have no meaningful time, so the split is by query, seeded: a share of the queries with an
 engaged product is held out, and nothing of theirs (pairs, engaged queries, query→query pairs) reaches
 training. Or a separate test file is the held-out side, minus the queries training has seen. The held-out
-engaged pairs then go through the evaluation protocol's own `build_eval_set` (SPEC §6).
+engaged pairs then go through the evaluation protocol's own `build_eval_set`.
 """
 
 from __future__ import annotations

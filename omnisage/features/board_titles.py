@@ -1,4 +1,4 @@
-"""Board titles (paper §3.2.2, SPEC §2): per pin, the titles of the boards it was saved to, best 10 first.
+"""Board titles (paper §3.2.2): per pin, the titles of the boards it was saved to, best 10 first.
 
 Titles are cleaned (control characters become spaces, NFKC + casefold via `omnisage.text.normalize`, cut to
 100 characters at a word boundary), cut into words by the encoder's tokenizer, and dropped when noisy: no

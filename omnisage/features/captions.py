@@ -1,4 +1,4 @@
-"""Captions (paper §3.2.1, SPEC §2): a text description of every item's image.
+"""Captions (paper §3.2.1): a text description of every item's image.
 
 A `Captioner` fills the caption of each item: `PrecomputedCaptions` reads the tables' `caption` column;
 `ImageCaptioner` runs a BLIP-style image-to-text model from a local directory, in batches, and keeps every

@@ -1,4 +1,4 @@
-"""Engaged queries (paper §3.2.3, SPEC §2): per pin/product, the queries that led to engagement, top 20.
+"""Engaged queries (paper §3.2.3): per pin/product, the queries that led to engagement, top 20.
 
 An item's engaged queries come from the logs of the window before the cutoff `as_of`: for each query the
 count of each action; score = Σ_action weight[action] · count[action]; ranked by score descending, then

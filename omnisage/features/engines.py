@@ -1,4 +1,4 @@
-"""The two engines of the enrichment pipelines (SPEC §10): DuckDB embedded by default, Spark at cluster scale.
+"""The two engines of the enrichment pipelines: DuckDB embedded by default, Spark at cluster scale.
 
 Both run the *same SQL text*: the pipelines are written in the subset of SQL that DuckDB and Spark SQL read
 alike (CTEs, GROUP BY, joins, ROW_NUMBER windows, explicit CASTs, no engine-specific functions), so there is

@@ -1,4 +1,4 @@
-"""The enriched entity table (SPEC §2, paper §3.2–3.3): one row per pin and product with every text field and
+"""The enriched entity table (paper §3.2–3.3): one row per pin and product with every text field and
 the continuous features, written atomically as Parquet with a coverage report. `omnisage enrich` runs it.
 
 Log-derived fields (board titles, engaged queries) use only rows strictly before `as_of`; later rows are

@@ -1,8 +1,8 @@
-"""The index set a service loads: one index per entity type plus the legacy-embedding indexes (SPEC §7).
+"""The index set a service loads: one index per entity type plus the legacy-embedding indexes.
 
 `build_indexes` reads the batch-inference shards (`omnisage embed`) and, when given a world, its legacy
 embeddings; it measures HNSW recall@k against exact search on the way and writes it to the manifest.
-A legacy index is searched with the first L dims of the new query embedding, renormalized (SPEC §4).
+A legacy index is searched with the first L dims of the new query embedding, renormalized.
 """
 
 from __future__ import annotations

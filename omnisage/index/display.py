@@ -1,4 +1,4 @@
-"""The item store: what a search page shows for each indexed item, written beside the indexes (SPEC §7).
+"""The item store: what a search page shows for each indexed item, written beside the indexes.
 
 `omnisage index` writes `items/<type>.parquet` (one row per indexed pin, product or query, keyed by
 `entity_id`) from the enriched entity table and the world's pins, products and queries tables. The service

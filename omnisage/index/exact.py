@@ -1,6 +1,6 @@
 """Exact inner-product search by one matrix product: the reference every approximate index is measured against.
 
-Vectors are unit-norm (SPEC §4), so inner product is cosine similarity. Ties break by row order, which
+Vectors are unit-norm, so inner product is cosine similarity. Ties break by row order, which
 makes the result deterministic and easy to check against a brute-force loop.
 """
 

@@ -1,4 +1,4 @@
-"""Batch inference (paper §3.6, SPEC §7): enriched pins/products and known queries -> embedding Parquet parts.
+"""Batch inference (paper §3.6): enriched pins/products and known queries -> embedding Parquet parts.
 
 Input rows are cut into fixed parts of `part_rows`; part k of a stream is rows [k·P, (k+1)·P). Worker i of
 n (`--shard i/n`) owns the parts with k % n == i. A part is written atomically, so a killed run restarted

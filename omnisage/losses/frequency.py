@@ -1,4 +1,4 @@
-"""Streaming frequency estimates for the logQ correction (paper §3.5, SPEC §5): count-min sketches.
+"""Streaming frequency estimates for the logQ correction (paper §3.5): count-min sketches.
 
 Training streams billions of pairs, so how often an entity shows up as a negative (or how often a query
 leads to a given positive) is estimated on the fly: a count-min sketch of `depth` rows × `width` counters,
@@ -84,7 +84,7 @@ class CountMinSketch(nn.Module):
 
 
 class FrequencyEstimator(nn.Module):
-    """The log sampling probabilities the logQ correction subtracts, from streaming counts (SPEC §5).
+    """The log sampling probabilities the logQ correction subtracts, from streaming counts.
 
     - `log_q_positive`: log P(p|q) = log C(q, p) - log C(q), the code's correction of the positive logit;
     - `log_q_negative`: log of the chance that entity n is among the N sampled candidates of a batch,

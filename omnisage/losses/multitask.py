@@ -1,4 +1,4 @@
-"""The multi-task loss (paper §3.5, SPEC §5): one sampled softmax per task, summed, one learned temperature.
+"""The multi-task loss (paper §3.5): one sampled softmax per task, summed, one learned temperature.
 
 A task is data: a dataset of (query, entity) pairs and the tower that embeds its entities. Tasks of one
 dataset share its pairs, its random negatives and its logQ estimates; each task adds two cross-entropies

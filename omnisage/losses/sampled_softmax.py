@@ -1,4 +1,4 @@
-"""Sampled softmax with logQ correction and accidental-hit masking (paper §3.5, SPEC §5): pure functions.
+"""Sampled softmax with logQ correction and accidental-hit masking (paper §3.5): pure functions.
 
 Inputs are embeddings, integer ids and log sampling probabilities; no module state, no sampling. The
 learned temperature arrives as `logit_scale` and the probabilities from `omnisage.losses.frequency`.

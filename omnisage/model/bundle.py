@@ -1,4 +1,4 @@
-"""The saved model (SPEC §4, §7): one self-contained directory that batch inference and serving load.
+"""The saved model: one self-contained directory that batch inference and serving load.
 
     manifest.json         format and its version, version hash, sha256 of every file
     config.json           the ModelConfig (read back as a preset is: an unknown setting is an error)

@@ -1,4 +1,4 @@
-"""Compatibility with legacy embeddings (paper §3.4, SPEC §4): query-embedding prefixes, renormalized.
+"""Compatibility with legacy embeddings (paper §3.4): query-embedding prefixes, renormalized.
 
 The first L dims of a query embedding, renormalized, score directly against fixed legacy vectors of width L,
 so a new query embedding retrieves from an old index by dot product. Nested prefixes (16, 32, ...) are what

@@ -1,4 +1,4 @@
-"""The unified pin/product encoder (paper §3.4, SPEC §4): one set of weights for both entity types.
+"""The unified pin/product encoder (paper §3.4): one set of weights for both entity types.
 
 Every text field goes through the same hash embedding bag; the field vectors are summed, concatenated with
 the continuous features [legacy pin | legacy product | image] (zeros where a type lacks one; each block scaled

@@ -1,4 +1,4 @@
-"""Enriched pin/product rows -> tensors for the unified entity encoder (paper §3.2–3.4, SPEC §2, §4).
+"""Enriched pin/product rows -> tensors for the unified entity encoder (paper §3.2–3.4).
 
 Two steps, so that training can tokenize its catalog once and cut batches cheaply:
 `EntityFeaturizer.features(rows)` tokenizes every text field and packs the continuous vector into

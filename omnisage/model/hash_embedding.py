@@ -1,4 +1,4 @@
-"""Hash embedding bag (Svenstrup et al. 2017; paper §3.4, SPEC §4): the text tower of the entity encoder.
+"""Hash embedding bag (Svenstrup et al. 2017; paper §3.4): the text tower of the entity encoder.
 
 Each token id is hashed by K stable functions into one shared table; its vector is the importance-weighted
 sum of its K rows (weights learned per token). A bag of tokens is sum-pooled, then LayerNorm-ed. Memory is

@@ -1,4 +1,4 @@
-"""The query encoder (paper §3.4, SPEC §4): a Hugging Face encoder from a local path, CLS token (or the mean of
+"""The query encoder (paper §3.4): a Hugging Face encoder from a local path, CLS token (or the mean of
 the tokens), linear to D, L2.
 
 Queries go through the shared `normalize` here and only here before the Hugging Face tokenizer, so training,

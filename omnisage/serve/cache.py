@@ -1,4 +1,4 @@
-"""The query-embedding cache (paper §3.6, SPEC §7): an in-process TTL+LRU tier and an optional shared Redis tier.
+"""The query-embedding cache (paper §3.6): an in-process TTL+LRU tier and an optional shared Redis tier.
 
 Keys are (model version, normalized query), so a new model never reads an old model's vectors. Query
 frequency is Zipfian: a small local tier absorbs the head, Redis shares the torso across replicas, and

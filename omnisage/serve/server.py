@@ -1,7 +1,7 @@
 """`omnisage serve`: load the query encoder and the index set, then run the HTTP API under uvicorn.
 
 One process, one event loop (uvloop + httptools), one encoder thread; scale out with more replicas behind
-a load balancer sharing the Redis tier (SPEC §10). The query encoder is the exported ONNX model by default
+a load balancer sharing the Redis tier. The query encoder is the exported ONNX model by default
 (`serve.encoder`), exported on first use next to the bundle.
 """
 

@@ -1,4 +1,4 @@
-"""Latent state of the synthetic world (issue 2): the interests, attributes, language, age and popularity of
+"""Latent state of the synthetic world: the interests, attributes, language, age and popularity of
 every pin, product, query, user and board. Text, vectors and logs are all rendered from this state, and the
 truth tables under `truth/` expose it for evaluation.
 """

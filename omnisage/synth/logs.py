@@ -1,4 +1,4 @@
-"""Board saves and two years of engagement logs for the synthetic world (issue 2; paper §3.2, §4.1): a Zipf-
+"""Board saves and two years of engagement logs for the synthetic world (paper §3.2, §4.1): a Zipf-
 popular query engages an entity that truly matches it, drawn by popularity among entities existing then.
 """
 

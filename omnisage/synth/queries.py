@@ -1,4 +1,4 @@
-"""Queries of the synthetic world (issue 2): what each query asks for (a leaf or a whole sub, attributes, a
+"""Queries of the synthetic world: what each query asks for (a leaf or a whole sub, attributes, a
 generic modifier, a language), its unique normalized text, its Zipf popularity, and the ground truth the
 downstream query-interest classifier is scored on (paper §5.4).
 """

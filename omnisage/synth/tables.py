@@ -1,4 +1,4 @@
-"""Arrow tables of the synthetic world (issue 2): pins and products rendered chunk by chunk together with their
+"""Arrow tables of the synthetic world: pins and products rendered chunk by chunk together with their
 legacy/image embeddings and ground-truth rows, plus the boards and taxonomy tables. Types follow
 `omnisage.schema` exactly (vectors as fixed_size_list<float32>[dim]).
 """

@@ -1,4 +1,4 @@
-"""Surface text of the synthetic world (issue 2): queries, sparse noisy pin text, product listings, simulated
+"""Surface text of the synthetic world: queries, sparse noisy pin text, product listings, simulated
 image captions (English, ~88% on topic) and board titles, all rendered from latent state and the lexicon.
 """
 

@@ -1,4 +1,4 @@
-"""Continuous features of the synthetic world (issue 2; paper §3.3): legacy embeddings, a fixed noisy projection
+"""Continuous features of the synthetic world (paper §3.3): legacy embeddings, a fixed noisy projection
 of an item's interests that is coarse-heavy, blind to attributes and weaker for new items (PinSage/ItemSage
 stand-ins), and image embeddings that see the visible attributes (color, material) and the sub-interest fairly well but
 confuse sibling leaves: a nearest-direction probe on 20k pins names the right sub ~70% of the time and the right

@@ -1,4 +1,4 @@
-"""The synthetic Pinterest world (`omnisage synth`, issue 2): every input table of SPEC §1 plus ground truth
+"""The synthetic Pinterest world (`omnisage synth`): every input table of the data contracts plus ground truth
 under `truth/`, deterministic per seed, written in bounded-memory chunks, with a coverage summary.
 """
 

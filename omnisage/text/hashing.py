@@ -1,4 +1,4 @@
-"""Stable, seeded hash functions of token ids for the hash embeddings (SPEC §4).
+"""Stable, seeded hash functions of token ids for the hash embeddings.
 
 SplitMix64's output function over `id + (seed + 1) * golden`: pure uint64 arithmetic in numpy, so the same id
 and seed give the same bucket in every process, on every machine (Python's salted `hash()` would not). The

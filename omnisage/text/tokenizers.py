@@ -1,4 +1,4 @@
-"""N-gram tokenizers of the unified entity encoder (paper §3.4, SPEC §4): word unigrams, word bigrams, char trigrams.
+"""N-gram tokenizers of the unified entity encoder (paper §3.4): word unigrams, word bigrams, char trigrams.
 
 Text is first put through the shared `normalize`, then split on whitespace, punctuation and symbols; each CJK
 character is a word of its own. Char trigrams run over the separator-free segments joined by `#`, with `#` at

@@ -1,4 +1,4 @@
-"""Vocabularies of the n-gram tokenizers (SPEC §4): built from the data by frequency, capped, one shared id space.
+"""Vocabularies of the n-gram tokenizers: built from the data by frequency, capped, one shared id space.
 
 Ids run over unigrams, then bigrams, then char trigrams. Ties in frequency break by the token's code points,
 so the same texts always give the same vocabulary. Saved as one `token<TAB>count` file per kind.

@@ -1,4 +1,4 @@
-"""Task-mixed batches (SPEC §5): which pairs and random negatives form step s on worker r, and their features.
+"""Task-mixed batches: which pairs and random negatives form step s on worker r, and their features.
 
 The plan is a pure function of (seed, step, rank): each dataset streams through seeded permutations of its
 pairs, epoch after epoch, and the global batch of a step is cut into equal, contiguous worker shares. So

@@ -1,4 +1,4 @@
-"""The catalog training looks entities up in (SPEC §2–3): enriched pin/product rows and queries, by integer id.
+"""The catalog training looks entities up in: enriched pin/product rows and queries, by integer id.
 
 Training reads the enriched entity table of `omnisage enrich`. A data directory without one still trains:
 `entities_from_raw` builds the same columns from the raw tables (no board titles, no engaged queries).

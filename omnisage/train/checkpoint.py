@@ -1,4 +1,4 @@
-"""Training checkpoints for exact resume (SPEC §5): weights, optimizer, schedule, sketches, RNGs, position.
+"""Training checkpoints for exact resume: weights, optimizer, schedule, sketches, RNGs, position.
 
 A checkpoint is one safetensors file, `step-N.safetensors`, written atomically (temp file + rename) by the main
 worker: every tensor (weights, sketch counts, optimizer moments, RNG states) is a named tensor, and the rest

@@ -1,4 +1,4 @@
-"""Distributed data parallel (SPEC §5, §10): torchrun workers, gloo on CPU and NCCL on GPU.
+"""Distributed data parallel: torchrun workers, gloo on CPU and NCCL on GPU.
 
 Every worker embeds its own share of the batch; the candidates of the loss (in-batch positives, random
 negatives) are all-gathered *with gradients*, so each query sees the global batch as negatives, exactly

@@ -1,4 +1,4 @@
-"""The training loop (SPEC §5): plain PyTorch, seeded, resumable, data parallel across torchrun workers.
+"""The training loop: plain PyTorch, seeded, resumable, data parallel across torchrun workers.
 
 `fit` runs steps [resume step, cfg.steps): batch from the plan, forward under autocast (bf16 where the device
 computes it natively), backward, clip, optimizer and schedule step; metrics to `metrics.jsonl`, a checkpoint every

@@ -1,4 +1,4 @@
-"""The training objective as one module (SPEC §5): encoders in, multi-task loss out.
+"""The training objective as one module: encoders in, multi-task loss out.
 
 Towers and loss live in one `nn.Module` so that DistributedDataParallel synchronizes every trainable
 parameter, the shared temperature included. Tasks are data (`tasks_for`); this module only runs the

@@ -1,4 +1,4 @@
-"""Optimizers and the learning-rate schedule of training (SPEC §5): AdamW or LAMB, linear warm-up + cosine.
+"""Optimizers and the learning-rate schedule of training: AdamW or LAMB, linear warm-up + cosine.
 
 LAMB (You et al. 2019) is Adam with a per-tensor trust ratio ||w|| / ||update||, the released code's
 optimizer for its 80k-pair batches; it is short enough to keep here rather than pull in a dependency.

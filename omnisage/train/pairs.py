@@ -1,4 +1,4 @@
-"""Training pairs (paper §4.1, SPEC §3): unique (query, entity) pairs per dataset from a window of the logs.
+"""Training pairs (paper §4.1): unique (query, entity) pairs per dataset from a window of the logs.
 
 Datasets: query→pin from saves and long clicks, query→product onsite (save, long click) and offsite
 (add to cart, checkout), query→query from related-query clicks. Popular entities are capped: each keeps

@@ -1,4 +1,4 @@
-"""`omnisage train`: a data directory in, a model bundle out (paper §3.4–3.5, §4.1; SPEC §3–5).
+"""`omnisage train`: a data directory in, a model bundle out (paper §3.4–3.5, §4.1).
 
 `train_model` is the pipeline: load the data (pairs and catalog) -> build the model -> build the objective
 (tasks, loss) and the batches -> `fit` -> save the bundle to `OUT/model`. Rerunning the same command resumes

@@ -1,4 +1,4 @@
-"""A query encoder trained from scratch: `model.query_encoder = "scratch"`, shaped by `[model.scratch]` (SPEC §4).
+"""A query encoder trained from scratch: `model.query_encoder = "scratch"`, shaped by `[model.scratch]`.
 
 Training starts from any local Hugging Face folder; this writes one holding a randomly initialized BERT of
 the configured shape with the embedded MiniLM tokenizer (uncased WordPiece), so small presets and tests need
