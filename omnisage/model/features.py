@@ -3,15 +3,14 @@
 Two steps, so that training can tokenize its catalog once and cut batches cheaply:
 `EntityFeaturizer.features(rows)` tokenizes every text field and packs the continuous vector into
 `EntityFeatures` (numpy, ragged: row -> elements -> token ids); `EntityFeatures.batch(rows, exclude_queries)`
-gathers an `EntityBatch` of torch tensors, leaving out a training pair's own query (leave-one-out), and with
-`exclude_board_titles` the board titles only its own save put on the pin.
+gathers an `EntityBatch` of torch tensors, leaving out a training pair's own query (leave-one-out).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +29,6 @@ TEXT_FIELDS: tuple[str, ...] = typing.get_args(TextField)  # the text columns th
 # Each entry of a list field is tokenized on its own: no bigram or trigram spans two board titles.
 LIST_FIELDS = frozenset({"board_titles", "engaged_queries"})
 LEAVE_ONE_OUT_FIELD = "engaged_queries"
-# Fields a training pair's own engagement writes into: their element texts are kept for leave-one-out.
-LEAVE_ONE_OUT_FIELDS = frozenset({LEAVE_ONE_OUT_FIELD, "board_titles"})
 _ELEMENTS_PER_CHUNK = 65_536  # texts tokenized as one string: bounds the memory of a big table
 
 Entities = pa.Table | Sequence[Mapping[str, object]]
@@ -113,22 +110,16 @@ class EntityFeatures:
         self,
         rows: np.ndarray | Sequence[int] | None = None,
         exclude_queries: Sequence[str | None] | None = None,
-        exclude_board_titles: Sequence[Collection[str] | None] | None = None,
     ) -> EntityBatch:
         """The EntityBatch of `rows` (default: all). `exclude_queries[i]`, when given, is removed from row i's
-        engaged queries, and the titles of `exclude_board_titles[i]` from its board titles (both compared
-        after normalization): a training pair's own engagement must not leak into its positive."""
+        engaged queries (compared after normalization): a training pair's own query must not leak into its
+        positive."""
         rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         exclude: dict[str, list[frozenset[str] | None]] = {}
-        for name, given, as_keys in (
-            (LEAVE_ONE_OUT_FIELD, exclude_queries, lambda q: frozenset({normalize(q)})),
-            ("board_titles", exclude_board_titles, lambda ts: frozenset(normalize(t) for t in ts)),
-        ):
-            if given is None:
-                continue
-            if len(given) != rows.size:
-                raise ValueError(f"{name} exclusions: {len(given)} entries for {rows.size} rows")
-            exclude[name] = [as_keys(v) if v else None for v in given]
+        if exclude_queries is not None:
+            if len(exclude_queries) != rows.size:
+                raise ValueError(f"query exclusions: {len(exclude_queries)} entries for {rows.size} rows")
+            exclude[LEAVE_ONE_OUT_FIELD] = [frozenset({normalize(q)}) if q else None for q in exclude_queries]
         ids: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         sizes: list[np.ndarray] = []
@@ -210,7 +201,7 @@ class EntityFeaturizer:
             token_ids=np.concatenate([np.zeros(0, np.int64), *ids]),
             token_offsets=np.concatenate(offsets),
             row_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            texts=elements if name in LEAVE_ONE_OUT_FIELDS else None,
+            texts=elements if name == LEAVE_ONE_OUT_FIELD else None,
         )
 
     def _continuous(self, table: pa.Table) -> np.ndarray:

@@ -34,10 +34,10 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 @contextmanager
-def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
+def reuse_freed_memory() -> Iterator[bool]:
     """Within the block, large allocations come from the heap and freed memory stays there for reuse. Yields
-    whether the setting took effect (False: disabled, or not glibc)."""
-    libc = _glibc() if enabled else None
+    whether it took effect (False: not glibc)."""
+    libc = _glibc()
     if libc is None:
         yield False
         return

@@ -19,9 +19,7 @@ def test_on_glibc_the_setting_takes_effect_and_large_blocks_still_work():
     assert float(after.sum()) == 0.0
 
 
-def test_disabled_or_without_glibc_it_is_a_no_op(monkeypatch):
-    with reuse_freed_memory(enabled=False) as applied:
-        assert not applied
+def test_without_glibc_it_is_a_no_op(monkeypatch):
     monkeypatch.setattr(memory, "_glibc", lambda: None)
     with reuse_freed_memory() as applied:
         assert not applied
