@@ -45,6 +45,15 @@ def test_onnx_encoder_matches_the_bundle(bundle, model) -> None:
     assert ensure_exported(model, bundle) == folder  # fresh: not exported again
 
 
+def test_invisible_characters_do_not_move_the_query_vector(bundle, model) -> None:
+    """A zero-width space, BOM, soft hyphen or variation selector used to give another vector (PyTorch and ONNX
+    alike): both put queries through the one `normalize`."""
+    hidden = ["Red\u200b sofa", "\ufeffoak ta\u00adble for six people", "boots\ufe0f", "va\u200dse"]
+    np.testing.assert_array_equal(model.encode_queries(hidden), model.encode_queries(QUERIES))
+    fp32 = OnnxQueryEncoder(ensure_exported(model, bundle, int8=False), int8=False)
+    np.testing.assert_array_equal(fp32.encode_queries(hidden), fp32.encode_queries(QUERIES))
+
+
 def test_embed_index_and_search_with_the_bundle(bundle, model, tmp_path: Path) -> None:
     import asyncio
 
