@@ -305,6 +305,33 @@ class BenchConfig:
 
 
 @dataclass(frozen=True)
+class RelevanceConfig:
+    """The relevance model: cross-encoder teacher, silver labels, distilled student, two-stage search."""
+
+    # The teacher's encoder: "minilm" = the embedded all-MiniLM-L6-v2, or a local Hugging Face folder.
+    teacher_encoder: str = "minilm"
+    teacher_max_tokens: int = 128  # query + item text, in the encoder's tokens
+    teacher_epochs: float = 1.0  # passes over the human labels (fractions allowed)
+    teacher_batch_size: int = 32
+    teacher_lr: float = 3e-5
+    # Silver labels: the teacher scores the first stage's top `silver_candidates` of each query, up to
+    # `silver_share` times as many pairs as there are human labels (0 = the student learns from gold only).
+    silver_candidates: int = 20
+    silver_share: float = 1.0
+    student_hidden: int = 256
+    student_epochs: int = 30
+    student_lr: float = 1e-3
+    rerank_candidates: int = 100  # the first stage's top N that the student re-ranks
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.silver_share >= 0:
+            raise OmniSageError(f"config relevance.silver_share must be >= 0, got {self.silver_share}")
+        if not self.teacher_epochs > 0:
+            raise OmniSageError(f"config relevance.teacher_epochs must be > 0, got {self.teacher_epochs}")
+
+
+@dataclass(frozen=True)
 class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -315,6 +342,7 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    relevance: RelevanceConfig = field(default_factory=RelevanceConfig)
 
 
 def preset_path(name: str | Path) -> Path:

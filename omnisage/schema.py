@@ -127,6 +127,26 @@ ENGAGEMENTS = TableSpec(
     ),
 )
 
+# Human relevance judgments of (query, item) pairs, for the relevance model. `label` is a number on the scale the
+# source declares in world.json ("relevance_scale", see omnisage.relevance.scale); `raters` how many people
+# judged the pair (when known), `lang` the query's language.
+RELEVANCE_LABELS = TableSpec(
+    "relevance_labels",
+    (
+        _key("query_text"),
+        Column("entity_type", pa.string(), nullable=False, allowed=ITEM_TYPES),
+        _key("entity_id"),
+        Column("label", pa.float64(), nullable=False),
+        Column("raters", pa.int64(), required=False),
+        _text("lang"),
+    ),
+    key=("query_text", "entity_type", "entity_id"),
+    foreign_keys=(
+        ForeignKey("entity_id", type_column="entity_type", by_type=_BY_TYPE),
+        ForeignKey("query_text", table="queries"),
+    ),
+)
+
 
 def _embedding_table(name: str) -> TableSpec:
     return TableSpec(
@@ -147,7 +167,17 @@ IMAGE_EMBEDDINGS = _embedding_table("image_embeddings")
 
 TABLES: dict[str, TableSpec] = {
     t.name: t
-    for t in (PINS, PRODUCTS, QUERIES, BOARDS, BOARD_SAVES, ENGAGEMENTS, LEGACY_EMBEDDINGS, IMAGE_EMBEDDINGS)
+    for t in (
+        PINS,
+        PRODUCTS,
+        QUERIES,
+        BOARDS,
+        BOARD_SAVES,
+        ENGAGEMENTS,
+        RELEVANCE_LABELS,
+        LEGACY_EMBEDDINGS,
+        IMAGE_EMBEDDINGS,
+    )
 }
 
 # The enriched entity table (output of `omnisage enrich`, input of training and batch inference):

@@ -147,6 +147,26 @@ def _to_vector(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
     return col.cast(pa.list_(pa.float32()))
 
 
+def _to_number(col: pa.ChunkedArray, where: str, name: str) -> pa.ChunkedArray:
+    """A finite number per cell: integers and floats as they are, text parsed ("2.33")."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:
+            col = col.cast(pa.float64())
+        except pa.ArrowInvalid:
+            raise _parse_failure(col, float, "expected a number", where, name) from None
+    elif not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        raise DataError(f"expected a number, found a column of type {t}", path=where, column=name)
+    col = col.cast(pa.float64())
+    finite = pc.is_finite(col)
+    bad = pc.index(pc.fill_null(finite, True), False).as_py()
+    if bad >= 0:
+        raise DataError(
+            f"expected a finite number, found {col[bad].as_py()}", path=where, row=bad + 1, column=name
+        )
+    return col
+
+
 def coerce_column(col: pa.ChunkedArray, kind: pa.DataType, where: str, name: str) -> pa.ChunkedArray:
     t = col.type
     if pa.types.is_null(t):
@@ -176,6 +196,8 @@ def coerce_column(col: pa.ChunkedArray, kind: pa.DataType, where: str, name: str
             except pa.ArrowInvalid:
                 raise _parse_failure(col, int, "expected an integer", where, name) from None
         raise DataError(f"expected an integer, found a column of type {t}", path=where, column=name)
+    if kind == pa.float64():
+        return _to_number(col, where, name)
     if kind == TIMESTAMP:
         return _to_timestamp(col, where, name)
     if pa.types.is_list(kind):

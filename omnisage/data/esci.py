@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from omnisage.data.judgments import JUDGMENTS, Rejections, RelevanceSet, products_table, timestamps
 from omnisage.errors import DataError
+from omnisage.relevance.scale import ESCI
 from omnisage.text.normalize import normalize
 
 EXAMPLE_COLUMNS = (
@@ -148,7 +149,7 @@ def read_esci(
         schema=JUDGMENTS,
     )
     inputs = [str(examples_path), str(products_path)]
-    return RelevanceSet("esci", inputs, products, judgments, rejections)
+    return RelevanceSet("esci", inputs, ESCI, products, judgments, rejections)
 
 
 def _selected_rows(

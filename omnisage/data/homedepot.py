@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from omnisage.data.judgments import JUDGMENTS, Rejections, RelevanceSet, products_table, timestamps
 from omnisage.errors import DataError
+from omnisage.relevance.scale import HOMEDEPOT
 from omnisage.text.normalize import normalize
 
 COLUMNS = ("id", "product_uid", "product_title", "search_term", "relevance")
@@ -186,5 +187,5 @@ def _relevance_set(rows: list[Row], rejections: Rejections, where: str) -> Relev
         schema=JUDGMENTS,
     )
     return RelevanceSet(
-        "homedepot", [where], products, judgments, rejections, {"conflicting_titles": conflicts}
+        "homedepot", [where], HOMEDEPOT, products, judgments, rejections, {"conflicting_titles": conflicts}
     )

@@ -20,8 +20,10 @@ import pyarrow.compute as pc
 
 from omnisage.atomic import atomic_path, write_text
 from omnisage.data.io import write_table
+from omnisage.data.validate import MANIFEST
 from omnisage.errors import DataError
-from omnisage.schema import ENGAGEMENTS, PRODUCTS, QUERIES, TIMESTAMP
+from omnisage.relevance.scale import MANIFEST_KEY, RelevanceScale
+from omnisage.schema import ENGAGEMENTS, PRODUCTS, QUERIES, RELEVANCE_LABELS, TIMESTAMP, TableSpec
 
 # Ratings carry no time; every adapter stamps its rows from this origin, in source order (see each adapter).
 TS_ORIGIN = datetime(2016, 1, 1, tzinfo=UTC)
@@ -39,15 +41,6 @@ JUDGMENTS = pa.schema(
         pa.field("label", pa.string(), nullable=False),  # the source's own label, verbatim
         pa.field("engaged", pa.bool_(), nullable=False),
         pa.field("ts", TIMESTAMP, nullable=False),
-    ]
-)
-RELEVANCE_LABELS = pa.schema(
-    [
-        pa.field("query_text", pa.string(), nullable=False),
-        pa.field("entity_type", pa.string(), nullable=False),
-        pa.field("entity_id", pa.string(), nullable=False),
-        pa.field("relevance", pa.float32(), nullable=False),
-        pa.field("label", pa.string(), nullable=False),
     ]
 )
 
@@ -87,6 +80,7 @@ class RelevanceSet:
 
     source: str
     inputs: list[str]
+    scale: RelevanceScale  # the scale of `judgments.relevance`
     products: pa.Table  # contract form (PRODUCTS columns)
     judgments: pa.Table  # JUDGMENTS
     rejections: Rejections
@@ -94,6 +88,10 @@ class RelevanceSet:
 
     def engaged(self) -> pa.Table:
         return self.judgments.filter(self.judgments.column("engaged"))
+
+
+def contract_schema(spec: TableSpec) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in spec.columns])
 
 
 def timestamps(order: np.ndarray) -> pa.Array:
@@ -162,7 +160,7 @@ def _engagements(
             pa.array([action] * n, pa.string()),
             ts,
         ],
-        schema=pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in ENGAGEMENTS.columns]),
+        schema=contract_schema(ENGAGEMENTS),
     )
 
 
@@ -189,20 +187,22 @@ def queries_table(judgments: pa.Table) -> pa.Table:
             pa.array(list(seen.values()), pa.string()),
             pa.nulls(len(seen), pa.int64()),
         ],
-        schema=pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in QUERIES.columns]),
+        schema=contract_schema(QUERIES),
     )
 
 
 def relevance_labels(judgments: pa.Table) -> pa.Table:
+    """Every judged pair in the `relevance_labels` contract form (the number on the source's scale)."""
     return pa.Table.from_arrays(
         [
             judgments.column("query_text"),
             pa.array(["product"] * judgments.num_rows, pa.string()),
             judgments.column("product_id"),
-            judgments.column("relevance"),
-            judgments.column("label"),
+            judgments.column("relevance").cast(pa.float64()),
+            pa.nulls(judgments.num_rows, pa.int64()),
+            judgments.column("lang"),
         ],
-        schema=RELEVANCE_LABELS,
+        schema=contract_schema(RELEVANCE_LABELS),
     )
 
 
@@ -227,6 +227,7 @@ def write_world(data: RelevanceSet, out: str | Path, *, derive_query_pairs: bool
     for name, table in tables.items():
         write_table(table, out / f"{name}.parquet")
     counts = {name: t.num_rows for name, t in tables.items()}
+    write_text(out / MANIFEST, json.dumps({MANIFEST_KEY: data.scale.to_json()}) + "\n")
     data.rejections.write_csv(out / "rejected_rows.csv")
     summary = {
         "source": data.source,

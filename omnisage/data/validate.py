@@ -80,7 +80,26 @@ def load_world(directory: str | Path, tables: list[str] | None = None) -> World:
             path=str(directory),
         )
     _check_foreign_keys(world)
+    _check_relevance_scale(world)
     return world
+
+
+def _check_relevance_scale(world: World) -> None:
+    """Relevance labels need a scale declared in world.json, and every label must lie on it."""
+    from omnisage.relevance.scale import MANIFEST_KEY, scale_of
+
+    labels = world.tables.get("relevance_labels")
+    if labels is None:
+        return
+    manifest = str(world.directory / MANIFEST)
+    scale = scale_of(world.manifest, path=manifest)
+    if scale is None:
+        raise DataError(
+            f'relevance labels need their scale: declare "{MANIFEST_KEY}" in {manifest} '
+            '(e.g. {"kind": "mean", "low": 1, "high": 3} or {"levels": [1, 2, 3, 4, 5]})',
+            path=str(world.paths["relevance_labels"]),
+        )
+    scale.check(labels.column("label").to_numpy(), path=str(world.paths["relevance_labels"]))
 
 
 def _check_foreign_keys(world: World) -> None:

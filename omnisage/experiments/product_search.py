@@ -74,7 +74,9 @@ def prepare_world(
         log("== training world: the training split in the data contracts")
         write_world(split.training, world)
         write_table(legacy, world / "legacy_embeddings.parquet")
-        (world / "world.json").write_text(json.dumps({"legacy_dim": dim}) + "\n", encoding="utf-8")
+        manifest = world / "world.json"
+        declared = json.loads(manifest.read_text(encoding="utf-8"))  # the relevance scale, from write_world
+        manifest.write_text(json.dumps({**declared, "legacy_dim": dim}) + "\n", encoding="utf-8")
         log("== enrich: engaged queries from the training logs only")
         run_enrich(world, _as_of(split), enriched, _enrich_config(split, config))
     seconds["world_and_enrich"] = time.perf_counter() - start

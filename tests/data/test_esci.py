@@ -99,7 +99,12 @@ def test_bad_rows_are_counted(files: tuple[Path, Path], tmp_path: Path) -> None:
     ]
     counts = write_world(data, tmp_path / "world")
     assert counts == {"products": 5, "queries": 3, "engagements": 3, "relevance_labels": 5}
-    assert load_world(tmp_path / "world").counts() == {"products": 5, "queries": 3, "engagements": 3}
+    assert load_world(tmp_path / "world").counts() == {
+        "products": 5,
+        "queries": 3,
+        "engagements": 3,
+        "relevance_labels": 5,
+    }
     with pytest.raises(DataError) as info:
         read_esci(examples, products, lenient=False)
     assert str(info.value) == (

@@ -84,8 +84,8 @@ def test_tables_from_good_rows(csv_path: Path) -> None:
         ("cordless drill", "200", "long_click", "2016-01-01T00:07:00+00:00"),
     ]
     labels = world["relevance_labels"].to_pylist()
-    assert [(r["query_text"], r["entity_id"], r["label"]) for r in labels][2] == ("impact driver", "100", "2")
-    assert [round(r["relevance"], 4) for r in labels] == [3.0, 2.67, 2.0, 2.67, 3.0, 1.0, 2.6667]
+    assert [(r["query_text"], r["entity_id"], r["label"]) for r in labels][2] == ("impact driver", "100", 2.0)
+    assert [round(r["label"], 4) for r in labels] == [3.0, 2.67, 2.0, 2.67, 3.0, 1.0, 2.6667]
 
 
 def test_query_pairs_share_an_engaged_product(csv_path: Path) -> None:
@@ -147,7 +147,8 @@ def test_bad_rows_are_counted_and_written(csv_path: Path, tmp_path: Path) -> Non
     assert lines[0] == "file,row,column,reason,value" and len(lines) == 9
     assert lines[-1] == f"{csv_path},15,product_title,text is not valid UTF-8,Caf\ufffd Table"
     # the written directory satisfies every data contract, foreign keys included
-    assert load_world(out).counts() == {"products": 3, "queries": 5, "engagements": 13}
+    counts = {"products": 3, "queries": 5, "engagements": 13, "relevance_labels": 7}
+    assert load_world(out).counts() == counts
 
 
 def test_strict_mode_raises_at_the_first_bad_row(csv_path: Path) -> None:

@@ -252,3 +252,48 @@ def test_no_items_table(tmp_path: Path) -> None:
     assert error_of(validate_world, tmp_path) == (
         f"{tmp_path}: no pins or products table found (expected e.g. pins.parquet or products.csv)"
     )
+
+
+def _labelled_world(tmp_path, manifest: dict | None, labels: list[float]):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    world = tmp_path / "w"
+    world.mkdir(parents=True)
+    pq.write_table(
+        pa.table({"product_id": ["a", "b"], "title": ["red mug", "blue bowl"]}), world / "products.parquet"
+    )
+    n = len(labels)
+    pq.write_table(
+        pa.table({
+            "query_text": [f"q{i}" for i in range(n)], "entity_type": ["product"] * n,
+            "entity_id": ["a"] * n, "label": labels,
+        }),
+        world / "relevance_labels.parquet",
+    )  # fmt: skip
+    if manifest is not None:
+        (world / "world.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return world
+
+
+def test_relevance_labels_need_a_declared_scale(tmp_path):
+    from omnisage.data.validate import validate_world
+    from omnisage.errors import DataError
+
+    with pytest.raises(DataError, match='need their scale: declare "relevance_scale"'):
+        validate_world(_labelled_world(tmp_path, None, [1.0, 2.0]))
+
+
+def test_relevance_labels_must_lie_on_the_scale(tmp_path):
+    from omnisage.data.validate import validate_world
+    from omnisage.errors import DataError
+
+    levels = {"relevance_scale": {"levels": [1, 2, 3, 4, 5]}}
+    assert validate_world(_labelled_world(tmp_path / "ok", levels, [1.0, 5.0]))["relevance_labels"] == 2
+    with pytest.raises(DataError, match=r"row 2, column 'label': label 2.5 is not on the declared scale"):
+        validate_world(_labelled_world(tmp_path / "bad", levels, [1.0, 2.5]))
+    mean = {"relevance_scale": {"kind": "mean", "low": 1, "high": 3}}
+    with pytest.raises(DataError, match=r"label 3.5 is not on the declared scale \(a number in \[1, 3\]\)"):
+        validate_world(_labelled_world(tmp_path / "mean", mean, [2.33, 3.5]))
