@@ -156,15 +156,14 @@ def word_lists(texts: Sequence[str | None], batch: int = 4096) -> list[list[str]
     through the model's own normalization and tokenizer (no train/eval/serve skew)."""
     out: list[list[str]] = []
     for lo in range(0, len(texts), batch):
-        words = split_batch(texts[lo : lo + batch]).words
-        current: list[str] = []
-        for word in words:
-            if word == MARKER:
-                out.append(current)
-                current = []
-            else:
-                current.append(word)
-        out.append(current)
+        chunk = texts[lo : lo + batch]
+        words = split_batch(chunk).words
+        start = 0
+        for _ in range(len(chunk) - 1):  # `list.index` scans for the next marker in C, not word by word
+            end = words.index(MARKER, start)
+            out.append(words[start:end])
+            start = end + 1
+        out.append(words[start:])
     return out
 
 
