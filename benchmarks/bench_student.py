@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from omnisage.config import RelevanceConfig
-from omnisage.relevance.features import ItemFeatures, _bm25_scores
+from omnisage.relevance.features import FEATURES, ItemFeatures, _bm25_scores
 from omnisage.relevance.scale import FIVE_LEVELS
 from omnisage.relevance.student import StudentTargets, train_student
 from omnisage.schema import ENRICHED_ENTITIES
@@ -75,10 +75,10 @@ def bench(items: int, candidates: list[int], n_queries: int, dim: int) -> None:
     start = time.perf_counter()
     features = ItemFeatures.build(table, vectors)
     print(
-        f"\ncatalog of {items:,} items: ItemFeatures.build {time.perf_counter() - start:.1f} s, F = {len(features.names)}"
+        f"\ncatalog of {items:,} items: ItemFeatures.build {time.perf_counter() - start:.1f} s, F = {len(FEATURES)}"
     )
     rng = np.random.default_rng(1)
-    sample = rng.normal(size=(2000, len(features.names))).astype(np.float32)
+    sample = rng.normal(size=(2000, len(FEATURES))).astype(np.float32)
     student = train_student(
         sample,
         StudentTargets(rng.uniform(1, 5, 2000)),

@@ -26,8 +26,9 @@ from omnisage.text.tokenizers import word_lists
 TEXT_FIELDS = ("title", "brand", "color", "description", "caption", "link")
 ENGAGED_FIELDS = ("engaged_queries", "board_titles")
 
-# Every feature but the embedding product, in column order (docs/relevance.md says what each costs).
-SCALAR_FEATURES = (
+# The features, in column order (docs/relevance.md says what each costs). The elementwise product q * e, raw or
+# projected to 32 dims, was measured and left out: on Home Depot it made the student worse (docs/relevance.md).
+FEATURES = (
     "cosine",  # q · e: our first stage's score
     "legacy_cosine",  # the compatibility tower's query prefix · the item's legacy vector; 0 when missing
     "legacy_missing",  # 1 when the item (or the query side) has no legacy vector
@@ -43,7 +44,6 @@ SCALAR_FEATURES = (
     "engaged_count",  # log1p(number of its engaged queries)
     "is_product",  # 1 for a product, 0 for a pin
 )
-PRODUCT_PREFIX = "qe_"  # q * e, one feature per embedding dimension: what the cosine sums, left apart
 
 
 def _bm25(word_lists_: list[list[str]]) -> Any:
@@ -81,7 +81,7 @@ class QuerySide:
     words: list[str]  # normalized words, in order, repeats kept (BM25 counts them)
     word_ids: (
         np.ndarray
-    )  # (w,) int32 ids of its distinct words in the catalog's vocabulary (unknown ones left out)
+    )  # (w,) int32 ids of its distinct words in the catalog's vocabulary (unknown: left out)
     n_distinct: int  # distinct words, known or not: the denominator of the match shares
     text_ids: list[int]  # its words in the text BM25's vocabulary
     engaged_ids: list[int]  # ... in the engaged BM25's vocabulary
@@ -141,16 +141,11 @@ class ItemFeatures:
             title_words=WordSets.build(title_lists, vocabulary),
             text_words=WordSets.build(text_lists, vocabulary),
             engaged_words=WordSets.build(engaged_lists, vocabulary),
-            titles=[f" {' '.join(words)} " for words in title_lists],
+            titles=[f" {joined(words)} " for words in title_lists],
             engaged=EngagedIndex.build(_column(entities, "engaged_queries", n), scores),
             bm25_text=_bm25(text_lists),
             bm25_engaged=_bm25(engaged_lists),
         )
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The feature names, in column order: F = 14 + D."""
-        return SCALAR_FEATURES + tuple(f"{PRODUCT_PREFIX}{i}" for i in range(self.vectors.shape[1]))
 
     def rows(self, entity_types: Sequence[str], entity_ids: Sequence[str]) -> np.ndarray:
         """(n,) int64 catalog rows of (entity_type, entity_id) pairs; a DataError names the first unknown one."""
@@ -185,14 +180,12 @@ class ItemFeatures:
         )
 
     def pair_features(self, query: QuerySide, rows: np.ndarray) -> np.ndarray:
-        """(n,) catalog rows -> (n, F) float32 features of (query, item) pairs, columns as `names`."""
+        """(n,) catalog rows -> (n, F) float32 features of (query, item) pairs, columns as `FEATURES`."""
         rows = np.asarray(rows, dtype=np.int64)
         n = len(rows)
-        e = self.vectors[rows]  # (n, D)
-        product = e * query.vector  # (n, D)
-        out = np.empty((n, len(SCALAR_FEATURES) + e.shape[1]), np.float32)  # (n, F)
-        out[:, len(SCALAR_FEATURES) :] = product
-        out[:, 0] = product.sum(axis=1)
+        out = np.empty((n, len(FEATURES)), np.float32)  # (n, F)
+        # Row-wise sums, not a matrix-vector product: a row's value does not depend on how many rows are scored.
+        out[:, 0] = (self.vectors[rows] * query.vector).sum(axis=1)
         has_legacy = self.legacy_present[rows] & (query.legacy_vector is not None)
         out[:, 1] = (self.legacy[rows] * query.legacy_vector).sum(axis=1) if has_legacy.any() else 0.0
         out[:, 1] *= has_legacy
@@ -226,10 +219,11 @@ class ItemFeatures:
         """Offline: (n,) pairs (query text, (n, D) its vector, catalog row) -> (n, F); each distinct query is
         made a `QuerySide` once and goes through `pair_features`, the serving path."""
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((len(rows), len(self.names)), np.float32)
+        out = np.empty((len(rows), len(FEATURES)), np.float32)
         texts, first, inverse = np.unique(
             np.asarray(queries, dtype=object), return_index=True, return_inverse=True
         )
+        inverse = inverse.reshape(-1)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(texts) + 1))
         for q, (lo, hi) in enumerate(itertools.pairwise(bounds)):

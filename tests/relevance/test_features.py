@@ -9,11 +9,11 @@ import pyarrow as pa
 import pytest
 
 from omnisage.errors import DataError
-from omnisage.relevance.features import SCALAR_FEATURES, ItemFeatures, query_vectors
+from omnisage.relevance.features import FEATURES, ItemFeatures, query_vectors
 from omnisage.relevance.word_sets import EngagedIndex, WordSets
 from omnisage.schema import ENRICHED_ENTITIES
 
-COLUMN = {name: i for i, name in enumerate(SCALAR_FEATURES)}
+COLUMN = {name: i for i, name in enumerate(FEATURES)}
 DIM, LEGACY_DIM = 8, 4
 
 
@@ -60,7 +60,7 @@ def test_scalar_features_by_hand(catalog):
     items, vectors = catalog
     q, q_legacy = _unit(np.arange(1.0, DIM + 1)), _unit(np.ones(LEGACY_DIM))
     x = items.pair_features(items.query_side("red sofa", q, q_legacy), np.arange(len(ROWS)))
-    assert x.shape == (len(ROWS), len(items.names)) == (6, len(SCALAR_FEATURES) + DIM)
+    assert x.shape == (len(ROWS), len(FEATURES)) == (6, 14)
     assert x.dtype == np.float32 and np.isfinite(x).all()
     column = {name: x[:, i] for name, i in COLUMN.items()}
     np.testing.assert_array_equal(column["title_match"], [1, 1, 0.5, 0, 0, 0.5])
@@ -76,7 +76,6 @@ def test_scalar_features_by_hand(catalog):
     np.testing.assert_allclose(column["engaged_count"], [0, 0, 0, 0, np.log1p(3), 0])
     np.testing.assert_array_equal(column["is_product"], [0, 1, 0, 1, 0, 1])
     np.testing.assert_allclose(column["cosine"], vectors @ q, rtol=1e-6)
-    np.testing.assert_allclose(x[:, len(SCALAR_FEATURES) :], vectors * q, rtol=1e-6)  # q * e
     legacy = _unit(np.array([r["legacy_vector"] or np.ones(LEGACY_DIM) for r in ROWS], np.float32)) @ q_legacy
     np.testing.assert_allclose(column["legacy_cosine"], np.where(np.arange(6) == 5, 0.0, legacy), rtol=1e-6)
     np.testing.assert_array_equal(column["legacy_missing"], [0, 0, 0, 0, 0, 1])
