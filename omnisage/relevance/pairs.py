@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnisage.data.io import find_table, read_table
+from omnisage.data.scale import RelevanceScale, scale_of
 from omnisage.data.validate import read_manifest
 from omnisage.errors import DataError
 from omnisage.relevance.itemtext import item_texts
-from omnisage.relevance.scale import RelevanceScale, scale_of
 from omnisage.schema import RELEVANCE_LABELS
 
 KEY = ("query_text", "entity_type", "entity_id")
