@@ -223,6 +223,33 @@ def _train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=commands.train_command)
 
 
+def _relevance(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "relevance",
+        help="train the relevance model: a cross-encoder teacher, silver labels, a real-time student",
+        description="From DIR's relevance_labels (scale declared in world.json): train a cross-encoder teacher "
+        "on (query, item text), let it label the first stage's candidates of every query (silver; "
+        "relevance.silver_share times the human labels), and train the student that re-ranks in serving on "
+        "cheap features (our embeddings, BM25, term match, engagement) over gold + silver. Writes "
+        "OUT/teacher, OUT/silver, OUT/student (serve it with --student) and OUT/student_gold; with "
+        "--eval-labels, OUT/report.{md,json}. Rerunning reuses finished stages and resumes the others.",
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="data directory with relevance_labels")
+    p.add_argument(
+        "--enriched", metavar="PATH", help="enriched_entities.parquet or its folder (default: in DIR)"
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train OUT/model)")
+    p.add_argument(
+        "--eval-labels",
+        metavar="FILE",
+        help="held-out labels on the same scale to report on (their queries get no silver labels), e.g. a "
+        "synthetic world's truth/relevance_eval.parquet",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    _add_config_args(p)
+    p.set_defaults(func=commands.relevance_command)
+
+
 def _ablate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ablate",
@@ -286,7 +313,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
 
 
 REGISTRARS: list[Registrar] = [
-    _synth, _validate, _enrich, _train, _embed, _index, _serve, _search, _evaluate, _ablate, _bench,
+    _synth, _validate, _enrich, _train, _embed, _index, _serve, _search, _evaluate, _relevance, _ablate, _bench,
 ]  # fmt: skip
 
 

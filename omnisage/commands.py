@@ -148,6 +148,22 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def relevance_command(args: argparse.Namespace) -> int:
+    from omnisage.config import load_config
+    from omnisage.eval.run import load_entities
+    from omnisage.relevance.run import relevance_job
+
+    config = load_config(args.config, args.overrides)
+    entities = load_entities(args.data, args.enriched)
+    summary = relevance_job(args.data, entities, args.model, args.out, config, eval_labels=args.eval_labels,
+                            progress=not args.no_progress)  # fmt: skip
+    if "report" in summary:
+        for name, metrics in summary["report"]["all"].items():
+            print(f"{name:>12}: " + ", ".join(f"{m} {v[0]:.3f}" for m, v in metrics.items()))
+    print(f"ok: student in {summary['student']} ({summary['seconds']:.0f} s)")
+    return 0
+
+
 def ablate_command(args: argparse.Namespace) -> int:
     from omnisage.experiments.ablations import run_ablate, train_only
 
