@@ -33,9 +33,9 @@ def _synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
         help="generate a synthetic Pinterest world (every input table, plus ground truth)",
-        description="Write pins, products, queries, boards, board_saves, engagements, legacy_embeddings and "
-        "image_embeddings (Parquet), truth/ and world.json into OUT, deterministic per seed, and print a "
-        "coverage summary. Settings: [synth] of the config, overridden by --scale/--seed.",
+        description="Write pins, products, queries, boards, board_saves, engagements, relevance_labels, "
+        "legacy_embeddings and image_embeddings (Parquet), truth/ and world.json into OUT, deterministic per "
+        "seed, and print a coverage summary. Settings: [synth] of the config, overridden by --scale/--seed.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--scale", type=int, metavar="PINS", help="number of pins (default: synth.pins)")
