@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from omnisage.relevance.scale import FIVE_LEVELS
+from omnisage.data.scale import FIVE_LEVELS
 from omnisage.schema import RELEVANCE_LABELS
 from omnisage.synth.latent import NONE, Items, Taxonomy
 from omnisage.synth.logs import ENTITY_TYPES, GroupSampler

@@ -20,7 +20,7 @@ from omnisage.config import SynthConfig, config_to_dict
 from omnisage.data.io import AtomicParquetWriter, write_table
 from omnisage.errors import OmniSageError
 from omnisage.progress import tqdm
-from omnisage.relevance.scale import FIVE_LEVELS, MANIFEST_KEY
+from omnisage.data.scale import FIVE_LEVELS, MANIFEST_KEY
 from omnisage.schema import (
     BOARD_SAVES,
     ENGAGEMENTS,
