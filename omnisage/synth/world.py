@@ -18,9 +18,9 @@ import pyarrow as pa
 from omnisage.atomic import write_text
 from omnisage.config import SynthConfig, config_to_dict
 from omnisage.data.io import AtomicParquetWriter, write_table
+from omnisage.data.scale import FIVE_LEVELS, MANIFEST_KEY
 from omnisage.errors import OmniSageError
 from omnisage.progress import tqdm
-from omnisage.data.scale import FIVE_LEVELS, MANIFEST_KEY
 from omnisage.schema import (
     BOARD_SAVES,
     ENGAGEMENTS,
