@@ -18,7 +18,7 @@ from omnisage.eval.metrics import DenseScorer, Scorer
 from omnisage.eval.protocol import EvalSet
 from omnisage.eval.systems import EmbeddingSystem, unit_rows
 from omnisage.model.features import item_texts
-from omnisage.text.tokenizers import analyze
+from omnisage.text.tokenizers import word_lists
 
 _LIST_FIELDS = ("board_titles", "engaged_queries")
 ZERO_SHOT_MAX_TOKENS = 128  # the zero-shot encoder reads at most this much of each text
@@ -70,16 +70,6 @@ class _BM25Scorer:
 
     def scores(self, queries: np.ndarray, entities: np.ndarray) -> np.ndarray:
         return self._full_rows(queries)[:, entities]  # (n, m)
-
-
-def word_lists(texts: Sequence[str], batch: int = 4096) -> list[list[str]]:
-    """Each text's word unigrams, through the model's own normalization and tokenizer (no train/eval skew)."""
-    out: list[list[str]] = [[] for _ in texts]
-    for lo in range(0, len(texts), batch):
-        tokens = analyze(texts[lo : lo + batch])
-        for word, owner in zip(tokens.unigrams, tokens.unigram_owner.tolist()):
-            out[lo + owner].append(word)
-    return out
 
 
 @dataclass

@@ -206,14 +206,14 @@ class EntityFeaturizer:
 
     def _continuous(self, table: pa.Table) -> np.ndarray:
         config = self.config
-        legacy, present = _vectors(table, "legacy_vector", config.legacy_dim)  # (R, L), (R,)
+        legacy, present = vector_column(table, "legacy_vector", config.legacy_dim)  # (R, L), (R,)
         kinds = _entity_types(table, present)  # (R,)
         blocks = [
             np.where((present & (kinds == "pin"))[:, None], legacy, 0.0),
             np.where((present & (kinds == "product"))[:, None], legacy, 0.0),
         ]
         if config.use_image_features:
-            blocks.append(_vectors(table, "image_vector", config.image_dim)[0])
+            blocks.append(vector_column(table, "image_vector", config.image_dim)[0])
         return np.concatenate(blocks, axis=1).astype(np.float32)  # (R, C)
 
 
@@ -272,7 +272,7 @@ def as_table(entities: Entities) -> pa.Table:
     return pa.table(columns) if columns else pa.table({"entity_type": pa.nulls(len(rows), pa.string())})
 
 
-def _vectors(table: pa.Table, column: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def vector_column(table: pa.Table, column: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """(R, dim) float32 vectors (zeros where null) and the (R,) mask of rows that have one."""
     n = table.num_rows
     if column not in table.column_names:

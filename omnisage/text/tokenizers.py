@@ -151,6 +151,23 @@ def analyze(texts: Sequence[str | None]) -> BatchTokens:
     )
 
 
+def word_lists(texts: Sequence[str | None], batch: int = 4096) -> list[list[str]]:
+    """Each text's words (the unigrams of `analyze`), split in batches: BM25 and term matching read text
+    through the model's own normalization and tokenizer (no train/eval/serve skew)."""
+    out: list[list[str]] = []
+    for lo in range(0, len(texts), batch):
+        words = split_batch(texts[lo : lo + batch]).words
+        current: list[str] = []
+        for word in words:
+            if word == MARKER:
+                out.append(current)
+                current = []
+            else:
+                current.append(word)
+        out.append(current)
+    return out
+
+
 def trigram_of_key(key: int) -> str:
     return chr(key >> (2 * _CODE_BITS)) + chr((key >> _CODE_BITS) & _CODE_MASK) + chr(key & _CODE_MASK)
 

@@ -11,7 +11,7 @@ import pytest
 
 from omnisage.text import tokenizers
 from omnisage.text.normalize import normalize
-from omnisage.text.tokenizers import MARKER, TextTokenizer, analyze, tokenize, trigram_of_key
+from omnisage.text.tokenizers import MARKER, TextTokenizer, analyze, tokenize, trigram_of_key, word_lists
 from omnisage.text.vocab import Vocabulary
 
 
@@ -168,3 +168,13 @@ def test_fast_ids_equal_string_lookup(unigram_cap):
     tokenizer = TextTokenizer(vocab)
     for text in [*corpus[:100], None, "", "zzz"]:
         assert tokenizer.encode(text).tolist() == _string_oracle(vocab, text), text
+
+
+def test_word_lists_are_analyze_unigrams_per_text():
+    texts = ["Red-Sofa  blue", None, "", "chocolate cake 東京タワー", "x\x00y", "élan Vital!", "a"]
+    batch = analyze(texts)
+    expected: list[list[str]] = [[] for _ in texts]
+    for word, owner in zip(batch.unigrams, batch.unigram_owner.tolist()):
+        expected[owner].append(word)
+    assert word_lists(texts, batch=3) == expected  # batches of 3 split the texts 3 + 3 + 1
+    assert word_lists([]) == []
