@@ -202,7 +202,9 @@ def _pin(out: Path, manifest: dict) -> None:
                 "cannot be mixed with this run's; label into a fresh folder or delete it"
             )
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (
+        not out.is_dir() or any(p.name[0] != "." and p.name != MANIFEST for p in out.iterdir())
+    ):
         raise OmniSageError(f"silver {out} exists and is not a silver-label folder: label into a new folder")
     make_folder(out)
     write_text(path, json.dumps(manifest, indent=2) + "\n")
