@@ -143,6 +143,8 @@ def train_teacher(
         raise OmniSageError(f"teacher pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     if precision not in ("auto", "bf16", "fp32"):
         raise OmniSageError(f"teacher precision must be auto, bf16 or fp32, got {precision!r}")
+    if checkpoint_every < 1:
+        raise OmniSageError(f"teacher checkpoint_every must be >= 1, got {checkpoint_every}")
     queries, texts, targets = _training_data(pairs, scale)
     settings = _settings(cfg, scale, pooling, pairs)
     if _finished(out, settings):
