@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from omnisage.config import SynthConfig
-from omnisage.data.validate import validate_world
 from omnisage.data.scale import FIVE_LEVELS, scale_of
+from omnisage.data.validate import validate_world
 from omnisage.synth.latent import NONE, Items, build_taxonomy, stream
 from omnisage.synth.lexicon import LANGUAGES
 from omnisage.synth.queries import QueryLatents
