@@ -159,6 +159,8 @@ def relevance_command(args: argparse.Namespace) -> int:
                             progress=not args.no_progress)  # fmt: skip
     if "report" in summary:
         for name, metrics in summary["report"]["all"].items():
+            if " - " in name:  # the differences are in the report
+                continue
             print(f"{name:>12}: " + ", ".join(f"{m} {v[0]:.3f}" for m, v in metrics.items()))
     print(f"ok: student in {summary['student']} ({summary['seconds']:.0f} s)")
     return 0
