@@ -8,7 +8,7 @@ on a machine that others share.
 
   OMP_NUM_THREADS=2 python benchmarks/bench_teacher.py --threads 2 --max-tokens 128,64
   python benchmarks/bench_teacher.py --threads 2 --precision fp32,auto --buckets 1,16 --max-tokens 128
-  python benchmarks/bench_teacher.py --threads 2 --quality --train-pairs 3000 --eval-pairs 1000
+  python benchmarks/bench_teacher.py --threads 2 --quality-only --train-pairs 3000 --eval-pairs 1000 --lr 1e-4
 """
 
 from __future__ import annotations
@@ -94,7 +94,12 @@ def throughput(
 
 def quality(pairs: pa.Table, query_rank: np.ndarray, args: argparse.Namespace) -> None:
     train, held = split_by_query(pairs, query_rank, args.train_pairs, args.eval_pairs)
-    cfg = RelevanceConfig(teacher_max_tokens=args.quality_max_tokens, teacher_batch_size=args.batch_size)
+    cfg = RelevanceConfig(
+        teacher_max_tokens=args.quality_max_tokens,
+        teacher_batch_size=args.batch_size,
+        teacher_lr=args.lr,
+        teacher_epochs=args.epochs,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         out = train_teacher(train, HOMEDEPOT, Path(tmp) / "t", cfg, progress=True, pooling=args.pooling)
@@ -105,7 +110,7 @@ def quality(pairs: pa.Table, query_rank: np.ndarray, args: argparse.Namespace) -
     mean_rmse = float(np.sqrt(np.mean((train_labels.mean() - labels) ** 2)))
     print(
         f"\nquality: trained on {train.num_rows:,} pairs ({len(set(train['query_text'].to_pylist())):,} queries, "
-        f"one pass, {seconds:.0f} s, max_tokens {args.quality_max_tokens}, {args.pooling} pooling); "
+        f"{args.epochs:g} pass(es) at lr {args.lr:g}, {seconds:.0f} s, max_tokens {args.quality_max_tokens}, {args.pooling} pooling); "
         f"held-out {held.num_rows:,} pairs of other queries"
     )
     print("| predictor | RMSE |\n|---|---:|")
@@ -127,10 +132,15 @@ def main() -> None:
     parser.add_argument("--score-pairs", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--quality", action="store_true", help="also the train-then-held-out RMSE sanity run")
+    parser.add_argument(
+        "--quality-only", action="store_true", help="the sanity run without the throughput grid"
+    )
     parser.add_argument("--train-pairs", type=int, default=3000)
     parser.add_argument("--eval-pairs", type=int, default=1000)
     parser.add_argument("--quality-max-tokens", type=int, default=64)
     parser.add_argument("--pooling", default="mean")
+    parser.add_argument("--lr", type=float, default=RelevanceConfig.teacher_lr)
+    parser.add_argument("--epochs", type=float, default=RelevanceConfig.teacher_epochs)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -147,11 +157,11 @@ def main() -> None:
         "| max_tokens | precision | buckets | train pairs/s | train pairs/CPU-s | score pairs/s | score pairs/CPU-s |"
     )
     print("|---:|---|---:|---:|---:|---:|---:|")
-    for max_tokens in (int(t) for t in args.max_tokens.split(",")):
+    for max_tokens in [] if args.quality_only else (int(t) for t in args.max_tokens.split(",")):
         for precision in args.precision.split(","):
             for buckets in (int(b) for b in args.buckets.split(",")):
                 print(throughput(shuffled, args, max_tokens, precision, buckets), flush=True)
-    if args.quality:
+    if args.quality or args.quality_only:
         quality(pairs, query_rank, args)
     print(f"\nload average after {os.getloadavg()[0]:.2f}")
 
