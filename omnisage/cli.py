@@ -89,7 +89,9 @@ def _embed(sub: argparse._SubParsersAction) -> None:
         help="batch inference: embed every pin, product and query into Parquet parts",
         description="Stream the enriched entity table through the entity encoder and the queries table "
         "through the query encoder, into OUT/{entities,queries}/part-*.parquet (entity_type, entity_id, "
-        "vector, model_version). Resumable: finished parts are kept. --shard i/n runs worker i of n.",
+        "vector, model_version). Resumable: finished parts are kept. --shard i/n runs worker i of n. "
+        "--engine spark runs one Spark task per part (master: infer.spark_master, default local[*]), writing "
+        "the same parts; executors must see the model, the input and OUT at the same paths.",
     )
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
     p.add_argument("--enriched", metavar="PATH", help="enriched_entities.parquet, or the folder holding it")
@@ -97,6 +99,11 @@ def _embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument(
         "--shard", default="0/1", metavar="I/N", help="this worker's share of the parts (default 0/1)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        help="local: this process; spark: a Spark job, one task per part (default: infer.engine, local)",
     )
     _add_config_args(p)
 

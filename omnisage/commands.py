@@ -58,15 +58,24 @@ def enrich_command(args: argparse.Namespace) -> int:
 
 
 def embed_command(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from omnisage.config import load_config
     from omnisage.infer.embed import embed_all, parse_shard, resolve_input
     from omnisage.model.bundle import load_model
 
     config = load_config(args.config, args.overrides).infer
+    if args.engine:
+        config = dataclasses.replace(config, engine=args.engine)
     shard = parse_shard(args.shard)
     enriched = resolve_input(args.enriched, "enriched_entities")
     queries = resolve_input(args.queries, "queries")
-    report = embed_all(load_model(args.model), args.out, config, enriched, queries, shard)
+    if config.engine == "spark":
+        from omnisage.infer.embed_spark import embed_all_spark
+
+        report = embed_all_spark(args.model, args.out, config, enriched, queries, shard)
+    else:
+        report = embed_all(load_model(args.model), args.out, config, enriched, queries, shard)
     print(
         f"ok: {report.rows:,} rows embedded in {report.parts_done} new parts "
         f"({report.parts_skipped} already done) -> {args.out}"

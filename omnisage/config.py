@@ -237,6 +237,9 @@ class InferConfig:
 
     batch_size: int = 512  # rows per encoder call
     part_rows: int = 50_000  # rows per output part: the unit of resumption and of `--shard i/n`
+    engine: Literal["local", "spark"] = "local"  # spark: one task per part, for catalogs beyond one machine
+    spark_master: str = "local[*]"  # a cluster URL in production
+    spark_driver_memory: str = "4g"
 
 
 @dataclass(frozen=True)
