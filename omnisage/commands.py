@@ -91,7 +91,7 @@ def index_command(args: argparse.Namespace) -> int:
     built = build_indexes(args.embeddings, args.out, config, args.world, args.enriched)
     for name, stats in built.stats.items():
         print(
-            f"  {name:<15} {stats['count']:>10,} vectors  {config.kind}  "
+            f"  {name:<15} {stats['count']:>10,} vectors  {built.indexes[name].kind}  "
             + "  ".join(f"{k} {v}" for k, v in stats.items() if k != "count")
         )
     if built.items is not None:

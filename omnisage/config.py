@@ -246,13 +246,22 @@ class InferConfig:
 class IndexConfig:
     """Retrieval indexes (`omnisage index`): one per entity type, plus the legacy ones."""
 
-    kind: Literal["hnsw", "exact"] = "hnsw"  # exact: the reference
+    # exact: the reference; ivfpq: compressed codes in RAM for large catalogs (sizes follow the catalog's)
+    kind: Literal["hnsw", "ivfpq", "exact"] = "hnsw"
     m: int = 32  # HNSW graph degree
     ef_construction: int = 200
     ef_search: int = 128  # query-time beam width: recall vs speed (bench_index.py); the tuning starts here
-    # ef_search doubles until the measured recall reaches this (or max_ef_search); the result is saved.
+    # ef_search (nprobe) doubles until the measured recall reaches this or max_ef_search (max_nprobe); saved.
     target_recall: float = 0.95
     max_ef_search: int = 2048
+    nprobe: int = 16  # IVF lists an ivfpq query scans; the tuning starts here
+    max_nprobe: int = 1024
+    refine: int = 10  # ivfpq re-ranks the refine·k best PQ candidates by their float16 vectors (on disk)
+
+    def __post_init__(self) -> None:
+        for name in ("m", "ef_construction", "ef_search", "max_ef_search", "nprobe", "max_nprobe", "refine"):
+            if getattr(self, name) < 1:
+                raise OmniSageError(f"config index.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
