@@ -323,9 +323,11 @@ class RelevanceConfig:
     # The teacher's encoder: "minilm" = the embedded all-MiniLM-L6-v2, or a local Hugging Face folder.
     teacher_encoder: str = "minilm"
     teacher_max_tokens: int = 128  # query + item text, in the encoder's tokens
-    teacher_epochs: float = 1.0  # passes over the human labels (fractions allowed)
+    # Passes over the human labels (fractions allowed) at teacher_lr. On the synthetic world's 2,722 labels, 3
+    # passes at 1e-4 reached 0.503 held-out accuracy where 1 pass at 3e-5 stayed at 0.189 (docs/relevance.md).
+    teacher_epochs: float = 3.0
     teacher_batch_size: int = 32
-    teacher_lr: float = 3e-5
+    teacher_lr: float = 1e-4
     # Silver labels: the teacher scores the first stage's top `silver_candidates` of each query, up to
     # `silver_share` times as many pairs as there are human labels (0 = the student learns from gold only).
     silver_candidates: int = 20
