@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from omnisage.config import RelevanceConfig
+from omnisage.data.scale import FIVE_LEVELS
 from omnisage.relevance.features import FEATURES, ItemFeatures, _bm25_scores
-from omnisage.relevance.scale import FIVE_LEVELS
 from omnisage.relevance.student import StudentTargets, train_student
 from omnisage.schema import ENRICHED_ENTITIES
 

@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from omnisage.config import RelevanceConfig
+from omnisage.data.scale import HOMEDEPOT
 from omnisage.relevance.features import FEATURES, ItemFeatures
 from omnisage.relevance.metrics import relevance_report
-from omnisage.relevance.scale import HOMEDEPOT
 from omnisage.relevance.student import StudentTargets, train_student
 
 

@@ -33,9 +33,9 @@ def _synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
         help="generate a synthetic Pinterest world (every input table, plus ground truth)",
-        description="Write pins, products, queries, boards, board_saves, engagements, legacy_embeddings and "
-        "image_embeddings (Parquet), truth/ and world.json into OUT, deterministic per seed, and print a "
-        "coverage summary. Settings: [synth] of the config, overridden by --scale/--seed.",
+        description="Write pins, products, queries, boards, board_saves, engagements, relevance_labels, "
+        "legacy_embeddings and image_embeddings (Parquet), truth/ and world.json into OUT, deterministic per "
+        "seed, and print a coverage summary. Settings: [synth] of the config, overridden by --scale/--seed.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--scale", type=int, metavar="PINS", help="number of pins (default: synth.pins)")
@@ -89,7 +89,9 @@ def _embed(sub: argparse._SubParsersAction) -> None:
         help="batch inference: embed every pin, product and query into Parquet parts",
         description="Stream the enriched entity table through the entity encoder and the queries table "
         "through the query encoder, into OUT/{entities,queries}/part-*.parquet (entity_type, entity_id, "
-        "vector, model_version). Resumable: finished parts are kept. --shard i/n runs worker i of n.",
+        "vector, model_version). Resumable: finished parts are kept. --shard i/n runs worker i of n. "
+        "--engine spark runs one Spark task per part (master: infer.spark_master, default local[*]), writing "
+        "the same parts; executors must see the model, the input and OUT at the same paths.",
     )
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
     p.add_argument("--enriched", metavar="PATH", help="enriched_entities.parquet, or the folder holding it")
@@ -97,6 +99,11 @@ def _embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument(
         "--shard", default="0/1", metavar="I/N", help="this worker's share of the parts (default 0/1)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        help="local: this process; spark: a Spark job, one task per part (default: infer.engine, local)",
     )
     _add_config_args(p)
 
@@ -223,6 +230,33 @@ def _train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=commands.train_command)
 
 
+def _relevance(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "relevance",
+        help="train the relevance model: a cross-encoder teacher, silver labels, a real-time student",
+        description="From DIR's relevance_labels (scale declared in world.json): train a cross-encoder teacher "
+        "on (query, item text), let it label the first stage's candidates of every query (silver; "
+        "relevance.silver_share times the human labels), and train the student that re-ranks in serving on "
+        "cheap features (our embeddings, BM25, term match, engagement) over gold + silver. Writes "
+        "OUT/teacher, OUT/silver, OUT/student (serve it with --student) and OUT/student_gold; with "
+        "--eval-labels, OUT/report.{md,json}. Rerunning reuses finished stages and resumes the others.",
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="data directory with relevance_labels")
+    p.add_argument(
+        "--enriched", metavar="PATH", help="enriched_entities.parquet or its folder (default: in DIR)"
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train OUT/model)")
+    p.add_argument(
+        "--eval-labels",
+        metavar="FILE",
+        help="held-out labels on the same scale to report on (their queries get no silver labels), e.g. a "
+        "synthetic world's truth/relevance_eval.parquet",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    _add_config_args(p)
+    p.set_defaults(func=commands.relevance_command)
+
+
 def _ablate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ablate",
@@ -286,7 +320,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
 
 
 REGISTRARS: list[Registrar] = [
-    _synth, _validate, _enrich, _train, _embed, _index, _serve, _search, _evaluate, _ablate, _bench,
+    _synth, _validate, _enrich, _train, _embed, _index, _serve, _search, _evaluate, _relevance, _ablate, _bench,
 ]  # fmt: skip
 
 

@@ -58,15 +58,24 @@ def enrich_command(args: argparse.Namespace) -> int:
 
 
 def embed_command(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from omnisage.config import load_config
     from omnisage.infer.embed import embed_all, parse_shard, resolve_input
     from omnisage.model.bundle import load_model
 
     config = load_config(args.config, args.overrides).infer
+    if args.engine:
+        config = dataclasses.replace(config, engine=args.engine)
     shard = parse_shard(args.shard)
     enriched = resolve_input(args.enriched, "enriched_entities")
     queries = resolve_input(args.queries, "queries")
-    report = embed_all(load_model(args.model), args.out, config, enriched, queries, shard)
+    if config.engine == "spark":
+        from omnisage.infer.embed_spark import embed_all_spark
+
+        report = embed_all_spark(args.model, args.out, config, enriched, queries, shard)
+    else:
+        report = embed_all(load_model(args.model), args.out, config, enriched, queries, shard)
     print(
         f"ok: {report.rows:,} rows embedded in {report.parts_done} new parts "
         f"({report.parts_skipped} already done) -> {args.out}"
@@ -82,7 +91,7 @@ def index_command(args: argparse.Namespace) -> int:
     built = build_indexes(args.embeddings, args.out, config, args.world, args.enriched)
     for name, stats in built.stats.items():
         print(
-            f"  {name:<15} {stats['count']:>10,} vectors  {config.kind}  "
+            f"  {name:<15} {stats['count']:>10,} vectors  {built.indexes[name].kind}  "
             + "  ".join(f"{k} {v}" for k, v in stats.items() if k != "count")
         )
     if built.items is not None:
@@ -145,6 +154,24 @@ def train_command(args: argparse.Namespace) -> int:
             f"ok: {summary['steps']} steps, {summary['pairs_per_second']:,.0f} pairs/s ({summary['precision']}); "
             f"model in {summary['model_dir']}"
         )
+    return 0
+
+
+def relevance_command(args: argparse.Namespace) -> int:
+    from omnisage.config import load_config
+    from omnisage.eval.run import load_entities
+    from omnisage.relevance.run import relevance_job
+
+    config = load_config(args.config, args.overrides)
+    entities = load_entities(args.data, args.enriched)
+    summary = relevance_job(args.data, entities, args.model, args.out, config, eval_labels=args.eval_labels,
+                            progress=not args.no_progress)  # fmt: skip
+    if "report" in summary:
+        for name, metrics in summary["report"]["all"].items():
+            if " - " in name:  # the differences are in the report
+                continue
+            print(f"{name:>12}: " + ", ".join(f"{m} {v[0]:.3f}" for m, v in metrics.items()))
+    print(f"ok: student in {summary['student']} ({summary['seconds']:.0f} s)")
     return 0
 
 

@@ -128,7 +128,7 @@ ENGAGEMENTS = TableSpec(
 )
 
 # Human relevance judgments of (query, item) pairs, for the relevance model. `label` is a number on the scale the
-# source declares in world.json ("relevance_scale", see omnisage.relevance.scale); `raters` how many people
+# source declares in world.json ("relevance_scale", see omnisage.data.scale); `raters` how many people
 # judged the pair (when known), `lang` the query's language.
 RELEVANCE_LABELS = TableSpec(
     "relevance_labels",

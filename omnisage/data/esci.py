@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omnisage.data.judgments import JUDGMENTS, Rejections, RelevanceSet, products_table, timestamps
+from omnisage.data.scale import ESCI
 from omnisage.errors import DataError
-from omnisage.relevance.scale import ESCI
 from omnisage.text.normalize import normalize
 
 EXAMPLE_COLUMNS = (

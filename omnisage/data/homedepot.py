@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from omnisage.data.judgments import JUDGMENTS, Rejections, RelevanceSet, products_table, timestamps
+from omnisage.data.scale import HOMEDEPOT
 from omnisage.errors import DataError
-from omnisage.relevance.scale import HOMEDEPOT
 from omnisage.text.normalize import normalize
 
 COLUMNS = ("id", "product_uid", "product_title", "search_term", "relevance")

@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 
 from omnisage.atomic import atomic_path, write_text
 from omnisage.data.io import write_table
+from omnisage.data.scale import MANIFEST_KEY, RelevanceScale
 from omnisage.data.validate import MANIFEST
 from omnisage.errors import DataError
-from omnisage.relevance.scale import MANIFEST_KEY, RelevanceScale
 from omnisage.schema import ENGAGEMENTS, PRODUCTS, QUERIES, RELEVANCE_LABELS, TIMESTAMP, TableSpec
 
 # Ratings carry no time; every adapter stamps its rows from this origin, in source order (see each adapter).

@@ -86,7 +86,7 @@ def load_world(directory: str | Path, tables: list[str] | None = None) -> World:
 
 def _check_relevance_scale(world: World) -> None:
     """Relevance labels need a scale declared in world.json, and every label must lie on it."""
-    from omnisage.relevance.scale import MANIFEST_KEY, scale_of
+    from omnisage.data.scale import MANIFEST_KEY, scale_of
 
     labels = world.tables.get("relevance_labels")
     if labels is None:

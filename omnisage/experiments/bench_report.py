@@ -134,6 +134,7 @@ def bench_markdown(report: dict[str, Any]) -> str:
             for name, s in report["training"].items()
         ]  # fmt: skip
         parts += ["\nTraining:\n", markdown_table(["variant", "steps", "epochs", "tasks", "time"], rows)]
+    parts += _relevance_markdown(report)
     seconds = ", ".join(f"{name} {t:.0f} s" for name, t in report["seconds"].items())
     parts.append(f"\nWall time: {seconds}.\n")
     return "\n".join(parts)
@@ -146,3 +147,31 @@ def write_report(out: str | Path, report: dict[str, Any], table: pa.Table) -> li
         write_text(out / "report.md", bench_markdown(report)),
         write_table(table, out / "ranks.parquet"),
     ]
+
+
+def _relevance_markdown(report: dict[str, Any]) -> list[str]:
+    """The relevance model on the held-out queries' labels, and the two-stage Recall@10."""
+    from omnisage.relevance.evaluate import markdown
+
+    parts = []
+    if "relevance" in report:
+        parts += ["\n## Relevance model (held-out queries' labels)\n", markdown(report["relevance"])]
+    stages = report.get("two_stage")
+    if stages:
+
+        def row(name: str, entry: dict[str, Any]) -> list[str]:
+            value, low, high = entry["recall10"]
+            return [name, f"{value:.3f} ({low:.3f}–{high:.3f})"]
+
+        rows = [row(name, stages[name]) for name in ("first_stage", "student")]
+        sample = stages["teacher_sample"]
+        rows += [
+            row(f"{name}, sample of {sample['pairs']}", sample[name])
+            for name in ("first_stage", "student", "teacher")
+        ]
+        parts += [
+            f"\n## Two-stage search: the full model's top {stages['candidates']} re-ranked "
+            f"({stages['pairs']:,} product pairs, same corpus)\n",
+            markdown_table(["system", "Recall@10 (95% CI)"], rows),
+        ]
+    return parts

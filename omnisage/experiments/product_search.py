@@ -196,12 +196,22 @@ def run_benchmark(
     sets, windows = eval_sets(split, pq.read_table(enriched), config.eval)
     ev = _rank_all(Evaluation(windows, sets), trained, config, dim, log)
     seconds["evaluation"] = sum(ev.seconds.values())
+    relevance = None
+    if "omnisage" in trained:
+        from omnisage.experiments.relevance_bench import relevance_stage
+
+        start = time.perf_counter()
+        relevance = relevance_stage(split, pq.read_table(enriched), trained["omnisage"].bundle,
+                                    ev.sets.get("product"), out, config, progress=progress, log=log)  # fmt: skip
+        seconds["relevance"] = time.perf_counter() - start
     if save_model is not None and "omnisage" in trained:
         from omnisage.model.bundle import save_model as save_bundle
 
         save_bundle(save_model, load_bundle(trained["omnisage"].bundle))
     seconds["total"] = time.perf_counter() - started
     report, table = bench_report(ev, config, data, split, trained, seconds, command=command)
+    if relevance is not None:
+        report.update(relevance)
     write_report(out, report, table)
     return report
 

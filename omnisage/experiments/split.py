@@ -34,6 +34,7 @@ class BenchSplit:
     training: RelevanceSet  # the catalog's products; judgments of training queries only
     heldout: pa.Table  # JUDGMENTS rows: engaged pairs of held-out queries
     queries: pa.Table  # QUERIES rows of every query, training and held-out (the query→query catalog)
+    heldout_judged: pa.Table  # JUDGMENTS rows: every judged pair of the held-out queries (relevance labels)
     about: dict[str, int] = field(default_factory=dict)  # counts for the report
 
     @property
@@ -57,6 +58,7 @@ def split_by_query(data: RelevanceSet, share: float, seed: int) -> BenchSplit:
     n_heldout = min(max(1, round(share * len(engaged))), len(engaged) - 1)
     heldout_queries = pa.array(sorted(engaged[i] for i in order[:n_heldout]), pa.string())
     heldout = _judged_by(data.engaged(), heldout_queries, keep=True)
+    judged = _judged_by(data.judgments, heldout_queries, keep=True)
     training = _judged_by(data.judgments, heldout_queries, keep=False)
     about = {
         "queries_with_engagement": len(engaged),
@@ -66,7 +68,7 @@ def split_by_query(data: RelevanceSet, share: float, seed: int) -> BenchSplit:
         "training_engaged_pairs": int(pc.sum(training.column("engaged")).as_py() or 0),
     }
     return BenchSplit(
-        dataclasses.replace(data, judgments=training), heldout, queries_table(data.judgments), about
+        dataclasses.replace(data, judgments=training), heldout, queries_table(data.judgments), judged, about
     )
 
 
@@ -75,6 +77,7 @@ def split_by_file(train: RelevanceSet, test: RelevanceSet) -> BenchSplit:
     seen = pc.unique(train.judgments.column("query_text"))
     engaged = test.engaged()
     heldout = _judged_by(engaged, seen, keep=False)
+    judged = _judged_by(test.judgments, seen, keep=False)
     known = set(train.products.column("product_id").to_pylist())
     new = [i for i, p in enumerate(test.products.column("product_id").to_pylist()) if p not in known]
     products = pa.concat_tables([train.products, test.products.take(pa.array(new, pa.int64()))])
@@ -91,7 +94,7 @@ def split_by_file(train: RelevanceSet, test: RelevanceSet) -> BenchSplit:
         raise DataError("every engaged query of the test file also appears in training: nothing to evaluate")
     all_judgments = pa.concat_tables([train.judgments, heldout])
     training = dataclasses.replace(train, products=products)
-    return BenchSplit(training, heldout, queries_table(all_judgments), about)
+    return BenchSplit(training, heldout, queries_table(all_judgments), judged, about)
 
 
 def eval_sets(split: BenchSplit, entities: pa.Table, cfg: EvalConfig) -> tuple[dict[str, EvalSet], Windows]:

@@ -7,7 +7,9 @@ one definition of each feature. Inputs go in and results come out as Arrow table
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -56,7 +58,12 @@ class DuckDBEngine:
         self._con.close()
 
 
-def spark_session(master: str = "local[2]", driver_memory: str = "4g", shuffle_partitions: int = 8) -> Any:
+def spark_session(
+    master: str = "local[2]",
+    driver_memory: str = "4g",
+    shuffle_partitions: int = 8,
+    app: str = "omnisage-enrich",
+) -> Any:
     """A SparkSession (or the running one) configured for the pipelines: UTC, no UI, quiet logs."""
     try:
         with warnings.catch_warnings():  # PySpark warns about pandas versions we never use
@@ -66,9 +73,13 @@ def spark_session(master: str = "local[2]", driver_memory: str = "4g", shuffle_p
         raise MissingExtraError("pyspark", "spark") from None
     if shutil.which("java") is None:
         raise OmniSageError("Spark needs Java 17+: run `make system` (or install openjdk-17-jre-headless)")
+    if master.startswith("local"):
+        # Local mode's Python workers (the UDFs of `embed --engine spark`) run this interpreter, with its omnisage
+        # and packages, rather than whatever `python3` is first on PATH; a cluster sets its executors' Python.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master(master)
-        .appName("omnisage-enrich")
+        .appName(app)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", driver_memory)

@@ -1,7 +1,8 @@
 """The index set a service loads: one index per entity type plus the legacy-embedding indexes.
 
 `build_indexes` reads the batch-inference shards (`omnisage embed`) and, when given a world, its legacy
-embeddings; it measures HNSW recall@k against exact search on the way and writes it to the manifest.
+embeddings; it measures each approximate index's recall@k against exact search, widens its search until the
+target recall, and writes both to the manifest.
 A legacy index is searched with the first L dims of the new query embedding, renormalized.
 """
 
@@ -24,6 +25,8 @@ from omnisage.errors import OmniSageError
 from omnisage.index.display import ItemStore, write_item_store
 from omnisage.index.exact import ExactIndex
 from omnisage.index.hnsw import HnswIndex
+from omnisage.index.ivfpq import MIN_ITEMS as IVFPQ_MIN_ITEMS
+from omnisage.index.ivfpq import IvfPqIndex
 from omnisage.index.store import VectorIndex
 from omnisage.infer.embed import load_embeddings
 from omnisage.progress import tqdm
@@ -32,7 +35,7 @@ from omnisage.schema import ENTITY_TYPES, ITEM_TYPES, LEGACY_EMBEDDINGS
 MANIFEST = "indexes.json"
 LEGACY_PREFIX = "legacy_"
 RECALL_K = 10  # the k of the recall@k of an approximate index against exact search, measured at build time
-RECALL_PROBES = 1000  # query embeddings that measure HNSW recall@k against exact search
+RECALL_PROBES = 1000  # query embeddings that measure recall@k against exact search
 PROBE_SEED = 0  # which query embeddings are the probes
 
 
@@ -50,10 +53,18 @@ def recall_at_k(approx_rows: np.ndarray, exact_rows: np.ndarray) -> float:
     return float(np.mean(hits) / exact_rows.shape[1])
 
 
+# Per approximate kind: the setting that widens its search, and the IndexConfig field that caps it.
+SEARCH_WIDTH = {"hnsw": ("ef_search", "max_ef_search"), "ivfpq": ("nprobe", "max_nprobe")}
+
+
 def build_index(ids: np.ndarray, vectors: np.ndarray, config: IndexConfig) -> VectorIndex:
-    if config.kind == "exact":
-        return ExactIndex(ids, vectors)
-    return HnswIndex.build(ids, vectors, config.m, config.ef_construction, config.ef_search)
+    """The configured kind; an ivfpq index too small to train its codebooks is built exact (small enough to
+    need no compression)."""
+    if config.kind == "hnsw":
+        return HnswIndex.build(ids, vectors, config.m, config.ef_construction, config.ef_search)
+    if config.kind == "ivfpq" and len(ids) >= IVFPQ_MIN_ITEMS:
+        return IvfPqIndex.build(ids, vectors, config.nprobe, config.refine)
+    return ExactIndex(ids, vectors)
 
 
 def measure_recall(
@@ -72,13 +83,19 @@ def measure_recall(
     return float(found.sum() / want_scores.size) if want_scores.size else 1.0
 
 
-def tune_ef_search(
-    index: HnswIndex, vectors: np.ndarray, probes: np.ndarray, config: IndexConfig, recall: float
+def tune_search_width(
+    index: VectorIndex, vectors: np.ndarray, probes: np.ndarray, config: IndexConfig, recall: float
 ) -> float:
-    """Double ef_search until recall@k reaches the target: probes far from the items (an undertrained query
-    tower, a new domain) need a wider beam than in-distribution ones. Returns the recall reached."""
-    while recall < config.target_recall and index.ef_search < config.max_ef_search:
-        index.ef_search = min(2 * index.ef_search, config.max_ef_search)
+    """Double the search width (HNSW ef_search, IVF nprobe) until recall@k reaches the target: probes far from
+    the items (an undertrained query tower, a new domain) need a wider search than in-distribution ones.
+    Stops at the configured cap, or when the width no longer grows (IVF: every list). Returns the recall."""
+    knob, cap = SEARCH_WIDTH[index.kind]
+    while recall < config.target_recall:
+        width = getattr(index, knob)
+        if min(2 * width, getattr(config, cap)) > width:
+            setattr(index, knob, min(2 * width, getattr(config, cap)))
+        if getattr(index, knob) <= width:  # at the cap, or (IVF) every list already scanned
+            break
         recall = measure_recall(index, vectors, probes, RECALL_K)
     return recall
 
@@ -129,7 +146,7 @@ class IndexSet:
         manifest = read_index_manifest(directory)
         indexes: dict[str, VectorIndex] = {}
         for name, info in manifest["indexes"].items():
-            index = _load_index(directory / name, info["kind"], ef_search)
+            index = _load_index(directory / name, info["kind"], ef_search)  # ef_search: HNSW only
             want = manifest["legacy_dim"] if name.startswith(LEGACY_PREFIX) else manifest["dim"]
             if index.dim != want or len(index) != info.get("count", len(index)):
                 raise OmniSageError(
@@ -147,8 +164,8 @@ class IndexSet:
         )
 
 
-INDEX_KINDS = ("exact", "hnsw")
-INDEX_FILES = {"exact": "vectors.npy", "hnsw": "hnsw.faiss"}
+INDEX_KINDS = ("exact", "hnsw", "ivfpq")
+INDEX_FILES = {"exact": "vectors.npy", "hnsw": "hnsw.faiss", "ivfpq": "ivfpq.faiss"}
 INDEX_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # pin, legacy_product...: a plain folder name, never a path
 
 
@@ -198,6 +215,8 @@ def _load_index(folder: Path, kind: str, ef_search: int | None) -> VectorIndex:
     try:
         if kind == "hnsw":
             return HnswIndex.load(folder, ef_search)
+        if kind == "ivfpq":
+            return IvfPqIndex.load(folder)
         return ExactIndex.load(folder)
     except OmniSageError:
         raise
@@ -220,6 +239,26 @@ def read_legacy(world_dir: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray
             ids = np.asarray(part.column("entity_id").to_pylist(), dtype=object)
             out[kind] = (ids, unit_rows(vectors))
     return out
+
+
+def build_tuned(
+    name: str, ids: np.ndarray, vectors: np.ndarray, probes: np.ndarray, config: IndexConfig
+) -> tuple[VectorIndex, dict[str, Any]]:
+    """One index, its search widened to the target recall; its stats: count, the width chosen, recall@k."""
+    index = build_index(ids, vectors, config)
+    if config.kind == "ivfpq" and index.kind == "exact":
+        print(
+            f"omnisage index: {name}: {len(ids)} vectors are too few to train IVF-PQ "
+            f"(needs {IVFPQ_MIN_ITEMS}); built exact instead"
+        )
+    recall = measure_recall(index, vectors, probes, RECALL_K)
+    stats: dict[str, Any] = {"count": len(ids)}
+    if index.kind in SEARCH_WIDTH:
+        recall = tune_search_width(index, vectors, probes, config, recall)
+        knob = SEARCH_WIDTH[index.kind][0]
+        stats[knob] = getattr(index, knob)
+    stats[f"recall@{RECALL_K}"] = round(recall, 4)
+    return index, stats
 
 
 def build_indexes(
@@ -261,15 +300,8 @@ def build_indexes(
     probes = probe_pool[rng.permutation(len(probe_pool))[:RECALL_PROBES]]  # (P, D)
     result = IndexSet(str(version), int(dim), legacy_dim=None)
     for name, (ids, vectors) in tqdm(named.items(), desc="index", unit="index"):
-        index = build_index(ids, vectors, config)
-        result.indexes[name] = index
         probe = unit_rows(probes[:, : vectors.shape[1]]) if name.startswith(LEGACY_PREFIX) else probes
-        recall = measure_recall(index, vectors, probe, RECALL_K)
-        result.stats[name] = {"count": len(ids)}
-        if isinstance(index, HnswIndex):
-            recall = tune_ef_search(index, vectors, probe, config, recall)
-            result.stats[name]["ef_search"] = index.ef_search
-        result.stats[name][f"recall@{RECALL_K}"] = round(recall, 4)
+        result.indexes[name], result.stats[name] = build_tuned(name, ids, vectors, probe, config)
         if name.startswith(LEGACY_PREFIX):
             result.legacy_dim = int(vectors.shape[1])
     result.save(out_dir)

@@ -6,14 +6,13 @@ makes the result deterministic and easy to check against a brute-force loop.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from omnisage.atomic import make_folder, write_atomic
 from omnisage.errors import OmniSageError
-from omnisage.index.store import load_ids, save_ids
+from omnisage.index.store import load_ids, save_ids, save_meta
 
 
 class ExactIndex:
@@ -58,7 +57,7 @@ class ExactIndex:
         write_atomic(directory / "vectors.npy", lambda fh: np.save(fh, self.vectors))
         save_ids(directory, self.ids)
         meta = {"kind": self.kind, "dim": self.dim, "count": len(self)}
-        write_atomic(directory / "index.json", lambda fh: fh.write(json.dumps(meta).encode()))
+        save_meta(directory, meta)
 
     @classmethod
     def load(cls, directory: str | Path) -> ExactIndex:

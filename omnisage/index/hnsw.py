@@ -12,17 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from omnisage.atomic import make_folder, write_atomic
-from omnisage.errors import MissingExtraError, OmniSageError
-from omnisage.index.store import load_ids, save_ids
-
-
-def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        raise MissingExtraError("faiss-cpu", "serve") from None
-    return faiss
+from omnisage.atomic import make_folder
+from omnisage.errors import OmniSageError
+from omnisage.index.store import import_faiss, load_faiss, load_ids, save_faiss, save_ids, save_meta
 
 
 class HnswIndex:
@@ -47,7 +39,7 @@ class HnswIndex:
         ef_construction: int = 200,
         ef_search: int = 128,
     ) -> HnswIndex:
-        faiss = _faiss()
+        faiss = import_faiss()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (N, D)
         if vectors.ndim != 2 or len(ids) != len(vectors):
             raise OmniSageError(f"index needs (N, D) vectors and N ids, got {vectors.shape} and {len(ids)}")
@@ -84,11 +76,9 @@ class HnswIndex:
         return scores.astype(np.float32), rows.astype(np.int64)
 
     def save(self, directory: str | Path) -> None:
-        faiss = _faiss()
         directory = Path(directory)
         make_folder(directory)
-        blob = faiss.serialize_index(self.index)  # (bytes,) uint8
-        write_atomic(directory / "hnsw.faiss", lambda fh: fh.write(blob.tobytes()))
+        save_faiss(directory / "hnsw.faiss", self.index)
         save_ids(directory, self.ids)
         meta = {
             "kind": self.kind,
@@ -98,15 +88,13 @@ class HnswIndex:
             "ef_construction": self.ef_construction,
             "ef_search": self.ef_search,
         }
-        write_atomic(directory / "index.json", lambda fh: fh.write(json.dumps(meta).encode()))
+        save_meta(directory, meta)
 
     @classmethod
     def load(cls, directory: str | Path, ef_search: int | None = None) -> HnswIndex:
-        faiss = _faiss()
         directory = Path(directory)
         meta = json.loads((directory / "index.json").read_text())
-        blob = np.fromfile(directory / "hnsw.faiss", dtype=np.uint8)
-        index = faiss.deserialize_index(blob)
+        index = load_faiss(directory / "hnsw.faiss")
         return cls(
             load_ids(directory),
             index,

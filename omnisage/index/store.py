@@ -1,16 +1,25 @@
-"""On-disk pieces every index shares: the row -> entity id table."""
+"""On-disk pieces every index shares: the row -> entity id table, the FAISS file, the index.json metadata."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from omnisage.atomic import write_atomic
-from omnisage.errors import OmniSageError
+from omnisage.errors import MissingExtraError, OmniSageError
+
+
+def import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:
+        raise MissingExtraError("faiss-cpu", "serve") from None
+    return faiss
 
 
 def save_ids(directory: Path, ids: np.ndarray) -> None:
@@ -23,6 +32,20 @@ def load_ids(directory: Path) -> np.ndarray:
     if not path.is_file():
         raise OmniSageError(f"{directory}: not an index folder (no ids.parquet)")
     return np.asarray(pq.read_table(path).column("entity_id").to_pylist(), dtype=object)
+
+
+def save_faiss(path: Path, index: Any) -> None:
+    blob = import_faiss().serialize_index(index)  # (bytes,) uint8
+    write_atomic(path, lambda fh: fh.write(blob.tobytes()))
+
+
+def load_faiss(path: Path) -> Any:
+    return import_faiss().deserialize_index(np.fromfile(path, dtype=np.uint8))
+
+
+def save_meta(directory: Path, meta: dict[str, Any]) -> None:
+    """index.json: the kind and shape the loader checks against the set's manifest, plus the search settings."""
+    write_atomic(directory / "index.json", lambda fh: fh.write(json.dumps(meta).encode()))
 
 
 class VectorIndex(Protocol):

@@ -3,13 +3,14 @@
 Input rows are cut into fixed parts of `part_rows`; part k of a stream is rows [k·P, (k+1)·P). Worker i of
 n (`--shard i/n`) owns the parts with k % n == i. A part is written atomically, so a killed run restarted
 with the same arguments skips every finished part and recomputes only the rest. Memory is bounded by one
-part of vectors plus one encoder batch of rows.
+part of vectors plus one encoder batch of rows. Two engines run the same per-part code: `embed_all` here, in this
+process, and `embed_all_spark` (embed_spark.py), one Spark task per part.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +47,13 @@ class EmbedReport:
     parts_skipped: int = 0  # already on disk from an earlier run
     rows: int = 0  # rows encoded by this run
     per_stream: dict[str, int] = field(default_factory=dict)
+    model_loads: int = 0  # Spark engine: how many worker processes loaded the bundle
+
+    def add(self, stream: str, rows: int) -> None:
+        """Count one part of `rows` rows written by this run."""
+        self.parts_done += 1
+        self.rows += rows
+        self.per_stream[stream] = self.per_stream.get(stream, 0) + rows
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -60,7 +68,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-class _ParquetRows:
+class ParquetRows:
     """Rows of one Parquet file or a folder of parts, read lazily by global row range."""
 
     def __init__(self, path: Path):
@@ -100,7 +108,7 @@ class _ParquetRows:
                 offset += n
 
 
-class _TableRows:
+class TableRows:
     def __init__(self, table: pa.Table):
         self.table, self.num_rows = table, table.num_rows
 
@@ -184,6 +192,74 @@ def _check_manifest(out: Path, version: str, config: InferConfig, totals: dict[s
     write_atomic(path, lambda fh: fh.write(json.dumps(want, indent=2).encode()))
 
 
+@dataclass(frozen=True)
+class Part:
+    """Part `index` of `stream`: rows [start, stop) of that stream's input."""
+
+    stream: str
+    index: int
+    start: int
+    stop: int
+
+
+def open_sources(
+    entities: str | Path | None, queries: str | Path | None
+) -> dict[str, ParquetRows | TableRows]:
+    """The inputs by stream: the enriched entity table read lazily, the queries' texts in memory."""
+    sources: dict[str, ParquetRows | TableRows] = {}
+    if entities is not None:
+        sources["entities"] = ParquetRows(Path(entities))
+    if queries is not None:
+        sources["queries"] = TableRows(read_table(Path(queries), QUERIES).select(["query_text"]))
+    if not sources:
+        raise OmniSageError("nothing to embed: give an enriched entity table and/or a queries table")
+    return sources
+
+
+def plan_parts(
+    out: Path,
+    version: str,
+    config: InferConfig,
+    sources: dict[str, ParquetRows | TableRows],
+    shard: tuple[int, int],
+) -> tuple[list[Part], int]:
+    """This worker's parts still to write, and how many of its parts an earlier run already wrote."""
+    _check_manifest(out, version, config, {s: src.num_rows for s, src in sources.items()})
+    worker, workers = shard
+    todo, skipped = [], 0
+    for stream, src in sources.items():
+        parts = -(-src.num_rows // config.part_rows)
+        for k in range(worker, parts, workers):
+            if _part_done(_part_path(out, stream, k), version):
+                skipped += 1
+            else:
+                todo.append(
+                    Part(stream, k, k * config.part_rows, min((k + 1) * config.part_rows, src.num_rows))
+                )
+    return todo, skipped
+
+
+def embed_part(
+    model: Embedder,
+    part: Part,
+    batches: Iterable[pa.Table],
+    out: Path,
+    on_rows: Callable[[int], object] | None = None,
+) -> int:
+    """Encode the part's rows, batch by batch, and write the part atomically; returns its row count."""
+    kinds, ids, chunks = [], [], []
+    for rows in batches:
+        kind, ident, vectors = _encode(model, part.stream, rows)  # vectors (B, D)
+        kinds += kind
+        ids += ident
+        chunks.append(np.asarray(vectors, dtype=np.float32))
+        if on_rows is not None:
+            on_rows(rows.num_rows)
+    matrix = np.concatenate(chunks)  # (P, D)
+    write_table(_part_table(kinds, ids, matrix, model.version), _part_path(out, part.stream, part.index))
+    return len(ids)
+
+
 def embed_all(
     model: Embedder,
     out_dir: str | Path,
@@ -194,39 +270,13 @@ def embed_all(
 ) -> EmbedReport:
     """Embed the enriched entity table and/or the queries table into `out_dir/{entities,queries}/part-*.parquet`."""
     out = Path(out_dir)
-    sources: dict[str, _ParquetRows | _TableRows] = {}
-    if entities is not None:
-        sources["entities"] = _ParquetRows(Path(entities))
-    if queries is not None:
-        sources["queries"] = _TableRows(read_table(Path(queries), QUERIES).select(["query_text"]))
-    if not sources:
-        raise OmniSageError("nothing to embed: give an enriched entity table and/or a queries table")
-    _check_manifest(out, model.version, config, {s: src.num_rows for s, src in sources.items()})
-
-    worker, workers = shard
-    report = EmbedReport()
-    todo: list[tuple[str, int, int, int]] = []  # (stream, part, first row, stop row)
-    for stream, src in sources.items():
-        parts = -(-src.num_rows // config.part_rows)
-        for k in range(worker, parts, workers):
-            if _part_done(_part_path(out, stream, k), model.version):
-                report.parts_skipped += 1
-            else:
-                todo.append((stream, k, k * config.part_rows, min((k + 1) * config.part_rows, src.num_rows)))
-    bar = tqdm(total=sum(b - a for _, _, a, b in todo), unit="item", unit_scale=True, desc="embed")
-    for stream, k, start, stop in todo:
-        kinds, ids, chunks = [], [], []
-        for rows in sources[stream].slices(start, stop, config.batch_size):
-            kind, ident, vectors = _encode(model, stream, rows)  # vectors (B, D)
-            kinds += kind
-            ids += ident
-            chunks.append(np.asarray(vectors, dtype=np.float32))
-            bar.update(rows.num_rows)
-        matrix = np.concatenate(chunks)  # (P, D)
-        write_table(_part_table(kinds, ids, matrix, model.version), _part_path(out, stream, k))
-        report.parts_done += 1
-        report.rows += len(ids)
-        report.per_stream[stream] = report.per_stream.get(stream, 0) + len(ids)
+    sources = open_sources(entities, queries)
+    todo, skipped = plan_parts(out, model.version, config, sources, shard)
+    report = EmbedReport(parts_skipped=skipped)
+    bar = tqdm(total=sum(p.stop - p.start for p in todo), unit="item", unit_scale=True, desc="embed")
+    for part in todo:
+        batches = sources[part.stream].slices(part.start, part.stop, config.batch_size)
+        report.add(part.stream, embed_part(model, part, batches, out, bar.update))
     bar.close()
     return report
 

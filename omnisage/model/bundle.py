@@ -77,9 +77,7 @@ def _write_bundle(tmp: Path, model: OmniSageModel) -> str:
     return version
 
 
-def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
-    """The bundle at `directory`, in eval mode on CPU. `verify` checks every file against its sha256."""
-    directory = Path(directory)
+def _manifest(directory: Path) -> dict[str, Any]:
     manifest = _read_json(directory / MANIFEST, directory)
     if manifest.get("format") != FORMAT:
         raise OmniSageError(f"{directory}: not an omnisage model bundle (format {manifest.get('format')!r})")
@@ -88,6 +86,18 @@ def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
             f"{directory}: bundle format version {manifest.get('format_version')}, this omnisage reads "
             f"version {FORMAT_VERSION}: train the model again"
         )
+    return manifest
+
+
+def bundle_version(directory: str | Path) -> str:
+    """The version hash of the bundle at `directory`, read from its manifest alone (no weights loaded)."""
+    return _manifest(Path(directory))["version"]
+
+
+def load_model(directory: str | Path, verify: bool = True) -> OmniSageModel:
+    """The bundle at `directory`, in eval mode on CPU. `verify` checks every file against its sha256."""
+    directory = Path(directory)
+    manifest = _manifest(directory)
     if verify:
         for name, digest in manifest["files"].items():
             path = directory / name

@@ -84,6 +84,13 @@ def load_backbone(path: str | Path | None) -> tuple[nn.Module, Any]:
     return backbone, tokenizer
 
 
+def save_backbone(backbone: nn.Module, tokenizer: Any, folder: str | Path) -> None:
+    """An encoder and its tokenizer as a plain Hugging Face folder (`save_pretrained`), as `load_backbone` reads."""
+    with _quiet_transformers():  # no per-save "Writing model shards" bar in batch jobs
+        backbone.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+
+
 class QueryEncoder(nn.Module):
     """Query texts -> (B, D) unit vectors: encoder's first-token (CLS) state or the mean of its token states,
     one linear projection, L2. (The lexical channel, when the model has one, is added by OmniSageModel.)"""
@@ -192,6 +199,4 @@ class QueryEncoder(nn.Module):
 
     def save_backbone(self, folder: str | Path) -> None:
         """The encoder and tokenizer as a plain Hugging Face folder (`save_pretrained`)."""
-        with _quiet_transformers():  # no per-save "Writing model shards" bar in batch jobs
-            self.backbone.save_pretrained(folder, safe_serialization=True)
-            self.tokenizer.save_pretrained(folder)
+        save_backbone(self.backbone, self.tokenizer, folder)

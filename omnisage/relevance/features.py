@@ -147,6 +147,11 @@ class ItemFeatures:
             bm25_engaged=_bm25(engaged_lists),
         )
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The feature names, in column order (`FEATURES`)."""
+        return FEATURES
+
     def rows(self, entity_types: Sequence[str], entity_ids: Sequence[str]) -> np.ndarray:
         """(n,) int64 catalog rows of (entity_type, entity_id) pairs; a DataError names the first unknown one."""
         out = np.empty(len(entity_ids), np.int64)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnisage.bootstrap import CONFIDENCE, bootstrap_means, percentile_interval
-from omnisage.relevance.scale import RelevanceScale
+from omnisage.data.scale import RelevanceScale
 
 
 def rmse(pred: np.ndarray, labels: np.ndarray) -> float:

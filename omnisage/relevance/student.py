@@ -21,8 +21,8 @@ import numpy as np
 
 from omnisage.atomic import atomic_folder
 from omnisage.config import RelevanceConfig
+from omnisage.data.scale import RelevanceScale
 from omnisage.errors import DataError, OmniSageError
-from omnisage.relevance.scale import RelevanceScale
 
 WEIGHTS, MANIFEST = "student.safetensors", "student.json"
 FORMAT = "omnisage-relevance-student"

@@ -19,8 +19,12 @@ SECONDARY_LEAF_SHARE = 0.2  # items that mix a second interest
 POPULARITY_SIGMA = 0.8  # lognormal spread of item popularity (which matching item a query engages)
 DORMANT_SHARE = 0.2  # items with almost no appeal (popularity x 1/1000): rarely engaged
 # Independent random streams per part of the world, so changing how one part is drawn leaves the others as
-# they were. Chunked parts add the chunk number, so the output never depends on memory or machine.
-STREAMS = ("taxonomy", "pins", "products", "users", "boards", "queries", "vectors", "text", "saves", "logs")
+# they were. Chunked parts add the chunk number, so the output never depends on memory or machine. New
+# streams go last: a stream's number is its place here.
+STREAMS = (
+    "taxonomy", "pins", "products", "users", "boards", "queries", "vectors", "text", "saves", "logs",
+    "relevance_labels",
+)  # fmt: skip
 
 
 def stream(seed: int, name: str, *more: int) -> np.random.Generator:

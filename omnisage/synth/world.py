@@ -4,6 +4,7 @@ under `truth/`, deterministic per seed, written in bounded-memory chunks, with a
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import sys
@@ -17,6 +18,7 @@ import pyarrow as pa
 from omnisage.atomic import write_text
 from omnisage.config import SynthConfig, config_to_dict
 from omnisage.data.io import AtomicParquetWriter, write_table
+from omnisage.data.scale import FIVE_LEVELS, MANIFEST_KEY
 from omnisage.errors import OmniSageError
 from omnisage.progress import tqdm
 from omnisage.schema import (
@@ -55,6 +57,7 @@ from omnisage.synth.logs import (
     search_board_saves,
 )
 from omnisage.synth.queries import QueryLatents, query_popularity, query_truth, unique_queries
+from omnisage.synth.relevance_labels import judge_world
 from omnisage.synth.tables import (
     ENTITY_TRUTH,
     ITEM_CHUNK,
@@ -153,6 +156,7 @@ def generate_world(
     write_table(pa.table(queries, schema=table_schema(QUERIES)), out / "queries.parquet")
     write_table(query_truth(tax, w.queries, w.query_texts), out / "truth" / "query_interests.parquet")
     write_table(taxonomy_table(tax), out / "truth" / "taxonomy.parquet")
+    stats |= _write_relevance(cfg, w, out)
     summary = _summary(w, stats)
     iso = lambda us: dt.datetime.fromtimestamp(us / 1e6, tz=dt.UTC).isoformat()  # noqa: E731
     manifest = {
@@ -165,6 +169,7 @@ def generate_world(
         "log_end": iso(w.end_us),
         "languages": list(tax.languages),
         "counts": summary["counts"],
+        MANIFEST_KEY: FIVE_LEVELS.to_json(),
         "summary": summary,
         "config": config_to_dict(cfg),
     }
@@ -205,6 +210,16 @@ def _write_items(
                     on_topic += sum(chunk.truth["caption_on_topic"].to_pylist())
             stats[f"{name}_with_text"], stats[f"{name}_on_topic"] = has_text, on_topic
     return stats
+
+
+def _write_relevance(cfg: SynthConfig, w: LatentWorld, out: Path) -> dict[str, pa.Table]:
+    """Relevance labels, and their held-out evaluation truth under `truth/`. Drawn last and from their own
+    stream, so every other table is what it would be without them."""
+    rng = stream(cfg.seed, "relevance_labels")
+    labels, held_out = judge_world(rng, w.tax, (w.pins, w.products), w.queries, w.query_texts, w.query_weight)
+    write_table(labels, out / "relevance_labels.parquet")
+    write_table(held_out, out / "truth" / "relevance_eval.parquet")
+    return {"relevance_labels": labels, "relevance_eval": held_out}
 
 
 def _write_board_saves(
@@ -308,6 +323,7 @@ def _summary(w: LatentWorld, s: dict[str, Any]) -> dict[str, Any]:
             "boards": len(w.boards),
             "board_saves": s["board_saves"],
             "engagements": int(s["by_type"].sum()),
+            "relevance_labels": s["relevance_labels"].num_rows,
             "legacy_embeddings": n_items,
             "image_embeddings": n_items,
             "users": w.n_users,
@@ -332,7 +348,18 @@ def _summary(w: LatentWorld, s: dict[str, Any]) -> dict[str, Any]:
             "by_entity_type": dict(zip(ENTITY_TYPES, s["by_type"].tolist())),
             "by_action": dict(zip(ACTIONS, s["by_action"].tolist())),
         },
+        "relevance": {
+            "labels_by_level": _tally(s["relevance_labels"], "label", [f"{v:g}" for v in FIVE_LEVELS.levels]),
+            "held_out_by_language": _tally(s["relevance_eval"], "lang", list(w.tax.languages)),
+        },
     }
+
+
+def _tally(table: pa.Table, column: str, keys: list[str]) -> dict[str, int]:
+    values = collections.Counter(
+        f"{v:g}" if isinstance(v, float) else v for v in table.column(column).to_pylist()
+    )
+    return {k: values[k] for k in keys}
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
@@ -350,8 +377,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(
             f"{what} per language: " + ", ".join(f"{k} {v:,} ({v / total:.0%})" for k, v in counts.items())
         )
-    for what, counts in summary["engagements"].items():
-        lines.append(
-            f"engagements {what.replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
-        )
+    for section in ("engagements", "relevance"):
+        for what, counts in summary[section].items():
+            what = what.replace("_", " ")
+            lines.append(f"{section} {what}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return "\n".join(lines)

@@ -86,3 +86,15 @@ def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.0):
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
+
+
+def warmup_linear(warmup_steps: int, total_steps: int):
+    """Multiplier of the base lr at step s: linear from ~0 to 1 over the warm-up, then linear to 0 at the end
+    (the fine-tuning schedule of BERT and sentence-transformers' cross-encoders)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (total_steps - step) / max(total_steps - warmup_steps, 1))
+
+    return factor

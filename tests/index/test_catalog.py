@@ -18,18 +18,24 @@ from omnisage.infer.embed import embed_all
 from ..infer.toy_model import ToyModel, enriched_table
 
 
-@pytest.fixture
-def embedded(tmp_path: Path) -> Path:
-    pq.write_table(enriched_table(600), tmp_path / "enriched.parquet")
-    pq.write_table(pa.table({"query_text": [f"q{i}" for i in range(200)]}), tmp_path / "queries.parquet")
+def embed_toy(folder: Path, entities: int) -> Path:
+    """`omnisage embed` output of the toy model: 2/3 of `entities` are pins, the rest products; 200 queries."""
+    folder.mkdir(exist_ok=True)
+    pq.write_table(enriched_table(entities), folder / "enriched.parquet")
+    pq.write_table(pa.table({"query_text": [f"q{i}" for i in range(200)]}), folder / "queries.parquet")
     embed_all(
         ToyModel(),
-        tmp_path / "emb",
+        folder / "emb",
         InferConfig(part_rows=256),
-        tmp_path / "enriched.parquet",
-        tmp_path / "queries.parquet",
+        folder / "enriched.parquet",
+        folder / "queries.parquet",
     )
-    return tmp_path / "emb"
+    return folder / "emb"
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Path:
+    return embed_toy(tmp_path, 600)
 
 
 def write_legacy(world: Path, n: int, dim: int) -> np.ndarray:
@@ -75,7 +81,7 @@ def test_exact_kind_and_missing_inputs(embedded: Path, tmp_path: Path) -> None:
         build_indexes(tmp_path / "nothing", tmp_path / "idx2", IndexConfig())
     with pytest.raises(OmniSageError, match="no index set here"):
         IndexSet.load(tmp_path / "nothing")
-    with pytest.raises(OmniSageError, match=r"index\.kind: 'annoy' is not one of 'hnsw', 'exact'"):
+    with pytest.raises(OmniSageError, match=r"index\.kind: 'annoy' is not one of 'hnsw', 'ivfpq', 'exact'"):
         load_config(None, ["index.kind=annoy"])  # checked where the config is built
 
 
@@ -89,3 +95,24 @@ def test_ef_search_is_tuned_up_to_the_target_recall(embedded: Path, tmp_path: Pa
         embedded, tmp_path / "idx2", IndexConfig(m=4, ef_search=1, target_recall=1.1, max_ef_search=16)
     )
     assert capped.stats["pin"]["ef_search"] == 16  # search lifts ef below k to k=10; 20 is capped
+
+
+def test_ivfpq_is_tuned_saved_and_small_indexes_fall_back_to_exact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    embedded = embed_toy(
+        tmp_path / "toy", 1500
+    )  # 1,000 pins (IVF-PQ), 500 products and 200 queries (too few)
+    built = build_indexes(embedded, tmp_path / "idx", IndexConfig(kind="ivfpq", nprobe=1))
+    assert {n: i.kind for n, i in built.indexes.items()} == {
+        "pin": "ivfpq",
+        "product": "exact",
+        "query": "exact",
+    }
+    assert (
+        "product: 500 vectors are too few to train IVF-PQ (needs 624); built exact" in capsys.readouterr().out
+    )
+    stats = built.stats["pin"]
+    assert stats["recall@10"] >= 0.95 and stats["nprobe"] > 1
+    loaded = IndexSet.load(tmp_path / "idx")
+    assert loaded.indexes["pin"].kind == "ivfpq" and loaded.indexes["pin"].nprobe == stats["nprobe"]  # saved

@@ -14,14 +14,17 @@ from omnisage.errors import OmniSageError
 from omnisage.index.catalog import MANIFEST, IndexSet, unit_rows
 from omnisage.index.exact import ExactIndex
 from omnisage.index.hnsw import HnswIndex
+from omnisage.index.ivfpq import MIN_ITEMS, IvfPqIndex
 
 
 def saved_set(directory: Path) -> Path:
-    """A small set with one HNSW and one exact index, saved the way `omnisage index` saves it."""
+    """A small set with one index of each kind, saved the way `omnisage index` saves it."""
     rng = np.random.default_rng(0)
     pins, queries = unit_rows(rng.normal(size=(50, 8))), unit_rows(rng.normal(size=(20, 8)))
+    products = unit_rows(rng.normal(size=(MIN_ITEMS, 8)))
     indexes = {
         "pin": HnswIndex.build(np.array([f"p{i}" for i in range(50)]), pins, m=8),
+        "product": IvfPqIndex.build(np.array([f"s{i}" for i in range(MIN_ITEMS)]), products),
         "query": ExactIndex(np.array([f"q{i}" for i in range(20)]), queries),
     }
     IndexSet("v1", 8, indexes).save(directory)
@@ -60,10 +63,20 @@ CORRUPTIONS = {
     "index without kind": (edit_manifest(lambda m: m["indexes"]["pin"].pop("kind")), "needs a kind"),
     "unknown kind": (edit_manifest(lambda m: m["indexes"]["pin"].update(kind="ivf")), "needs a kind"),
     "kind lies": (edit_manifest(lambda m: m["indexes"]["pin"].update(kind="exact")), "not a exact index"),
+    "kind lies: ivfpq": (
+        edit_manifest(lambda m: m["indexes"]["pin"].update(kind="ivfpq")),
+        "not a ivfpq index",
+    ),
+    "kind lies: hnsw": (
+        edit_manifest(lambda m: m["indexes"]["product"].update(kind="hnsw")),
+        "not a hnsw index",
+    ),
     "name reads outside": (escape, "bad index name '../outside'"),
     "absolute name": (edit_manifest(lambda m: m["indexes"].update({"/etc": {"kind": "exact"}})), "bad index"),
     "truncated FAISS file": (truncate("pin/hnsw.faiss"), "cannot load the hnsw index"),
     "truncated vectors": (truncate("query/vectors.npy"), "cannot load the exact index"),
+    "truncated IVF-PQ file": (truncate("product/ivfpq.faiss"), "cannot load the ivfpq index"),
+    "truncated float16 vectors": (truncate("product/vectors.f16.npy"), "cannot load the ivfpq index"),
     "truncated ids": (truncate("query/ids.parquet"), "cannot load the exact index"),
     "missing index folder": (lambda d: shutil.rmtree(d / "query"), "unreadable index.json"),
     "wrong dim": (edit_manifest(lambda m: m.update(dim=16)), "the manifest says 50 16-d"),
@@ -85,5 +98,6 @@ def test_a_good_set_still_loads(tmp_path: Path) -> None:
     loaded = IndexSet.load(saved_set(tmp_path / "set"))
     assert {n: (i.kind, len(i)) for n, i in loaded.indexes.items()} == {
         "pin": ("hnsw", 50),
+        "product": ("ivfpq", MIN_ITEMS),
         "query": ("exact", 20),
     }

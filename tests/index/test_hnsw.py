@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from omnisage.index.catalog import measure_recall, recall_at_k, unit_rows
+from omnisage.config import IndexConfig
+from omnisage.index.catalog import measure_recall, recall_at_k, tune_search_width, unit_rows
 from omnisage.index.hnsw import HnswIndex
 
 
@@ -49,3 +50,10 @@ def test_k_larger_than_corpus() -> None:
     scores, rows = HnswIndex.build(np.array(list("abcde")), vectors).search(vectors[:2], 50)
     assert rows.shape == (2, 5) and sorted(rows[0].tolist()) == [0, 1, 2, 3, 4]
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+def test_tuning_never_narrows_a_beam_already_past_the_cap() -> None:
+    vectors = clustered(200, 8, 4, seed=5)
+    index = HnswIndex.build(np.arange(200).astype(str), vectors, m=4, ef_search=64)
+    tune_search_width(index, vectors, vectors[:5], IndexConfig(max_ef_search=16, target_recall=1.1), 0.0)
+    assert index.ef_search == 64

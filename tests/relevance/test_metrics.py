@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from omnisage.data.scale import FIVE_LEVELS, HOMEDEPOT
 from omnisage.relevance.metrics import accuracy, ndcg_at, ndcg_per_query, relevance_report, rmse
-from omnisage.relevance.scale import FIVE_LEVELS, HOMEDEPOT
 
 
 def test_rmse_and_accuracy_by_hand():

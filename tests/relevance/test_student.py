@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from omnisage.config import RelevanceConfig
+from omnisage.data.scale import FIVE_LEVELS, HOMEDEPOT
 from omnisage.errors import DataError, OmniSageError
-from omnisage.relevance.scale import FIVE_LEVELS, HOMEDEPOT
 from omnisage.relevance.student import StudentTargets, concat_targets, load_student, train_student
 
 CFG = RelevanceConfig(student_hidden=64, student_epochs=40, student_lr=3e-3)

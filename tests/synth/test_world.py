@@ -52,7 +52,7 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path
     generate_world(SynthConfig(pins=300, seed=5), b, chunk_rows=1000)
     generate_world(SynthConfig(pins=300, seed=6), c, chunk_rows=1000)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == len(TABLE_FILES) + 4  # tables, world.json, three truth tables
+    assert len(files) == len(TABLE_FILES) + 5  # tables, world.json, four truth tables
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "pins.parquet").read_bytes() != (c / "pins.parquet").read_bytes()

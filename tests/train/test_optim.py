@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from omnisage.train.optim import Lamb, parameter_groups, warmup_cosine
+from omnisage.train.optim import Lamb, parameter_groups, warmup_cosine, warmup_linear
 
 
 def test_lamb_first_step_is_the_trust_ratio_times_the_adam_direction():
@@ -32,6 +32,12 @@ def test_warmup_then_cosine():
     assert f(4) == 1.0
     assert math.isclose(f(9), 0.1 + 0.9 * 0.5, rel_tol=1e-9)  # halfway through the cosine
     assert math.isclose(f(14), 0.1) and math.isclose(f(100), 0.1)
+
+
+def test_warmup_then_linear_decay():
+    f = warmup_linear(warmup_steps=2, total_steps=10)
+    assert [f(s) for s in range(11)] == [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0]
+    assert f(12) == 0.0
 
 
 def test_vectors_and_scalars_never_decay():
