@@ -32,9 +32,7 @@ TEACHER_PAIRS = (
 Log = Any
 
 
-def _student_reranker(
-    evalset: EvalSet, query_vectors: np.ndarray, catalog: Catalog, student: Any, model: Any
-):
+def _student_reranker(evalset: EvalSet, query_vectors: np.ndarray, catalog: Catalog, student: Any):
     texts = evalset.queries
     legacy_dim = catalog.legacy_dim
     legacy = None
