@@ -7,9 +7,13 @@ Phases, each against a freshly started server process unless noted:
   hot            after posting all 100k queries: every lookup a hit (a long-running service's steady state)
   redis cold     with a Redis tier, empty
   redis replica  a new server (empty local tier) sharing the now-warm Redis: what a fresh replica sees
+With --student (and --endpoint search) every search is two-stage: the student re-ranks the top
+relevance.rerank_candidates pins and products; an extra phase, on the same server right after the uncached one,
+sends new queries with rerank=false (the first stage alone), so the re-ranking's cost is the difference.
 Reports QPS, p50/p90/p99 latency and cache hit rate per phase (Markdown table, and JSON with --out).
 
   python benchmarks/bench_serve.py --model runs/model --indexes runs/indexes
+  python benchmarks/bench_serve.py --model runs/model --indexes runs/indexes --endpoint search --student rel/student
   python benchmarks/bench_serve.py --toy            # no model needed: a hashed-trigram stand-in encoder
 """
 
@@ -200,6 +204,7 @@ class Server:
         else:
             cmd = [sys.executable, "-m", "omnisage.cli", "serve", "--model", args.model]
             cmd += ["--indexes", args.indexes] if args.indexes else []
+            cmd += ["--student", args.student] if args.student else []
             cmd += [x for s in sets for x in ("--set", s)]
         if args.server_cpus:
             cmd = ["taskset", "-c", args.server_cpus, *cmd]
@@ -252,11 +257,11 @@ def run_wrk(args: argparse.Namespace, server: Server, lines: list[str], mode: st
     return result
 
 
-def bodies(queries: list[str], ranks: np.ndarray, mode: str, k: int) -> list[str]:
+def bodies(queries: list[str], ranks: np.ndarray, mode: str, k: int, extra: str = "") -> list[str]:
     if mode == "search":
         from urllib.parse import quote_plus
 
-        return [f"/v1/search?q={quote_plus(queries[r])}&k={k}" for r in ranks]
+        return [f"/v1/search?q={quote_plus(queries[r])}&k={k}{extra}" for r in ranks]
     return [json.dumps({"query": queries[r]}) for r in ranks]
 
 
@@ -291,6 +296,9 @@ def main() -> None:
     parser.add_argument("--model", help="model bundle directory (omnisage train)")
     parser.add_argument("--indexes", help="index directory (omnisage index); needed for --endpoint search")
     parser.add_argument("--toy", action="store_true", help="serve a hashed-trigram stand-in encoder instead")
+    parser.add_argument(
+        "--student", help="relevance student (omnisage relevance OUT/student): two-stage search"
+    )
     parser.add_argument("--endpoint", choices=("embed", "search"), default="embed")
     parser.add_argument("--encoder", default="onnx-int8", help="serve.encoder: onnx-int8 | onnx | torch")
     parser.add_argument("--threads", type=int, default=1, help="encoder intra-op threads")
@@ -308,6 +316,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.toy and not args.model:
         parser.error("give --model DIR (and --indexes DIR), or --toy")
+    if args.student and (args.toy or args.endpoint != "search"):
+        parser.error("--student re-ranks searches: give --endpoint search and a --model")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: `make setup` installs it")
 
@@ -317,6 +327,14 @@ def main() -> None:
     stream_b = bodies(queries, zipf_stream(len(queries), length, args.zipf, seed=2), args.endpoint, args.k)
     unseen = bodies(
         [f"{q} uncached {i}" for i, q in enumerate(queries)], np.arange(len(queries)), args.endpoint, args.k
+    )
+    # Other new queries, first stage only: the re-ranking's cost is the difference with the uncached phase.
+    unseen_first_stage = bodies(
+        [f"{q} first stage {i}" for i, q in enumerate(queries)],
+        np.arange(len(queries)),
+        args.endpoint,
+        args.k,
+        "&rerank=false",
     )
     rows: list[tuple[str, dict]] = []
 
@@ -334,6 +352,8 @@ def main() -> None:
         phase("cold (local tier)", server, stream_a, args.connections)
         phase("warm (local tier)", server, stream_b, args.connections)
         phase("uncached, 1 connection", server, unseen, 1)
+        if args.student:
+            phase("uncached, 1 connection, rerank=false", server, unseen_first_stage, 1)
         if args.endpoint == "embed" or args.prewarm:
             seconds = prewarm(server, queries)
             print(f"  prewarmed {len(queries):,} queries in {seconds:.0f} s", file=sys.stderr)
@@ -357,8 +377,9 @@ def main() -> None:
             redis.terminate()
             redis.wait()
 
+    student = f", re-ranked by the student in {args.student}" if args.student else ""
     print(
-        f"\n/v1/{args.endpoint}, {args.queries:,} distinct queries, Zipf s={args.zipf}, "
+        f"\n/v1/{args.endpoint}{student}, {args.queries:,} distinct queries, Zipf s={args.zipf}, "
         f"{args.duration} s per phase, {args.connections} connections, encoder {args.encoder if not args.toy else 'toy'}, "
         f"{os.cpu_count()} CPUs\n"
     )

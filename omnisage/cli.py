@@ -147,11 +147,19 @@ def _serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="run the query-embedding and search HTTP service",
-        description="Serve POST /v1/embed, GET /v1/search?q=&type=pin|product|query&k=, GET /healthz and "
-        "GET /metrics, with a TTL+LRU cache (and a Redis tier with --redis) in front of the query encoder.",
+        description="Serve POST /v1/embed, GET /v1/search?q=&type=pin|product|query&k=, POST /v1/score (with "
+        "--student), GET /healthz and GET /metrics, with a TTL+LRU cache (and a Redis tier with --redis) in "
+        "front of the query encoder.",
     )
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
     p.add_argument("--indexes", metavar="DIR", help="output of omnisage index (needed for /v1/search)")
+    p.add_argument(
+        "--student",
+        metavar="DIR",
+        help="relevance student (omnisage relevance: OUT/student): /v1/search re-ranks the top "
+        "relevance.rerank_candidates pins and products with it, and POST /v1/score answers; the indexes need "
+        "their item store (omnisage index --enriched)",
+    )
     p.add_argument("--host", help="default: serve.host (127.0.0.1)")
     p.add_argument("--port", type=_port, help="default: serve.port (8000)")
     p.add_argument("--redis", metavar="URL", help="shared cache tier, e.g. redis://127.0.0.1:6379/0")

@@ -102,14 +102,23 @@ def index_command(args: argparse.Namespace) -> int:
 
 def serve_command(args: argparse.Namespace) -> int:
     import dataclasses
+    import os
 
     from omnisage.config import load_config
+
+    full = load_config(args.config, args.overrides)
+    given = {"host": args.host, "port": args.port, "redis_url": args.redis}
+    config = dataclasses.replace(full.serve, **{k: v for k, v in given.items() if v is not None})
+    # NumPy's BLAS (the relevance student's matrix products) gets serve.threads threads, like the encoder, unless
+    # the environment says otherwise. It reads these once, when NumPy first loads (below, unless a caller in this
+    # process loaded it already). The default student is too small for BLAS to thread, but a 256-wide one took
+    # 0.65 ms for 200 rows on one thread and 1.1 and 64 ms on both cores of a busy 2-core machine (docs/serving.md).
+    if "numpy" not in sys.modules:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, str(config.threads))
     from omnisage.serve.server import serve
 
-    config = load_config(args.config, args.overrides).serve
-    given = {"host": args.host, "port": args.port, "redis_url": args.redis}
-    config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
-    serve(args.model, args.indexes, config)
+    serve(args.model, args.indexes, config, args.student, full.relevance.rerank_candidates)
     return 0
 
 

@@ -283,6 +283,7 @@ class ServeConfig:
     max_wait_ms: float = 0.0
     max_query_chars: int = 256  # longer queries are rejected (400)
     max_queries: int = 256  # per /v1/embed request
+    max_score_items: int = 256  # per /v1/score request
     body_timeout_s: float = 10.0  # a request body that takes longer to arrive is refused (408)
     max_k: int = 100
     default_k: int = 10

@@ -3,7 +3,8 @@
 `omnisage index` writes `items/<type>.parquet` (one row per indexed pin, product or query, keyed by
 `entity_id`) from the enriched entity table and the world's pins, products and queries tables. The service
 loads it with the index set, so a hot swap brings its items along. Without any source the folder is absent
-and results carry ids only.
+and results carry ids only. Pins and products also keep, from the enriched table, what the relevance
+student's item features read beyond the display fields (`RELEVANCE_COLUMNS`; `relevance_table`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 
 from omnisage.atomic import write_atomic
 from omnisage.data.io import find_table, read_table
-from omnisage.schema import PINS, PRODUCTS, QUERIES, TableSpec
+from omnisage.schema import ITEM_TYPES, PINS, PRODUCTS, QUERIES, TableSpec
 
 ITEMS_DIR = "items"
 IMAGES_DIR = "images"  # items/images/: image files an item's relative image_ref may name
@@ -40,6 +41,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "query": ("text", "volume", "lang"),
 }
+# Enriched columns kept for the relevance student only (omnisage.relevance.features), never displayed.
+RELEVANCE_COLUMNS = ("engaged_query_scores", "legacy_vector")
 _WORLD = {"pin": PINS, "product": PRODUCTS, "query": QUERIES}
 _ENRICHED_COLUMNS = (
     "title",
@@ -50,7 +53,13 @@ _ENRICHED_COLUMNS = (
     "board_titles",
     "engaged_queries",
     "lang",
+    *RELEVANCE_COLUMNS,
 )
+
+
+def _stored(kind: str) -> tuple[str, ...]:
+    """The columns `items/<kind>.parquet` may hold besides `entity_id`."""
+    return FIELDS[kind] + (RELEVANCE_COLUMNS if kind != "query" else ())
 
 
 def _world_table(world_dir: Path | None, spec: TableSpec) -> pa.Table | None:
@@ -87,7 +96,7 @@ def _item_table(
     for source in sources:
         # (N,) row of each wanted id in the source, null where absent
         rows = pc.index_in(wanted, value_set=source.column("entity_id").combine_chunks())
-        for name in FIELDS[kind]:
+        for name in _stored(kind):
             if name in source.column_names:
                 column = source.column(name).combine_chunks()
                 taken = pc.take(column, rows) if len(column) else pa.nulls(len(wanted), column.type)
@@ -115,6 +124,25 @@ def write_item_store(
     return written
 
 
+def _present(path: Path, columns: Iterable[str]) -> list[str]:
+    names = set(pq.read_schema(path).names)
+    return [c for c in columns if c in names]
+
+
+def relevance_table(index_dir: str | Path, columns: Iterable[str]) -> pa.Table | None:
+    """The indexed pins and products as enriched-table rows (`entity_type`, `entity_id` and whichever of
+    `columns` the store holds; pins first), or None when the store was written without the enriched table's
+    relevance columns (`omnisage index` without `--enriched`)."""
+    parts = []
+    for kind in ITEM_TYPES:
+        path = Path(index_dir) / ITEMS_DIR / f"{kind}.parquet"
+        if not path.is_file() or RELEVANCE_COLUMNS[0] not in pq.read_schema(path).names:
+            continue
+        table = pq.read_table(path, columns=_present(path, ("entity_id", *columns)))
+        parts.append(table.add_column(0, "entity_type", pa.array([kind] * table.num_rows, pa.string())))
+    return pa.concat_tables(parts, promote_options="default") if parts else None
+
+
 class ItemStore:
     """Display fields by (type, id), held as Python lists per column: a lookup is two dict hits."""
 
@@ -134,7 +162,11 @@ class ItemStore:
         folder = Path(index_dir) / ITEMS_DIR
         if not folder.is_dir():
             return None
-        tables = {p.stem: pq.read_table(p) for p in sorted(folder.glob("*.parquet")) if p.stem in FIELDS}
+        tables = {
+            p.stem: pq.read_table(p, columns=_present(p, ("entity_id", *FIELDS[p.stem])))
+            for p in sorted(folder.glob("*.parquet"))
+            if p.stem in FIELDS
+        }
         return cls(tables, folder)
 
     def fields(self, kind: str) -> tuple[str, ...]:

@@ -34,6 +34,10 @@ class ExactIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """(n,) rows -> (n, D) float32: the indexed vectors the scores are computed with."""
+        return self.vectors[rows]
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k rows per query: (scores (Q, k) float32 descending, rows (Q, k) int64); k is capped at N."""
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)  # (Q, D)

@@ -63,6 +63,12 @@ class HnswIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """(n,) rows -> (n, D) float32: the indexed vectors the scores are computed with, copied out of the
+        graph's flat storage (which keeps every vector as given)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.index.reconstruct_batch(rows).reshape(len(rows), self.dim)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Approximate top-k: (scores (Q, k) float32 descending, rows (Q, k) int64); k is capped at N."""
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)  # (Q, D)

@@ -100,6 +100,10 @@ class IvfPqIndex:
         float16 vectors are not counted, they stay on disk."""
         return int(import_faiss().serialize_index(self.index).size)
 
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """(n,) rows -> (n, D) float32: the float16 vectors the final scores are computed with (read from disk)."""
+        return np.asarray(self.vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Approximate top-k: (scores (Q, k) float32 descending, rows (Q, k) int64); k is capped at N. Scores
         are inner products with the float16 vectors; row -1 (score -inf) when the scanned lists ran dry."""

@@ -92,7 +92,7 @@ class ItemFeatures:
     """The catalog side of the features, built once per catalog; (N,) arrays are in the enriched table's order."""
 
     row_index: dict[tuple[str, str], int]  # (entity_type, entity_id) -> row
-    vectors: np.ndarray  # (N, D) float32, our item embeddings, unit
+    vectors: Any  # (N, D) float32 our item embeddings, unit; or a view whose [rows] gathers them (serving)
     legacy: np.ndarray  # (N, L) float32 unit legacy vectors, zero rows where missing (L = 0: none at all)
     legacy_present: np.ndarray  # (N,) bool
     engagement: np.ndarray  # (N,) float32 log1p(summed engaged-query weights)
@@ -108,11 +108,13 @@ class ItemFeatures:
     bm25_engaged: Any  # bm25s.BM25 over its engaged queries and board titles (None: no item has any)
 
     @classmethod
-    def build(cls, entities: pa.Table, vectors: np.ndarray) -> ItemFeatures:
+    def build(cls, entities: pa.Table, vectors: Any) -> ItemFeatures:
         """From the enriched entity table (ENRICHED_ENTITIES; absent columns count as empty) and our (N, D)
-        item vectors in the same order."""
+        item vectors in the same order: an array, or (serving) any object with `shape`, `ndim` and `[rows]`
+        giving (n, D) float32, so the vectors the indexes hold are not copied."""
         n = entities.num_rows
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if isinstance(vectors, np.ndarray):
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if n == 0 or vectors.shape[0] != n or vectors.ndim != 2:
             raise DataError(
                 f"item features need N >= 1 rows and (N, D) vectors, got {n} rows, {vectors.shape}"

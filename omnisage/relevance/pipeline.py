@@ -98,6 +98,7 @@ def train_students(
             y = concat_targets([gold_y, silver_y], scale)
         log(f"== {name}: {len(x):,} pairs ({gold.num_rows:,} gold)")
         student = train_student(x, y, scale, cfg, feature_names=names, log=log)
+        student.model_version = getattr(model, "version", None)  # its features are this model's embeddings
         student.save(folder)
         students[name] = student
     return students

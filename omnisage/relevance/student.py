@@ -76,6 +76,7 @@ class Student:
     std: np.ndarray  # (F,) > 0
     weights: list[np.ndarray]  # per layer (out, in), torch's nn.Linear layout
     biases: list[np.ndarray]  # per layer (out,)
+    model_version: str | None = None  # the model whose embeddings its features hold (serving checks it)
 
     def __post_init__(self) -> None:
         self._transposed = [
@@ -141,6 +142,8 @@ class Student:
                 for name, m, s in zip(self.feature_names, self.mean, self.std)
             ],
         }
+        if self.model_version is not None:
+            manifest["model_version"] = self.model_version
         with atomic_folder(folder) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / WEIGHTS))
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -171,6 +174,7 @@ def load_student(folder: str | Path) -> Student:
         std=np.array([f["std"] for f in features], np.float32),
         weights=[tensors[f"layers.{i}.weight"] for i in range(n_layers)],
         biases=[tensors[f"layers.{i}.bias"] for i in range(n_layers)],
+        model_version=manifest.get("model_version"),
     )
 
 

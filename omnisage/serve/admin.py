@@ -1,4 +1,4 @@
-"""The admin route, POST /v1/admin/reload: a hot swap of model and indexes, behind a bearer token.
+"""The admin route, POST /v1/admin/reload: a hot swap of model, indexes and student, behind a bearer token.
 
 No token configured (`serve.admin_token`, or OMNISAGE_ADMIN_TOKEN which wins) = no admin route. Only
 `application/json` bodies are accepted, so a web page cannot send one cross-site without a CORS preflight.
@@ -21,13 +21,18 @@ from omnisage.config import ServeConfig
 from omnisage.errors import OmniSageError
 from omnisage.index.catalog import IndexSet
 from omnisage.serve.body import read_body
+from omnisage.serve.rerank import Reranker
 from omnisage.serve.service import QueryEmbedder, QueryService
 from omnisage.serve.validation import BadRequest
 
 TOKEN_ENV = "OMNISAGE_ADMIN_TOKEN"
 JSON = "application/json"
-# Loads a new model + indexes from the reload request's JSON body ({} = the paths the service started with).
-Reloader = Callable[[dict[str, Any]], tuple[QueryEmbedder, IndexSet | None]]
+# Loads a new model + indexes (+ relevance student) from the reload request's JSON body ({} = the paths last
+# loaded); a reloader may return the first two only (no student).
+Reloader = Callable[
+    [dict[str, Any]],
+    tuple[QueryEmbedder, IndexSet | None] | tuple[QueryEmbedder, IndexSet | None, Reranker | None],
+]
 
 
 def admin_token(config: ServeConfig) -> str | None:
@@ -51,7 +56,8 @@ def authorize(request: Request, token: str | None) -> None:
 
 
 def reload_route(service: QueryService, reloader: Reloader | None, max_bytes: int) -> Callable[..., Any]:
-    """The /v1/admin/reload handler: load a new model and indexes off the event loop, then swap them in."""
+    """The /v1/admin/reload handler: load a new model, indexes and student off the event loop, then swap them
+    in; the response names the served versions (the student's too, `<model>+student-<student>`)."""
     token = admin_token(service.config)
 
     async def reload(request: Request) -> Response:
@@ -67,10 +73,10 @@ def reload_route(service: QueryService, reloader: Reloader | None, max_bytes: in
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"body is not valid JSON ({exc})") from None
         if not isinstance(spec, dict):
-            raise BadRequest('body must be a JSON object like {"model": DIR, "indexes": DIR}')
+            raise BadRequest('body must be a JSON object like {"model": DIR, "indexes": DIR, "student": DIR}')
         try:
-            embedder, indexes = await asyncio.to_thread(reloader, spec)
-            previous, version = await service.swap(embedder, indexes)
+            parts = await asyncio.to_thread(reloader, spec)
+            previous, version = await service.swap(*parts)
         except OmniSageError as exc:
             raise BadRequest(f"reload failed, still serving the old model: {exc}", status=409) from None
         payload = {"model_version": version, "previous": previous}

@@ -1,4 +1,4 @@
-"""The HTTP API (FastAPI): /v1/embed, /v1/search, /healthz, /metrics, and /v1/admin/reload for hot swaps.
+"""The HTTP API (FastAPI): /v1/embed, /v1/search, /v1/score, /healthz, /metrics, and /v1/admin/reload.
 
 Vectors go out through orjson (or as raw little-endian float32 with `Accept: application/octet-stream`),
 never through the framework's generic JSON encoder. Every response names the model version.
@@ -28,8 +28,16 @@ from omnisage.serve.body import client_gone, read_body
 from omnisage.serve.items import search_response
 from omnisage.serve.openapi import install as install_openapi
 from omnisage.serve.page import register_page
+from omnisage.serve.rerank import UnknownItem
 from omnisage.serve.service import QueryService
-from omnisage.serve.validation import BadRequest, max_body_bytes, parse_embed_body, parse_search
+from omnisage.serve.validation import (
+    BadRequest,
+    max_body_bytes,
+    max_score_body_bytes,
+    parse_embed_body,
+    parse_score_body,
+    parse_search,
+)
 
 RAW = "application/octet-stream"
 ADMIN_BODY_BYTES = 64 * 1024  # a reload body names two folders
@@ -52,6 +60,7 @@ def create_app(service: QueryService, reloader: Reloader | None = None) -> Any:
     embed, search = _hot_routes(service)
     app.add_route("/v1/embed", embed, methods=["POST"], include_in_schema=False)
     app.add_route("/v1/search", search, methods=["GET"], include_in_schema=False)
+    app.add_route("/v1/score", _score_route(service), methods=["POST"], include_in_schema=False)
     metrics = service.metrics
 
     @app.get("/healthz")
@@ -104,6 +113,21 @@ def _hot_routes(service: QueryService) -> tuple[Callable[..., Any], Callable[...
         return _json_response(await search_response(service, req, request.scope["query_string"]))
 
     return embed, search
+
+
+def _score_route(service: QueryService) -> Callable[..., Any]:
+    """The /v1/score handler: the relevance student's score of given items for one query."""
+    config = service.config
+
+    async def score(request: Request) -> Response:
+        body = await read_body(request, max_score_body_bytes(config), config.body_timeout_s)
+        query, items = parse_score_body(body, config)
+        try:
+            return _json_response(await service.score(query, items))
+        except UnknownItem as exc:
+            raise BadRequest(str(exc), status=404) from None
+
+    return score
 
 
 class _Timed:

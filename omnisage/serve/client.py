@@ -67,10 +67,13 @@ def search(url: str, query: str, k: int, types: str | None = None, timeout_s: fl
 
 
 def format_results(result: dict[str, Any], names: dict[tuple[str, str], str]) -> str:
-    lines = [f"query: {result['query']!r}  (model {result['model_version']})"]
+    """One line per hit: the first stage's score, the student's relevance when it re-ranked, id, title."""
+    student = f", student {result['student']}" if "student" in result else ""
+    lines = [f"query: {result['query']!r}  (model {result['model_version']}{student})"]
     for kind, hits in result["results"].items():
         lines.append(f"  {kind}:")
         for hit in hits:
             label = names.get((kind, hit["id"]), "") if kind != "query" else ""
-            lines.append(f"    {hit['score']:+.3f}  {hit['id']:<14} {label[:70]}".rstrip())
+            relevance = f"  relevance {hit['relevance']:.2f}" if "relevance" in hit else ""
+            lines.append(f"    {hit['score']:+.3f}{relevance}  {hit['id']:<14} {label[:70]}".rstrip())
     return "\n".join(lines)

@@ -42,11 +42,11 @@ async def search_response(
     start = time.perf_counter()
     fields = parse_fields(raw_query_string)
     if fields is None:
-        return await service.search(req.query, req.types, req.k)
+        return await service.search(req.query, req.types, req.k, req.rerank)
     snap = service.snapshot
     # Whether the in-process tier holds the query embedding (a Redis hit still counts as not cached here).
     cached = service.local.get((snap.version, req.query)) is not None
-    body = await service.search(req.query, req.types, req.k)
+    body = await service.search(req.query, req.types, req.k, req.rerank)
     items = snap.indexes.items if snap.indexes is not None else None
     for name, hits in body["results"].items():
         kind = name.removeprefix(LEGACY_PREFIX)

@@ -28,7 +28,7 @@ LATENCY_BUCKETS = (
     0.1,
     0.5,
 )
-ROUTES = ("/v1/embed", "/v1/search", "/healthz", "/metrics", "/v1/admin/reload", "other")
+ROUTES = ("/v1/embed", "/v1/search", "/v1/score", "/healthz", "/metrics", "/v1/admin/reload", "other")
 CACHE_RESULTS = ("local_hit", "redis_hit", "miss")
 
 

@@ -1,14 +1,26 @@
 """The OpenAPI schema of the service, built once per app: FastAPI's for its own routes, plus the routes that
-parse their input by hand (/v1/embed, /v1/search, /v1/admin/reload), described here from the config's limits."""
+parse their input by hand (/v1/embed, /v1/search, /v1/score, /v1/admin/reload), described here from the
+config's limits."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from omnisage.config import ServeConfig
+from omnisage.serve.validation import MAX_ID_CHARS, SCORED_TYPES
 
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
-HIT = {"type": "object", "properties": {"id": {"type": "string"}, "score": {"type": "number"}}}
+HIT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "score": {"type": "number", "description": "the first stage's: query embedding · item embedding"},
+        "relevance": {
+            "type": "number",
+            "description": "the relevance student's expected label (only when it re-ranked this hit)",
+        },
+    },
+}
 
 
 def _responses(**codes: str) -> dict[str, Any]:
@@ -70,11 +82,22 @@ def _search(config: ServeConfig) -> dict[str, Any]:
             False,
             {"type": "string", "description": "display fields with each hit: comma-separated or all"},
         ),
+        (
+            "rerank",
+            False,
+            {
+                "type": "string",
+                "enum": ["true", "false", "1", "0"],
+                "default": "true",
+                "description": "false: the first stage only, even when a relevance student is loaded",
+            },
+        ),
     ]
     out = {
         "type": "object",
         "properties": {
             "model_version": {"type": "string"},
+            "student": {"type": "string", "description": "the student that re-ranked pins and products"},
             "query": {"type": "string"},
             "k": {"type": "integer"},
             "results": {"type": "object", "additionalProperties": {"type": "array", "items": HIT}},
@@ -82,7 +105,8 @@ def _search(config: ServeConfig) -> dict[str, Any]:
     }
     return {
         "get": {
-            "summary": "Top-k pins, products and related queries for one query",
+            "summary": "Top-k pins, products and related queries for one query; with a relevance student, "
+            "pins and products are its top k of the first stage's top N",
             "operationId": "search",
             "parameters": [{"name": n, "in": "query", "required": r, "schema": s} for n, r, s in params],
             "responses": {
@@ -93,23 +117,61 @@ def _search(config: ServeConfig) -> dict[str, Any]:
     }
 
 
-def _reload() -> dict[str, Any]:
-    folder = {"type": ["string", "null"], "description": "a folder on the server"}
+def _score(config: ServeConfig) -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": list(SCORED_TYPES)},
+            "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
+        },
+        "required": ["type", "id"],
+        "additionalProperties": False,
+    }
     body = {
         "type": "object",
-        "properties": {"model": folder, "indexes": folder},
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "maxLength": config.max_query_chars},
+            "items": {"type": "array", "items": item, "minItems": 1, "maxItems": config.max_score_items},
+        },
+        "required": ["query", "items"],
         "additionalProperties": False,
     }
     out = {
         "type": "object",
-        "properties": {"model_version": {"type": "string"}, "previous": {"type": "string"}},
+        "properties": {
+            "scores": {"type": "array", "items": {"type": "number"}},
+            "model_version": {"type": "string"},
+            "student": {"type": "string"},
+        },
     }
+    codes = {"_400": "bad input", "_404": "an item the served catalog lacks (the first is named)"}
+    codes |= {"_408": "body too slow", "_413": "too many items or bytes", "_503": "no student loaded"}
+    return {
+        "post": {
+            "summary": "The relevance student's expected label of each item for one query, in order",
+            "operationId": "score",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": _ok("one score per item", out), **_responses(**codes)},
+        }
+    }
+
+
+def _reload() -> dict[str, Any]:
+    folder = {"type": ["string", "null"], "description": "a folder on the server"}
+    body = {
+        "type": "object",
+        "properties": {"model": folder, "indexes": folder, "student": folder},
+        "additionalProperties": False,
+    }
+    version = {"type": "string", "description": "the served version: <model>[+student-<student>]"}
+    out = {"type": "object", "properties": {"model_version": version, "previous": version}}
     codes = {"_400": "bad body", "_401": "missing or wrong token", "_404": "admin routes are off"}
     codes |= {"_408": "body too slow", "_409": "reload rejected, the old model keeps serving"}
     codes |= {"_413": "body too large", "_415": "the body is not application/json"}
     return {
         "post": {
-            "summary": "Hot swap: load a model bundle and index set, then serve them (SECURITY.md)",
+            "summary": "Hot swap: load a model bundle, index set and relevance student, then serve them "
+            "(SECURITY.md)",
             "operationId": "reload",
             "security": [{"adminToken": []}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
@@ -120,7 +182,12 @@ def _reload() -> dict[str, Any]:
 
 def hand_written(config: ServeConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, security schemes) of the routes FastAPI does not describe."""
-    paths = {"/v1/embed": _embed(config), "/v1/search": _search(config), "/v1/admin/reload": _reload()}
+    paths = {
+        "/v1/embed": _embed(config),
+        "/v1/search": _search(config),
+        "/v1/score": _score(config),
+        "/v1/admin/reload": _reload(),
+    }
     return paths, {"adminToken": {"type": "http", "scheme": "bearer"}}
 
 

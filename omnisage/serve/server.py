@@ -1,4 +1,5 @@
-"""`omnisage serve`: load the query encoder and the index set, then run the HTTP API under uvicorn.
+"""`omnisage serve`: load the query encoder, the index set and (optionally) the relevance student, then run
+the HTTP API under uvicorn.
 
 One process, one event loop (uvloop + httptools), one encoder thread; scale out with more replicas behind
 a load balancer sharing the Redis tier. The query encoder is the exported ONNX model by default
@@ -10,11 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omnisage.config import ServeConfig
+from omnisage.config import RelevanceConfig, ServeConfig
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.index.catalog import IndexSet
 from omnisage.serve.admin import TOKEN_ENV, admin_token
+from omnisage.serve.rerank import Reranker, load_reranker
 from omnisage.serve.service import QueryEmbedder, QueryService, check_matches
+
+CANDIDATES = RelevanceConfig.rerank_candidates  # the default of relevance.rerank_candidates
+Parts = tuple[QueryEmbedder, IndexSet | None, Reranker | None]  # what one snapshot of the service serves
 
 
 class TorchQueryEmbedder:
@@ -49,8 +54,11 @@ def query_embedder(model: Any, model_dir: str | Path, config: ServeConfig) -> Qu
     return with_lexical(onnx, model)
 
 
-def load_parts(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig):
-    """(query embedder, index set or None): what one snapshot of the service serves.
+def load_parts(
+    model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig,
+    student_dir: str | Path | None = None, candidates: int = CANDIDATES,
+) -> Parts:  # fmt: skip
+    """(query embedder, index set or None, re-ranker or None): what one snapshot of the service serves.
 
     Everything is read and checked before the ONNX export writes into the bundle: a rejected reload leaves
     the model folder as it was."""
@@ -59,7 +67,13 @@ def load_parts(model_dir: str | Path, index_dir: str | Path | None, config: Serv
     indexes = IndexSet.load(index_dir, config.ef_search) if index_dir is not None else None
     model = load_model(model_dir)
     check_matches(model.version, int(model.config.dim), indexes)
-    return query_embedder(model, model_dir, config), indexes
+    reranker = None
+    if student_dir is not None:
+        if indexes is None or index_dir is None:
+            raise OmniSageError("--student re-ranks search results: it needs --indexes")
+        legacy_dim = int(model.config.legacy_dim)
+        reranker = load_reranker(student_dir, indexes, index_dir, model.version, legacy_dim, candidates)
+    return query_embedder(model, model_dir, config), indexes, reranker
 
 
 def run_server(service: QueryService, config: ServeConfig, reloader: Any = None) -> None:
@@ -83,37 +97,48 @@ def run_server(service: QueryService, config: ServeConfig, reloader: Any = None)
     )
 
 
-def make_reloader(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig) -> Any:
-    """The hot-swap loader: `{"model": DIR, "indexes": DIR}` (either optional) -> new (embedder, indexes).
+def make_reloader(
+    model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig,
+    student_dir: str | Path | None = None, candidates: int = CANDIDATES,
+) -> Any:  # fmt: skip
+    """The hot-swap loader: `{"model": DIR, "indexes": DIR, "student": DIR}` (each optional) -> new parts.
 
-    Omitted paths default to the ones last loaded, so publishing a new bundle or index set in place and
-    posting `{}` reloads it.
+    Omitted paths default to the ones last loaded, so publishing a new bundle, index set or student in place
+    and posting `{}` reloads it; the student's item features are rebuilt from whichever index set loads.
     """
-    current = {"model": str(model_dir), "indexes": str(index_dir) if index_dir is not None else None}
+    fields = ("model", "indexes", "student")
+    current = {
+        name: str(path) if path is not None else None
+        for name, path in zip(fields, (model_dir, index_dir, student_dir))
+    }
 
-    def reloader(spec: dict[str, Any]) -> tuple[QueryEmbedder, IndexSet | None]:
-        unknown = set(spec) - {"model", "indexes"}
+    def reloader(spec: dict[str, Any]) -> Parts:
+        unknown = set(spec) - set(fields)
         if unknown:
-            raise OmniSageError(f"unknown reload fields {sorted(unknown)} (use model, indexes)")
+            raise OmniSageError(f"unknown reload fields {sorted(unknown)} (use {', '.join(fields)})")
         if not all(isinstance(v, str | None) for v in spec.values()):
-            raise OmniSageError("reload fields model and indexes must be folder paths (strings)")
+            raise OmniSageError(f"reload fields {', '.join(fields)} must be folder paths (strings)")
         wanted = {**current, **{k: v for k, v in spec.items() if v is not None}}
-        parts = load_parts(wanted["model"], wanted["indexes"], config)  # checked: model and indexes match
+        # Checked: model and indexes match, and the student reads what they give.
+        parts = load_parts(wanted["model"], wanted["indexes"], config, wanted["student"], candidates)
         current.update(wanted)  # only a reload that loaded changes what a later {} reloads
         return parts
 
     return reloader
 
 
-def serve(model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig) -> None:
-    """Load, then serve; `POST /v1/admin/reload {"model": DIR, "indexes": DIR}` (with the admin token) swaps
-    both without downtime."""
-    embedder, indexes = load_parts(model_dir, index_dir, config)
-    service = QueryService(embedder, indexes, config)
+def serve(
+    model_dir: str | Path, index_dir: str | Path | None, config: ServeConfig,
+    student_dir: str | Path | None = None, candidates: int = CANDIDATES,
+) -> None:  # fmt: skip
+    """Load, then serve; `POST /v1/admin/reload {"model": DIR, "indexes": DIR, "student": DIR}` (with the
+    admin token) swaps them without downtime."""
+    embedder, indexes, reranker = load_parts(model_dir, index_dir, config, student_dir, candidates)
+    service = QueryService(embedder, indexes, config, reranker=reranker)
     admin = "on" if admin_token(config) else f"off (set {TOKEN_ENV} to enable)"
     print(
-        f"omnisage serve: model {service.snapshot.version} on http://{config.host}:{config.port}; "
+        f"omnisage serve: model {service.snapshot.served} on http://{config.host}:{config.port}; "
         f"POST /v1/admin/reload {admin}",
         flush=True,
     )
-    run_server(service, config, make_reloader(model_dir, index_dir, config))
+    run_server(service, config, make_reloader(model_dir, index_dir, config, student_dir, candidates))

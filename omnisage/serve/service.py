@@ -1,8 +1,9 @@
-"""The serving core, independent of HTTP: cached query embeddings, search over the index set, hot swap.
+"""The serving core, independent of HTTP: cached query embeddings, search over the index set, the relevance
+student's second stage, hot swap.
 
-A `Snapshot` is one model version with its indexes and its micro-batcher. Each request reads the current
-snapshot once, so a hot swap never mixes versions inside a request, and the old snapshot's batcher finishes
-the requests it already holds before it stops: no request is dropped.
+A `Snapshot` is one model version with its indexes, its relevance student (optional) and its micro-batcher.
+Each request reads the current snapshot once, so a hot swap never mixes versions inside a request, and the
+old snapshot's batcher finishes the requests it already holds before it stops: no request is dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from omnisage.index.catalog import IndexSet
 from omnisage.serve.batcher import MicroBatcher
 from omnisage.serve.cache import DAY_S, LocalCache, RedisCache
 from omnisage.serve.metrics import ServiceMetrics
+from omnisage.serve.rerank import RERANKED, Reranker
 
 SEARCH_TYPES = ("pin", "product", "query")
 
@@ -41,10 +43,17 @@ class Snapshot:
     embedder: QueryEmbedder
     indexes: IndexSet | None
     batcher: MicroBatcher
+    reranker: Reranker | None = None
 
     @property
     def version(self) -> str:
+        """What the query vectors are (cache keys, `model_version` in responses)."""
         return served_version(self.embedder)
+
+    @property
+    def served(self) -> str:
+        """What the service answers with: the vectors' version, and the student's when one is loaded."""
+        return f"{self.version}+student-{self.reranker.version}" if self.reranker else self.version
 
 
 def served_version(embedder: QueryEmbedder) -> str:
@@ -73,6 +82,7 @@ class QueryService:
         indexes: IndexSet | None,
         config: ServeConfig,
         metrics: ServiceMetrics | None = None,
+        reranker: Reranker | None = None,
     ):
         self.config = config
         self.metrics = metrics or ServiceMetrics()
@@ -89,20 +99,24 @@ class QueryService:
             if config.redis_url
             else None
         )
-        self.snapshot = self._snapshot(embedder, indexes)
-        self.metrics.set_model(self.snapshot.version)
+        self.snapshot = self._snapshot(embedder, indexes, reranker)
+        self.metrics.set_model(self.snapshot.served)
         self.started = time.time()
         self._swap_lock = asyncio.Lock()
 
-    def _snapshot(self, embedder: QueryEmbedder, indexes: IndexSet | None) -> Snapshot:
+    def _snapshot(
+        self, embedder: QueryEmbedder, indexes: IndexSet | None, reranker: Reranker | None
+    ) -> Snapshot:
         check_matches(embedder.version, embedder.dim, indexes)
+        if reranker is not None and indexes is None:
+            raise OmniSageError("a relevance student re-ranks search results: it needs indexes (--indexes)")
         batcher = MicroBatcher(
             self._resolver(embedder),
             self.config.max_batch,
             self.config.max_wait_ms,
             self.metrics.batch_size.observe,
         )
-        return Snapshot(embedder, indexes, batcher)
+        return Snapshot(embedder, indexes, batcher, reranker)
 
     def _resolver(self, embedder: QueryEmbedder) -> Callable[[list[str]], np.ndarray]:
         """Runs on the encoder thread: the Redis tier first, then one encoder call for what is left."""
@@ -150,20 +164,44 @@ class QueryService:
                 out[missing[text]] = vector
         return out, version
 
-    async def search(self, query: str, types: tuple[str, ...], k: int) -> dict[str, Any]:
-        """Top-k ids and scores of each requested type for one normalized query."""
+    async def search(self, query: str, types: tuple[str, ...], k: int, rerank: bool = True) -> dict[str, Any]:
+        """Top-k ids and scores of each requested type for one normalized query. With a student loaded (and
+        `rerank`), pins and products are its top k of the first stage's top `candidates`, each hit with its
+        `relevance`, and the body names the `student`."""
         snap = self.snapshot
         if snap.indexes is None:
             raise OmniSageError("this service has no indexes loaded (start it with --indexes)")
-        vectors, version = await self._embed_with(snap, [query])
+        vectors, version = await self._embed_with(snap, [query])  # (1, D)
+        reranker = snap.reranker if rerank else None
         results: dict[str, list[dict[str, Any]]] = {}
+        candidates: dict[str, list[tuple[str, float]]] = {}
         for kind in types:
+            results[kind] = []  # keeps the requested order whatever fills it
+            if reranker is not None and kind in RERANKED:
+                candidates[kind] = snap.indexes.search(kind, vectors, max(k, reranker.candidates))[0]
+                continue
             if kind == "query":  # a query is its own nearest neighbour: fetch one more and drop it
                 hits = [h for h in snap.indexes.search(kind, vectors, k + 1)[0] if h[0] != query][:k]
             else:
                 hits = snap.indexes.search(kind, vectors, k)[0]
             results[kind] = [{"id": i, "score": round(s, 6)} for i, s in hits]
-        return {"model_version": version, "query": query, "k": k, "results": results}
+        body = {"model_version": version, "query": query, "k": k, "results": results}
+        if candidates:
+            results.update(reranker.rerank(reranker.query_side(query, vectors[0]), candidates, k))
+            body["student"] = reranker.version
+        return body
+
+    async def score(self, query: str, items: list[tuple[str, str]]) -> dict[str, Any]:
+        """The student's expected label of each (type, id) item for one normalized query, in order; an
+        UnknownItem names the first item the served catalog lacks."""
+        snap = self.snapshot
+        reranker = snap.reranker
+        if reranker is None:
+            raise OmniSageError("this service has no relevance student loaded (start it with --student)")
+        rows = reranker.rows([kind for kind, _ in items], [i for _, i in items])  # known before encoding
+        vectors, version = await self._embed_with(snap, [query])  # (1, D)
+        scores = reranker.score(reranker.query_side(query, vectors[0]), rows)  # (n,)
+        return {"scores": np.round(scores, 6).tolist(), "model_version": version, "student": reranker.version}
 
     async def _embed_with(self, snap: Snapshot, queries: list[str]) -> tuple[np.ndarray, str]:
         # Search must use the snapshot it searches in, even if a swap lands in between.
@@ -175,19 +213,21 @@ class QueryService:
         indexes = self.snapshot.indexes
         return tuple(sorted(indexes.indexes)) if indexes is not None else ()
 
-    async def swap(self, embedder: QueryEmbedder, indexes: IndexSet | None) -> tuple[str, str]:
-        """Serve a new model + indexes; requests in flight finish on the old ones.
+    async def swap(
+        self, embedder: QueryEmbedder, indexes: IndexSet | None, reranker: Reranker | None = None
+    ) -> tuple[str, str]:
+        """Serve a new model + indexes (+ student); requests in flight finish on the old ones.
 
-        Returns (replaced version, new version), both read under the lock: concurrent swaps each report
-        the version they replaced."""
+        Returns (replaced served version, new served version), both read under the lock: concurrent swaps
+        each report the version they replaced."""
         async with self._swap_lock:
-            new = self._snapshot(embedder, indexes)
+            new = self._snapshot(embedder, indexes, reranker)
             await asyncio.to_thread(embedder.encode_queries, ["warm up"])  # first call pays one-time costs
             old, self.snapshot = self.snapshot, new
-            self.metrics.set_model(new.version)
+            self.metrics.set_model(new.served)
             self.metrics.swaps.inc()
         await old.batcher.close()
-        return old.version, new.version
+        return old.served, new.served
 
     async def health(self) -> dict[str, Any]:
         snap = self.snapshot
@@ -199,6 +239,8 @@ class QueryService:
         return {
             "status": "ok" if redis.get("up", True) else "degraded",
             "model_version": snap.version,
+            "served": snap.served,
+            "student": _describe(snap.reranker),
             "dim": snap.embedder.dim,
             "indexes": {n: len(i) for n, i in indexes.indexes.items()} if indexes else {},
             "cache": {"local_entries": len(self.local), "redis": redis, **self.metrics.describe()},
@@ -210,3 +252,14 @@ class QueryService:
         await self.snapshot.batcher.close()
         if self.redis:
             self.redis.close()
+
+
+def _describe(reranker: Reranker | None) -> dict[str, Any] | None:
+    if reranker is None:
+        return None
+    return {
+        "version": reranker.version,
+        "candidates": reranker.candidates,
+        "features": len(reranker.student.feature_names),
+        "scale": reranker.student.scale.to_json(),
+    }

@@ -22,11 +22,17 @@ class BadRequest(Exception):
         self.message, self.status, self.headers = message, status, headers
 
 
+MAX_ID_CHARS = 512  # an item id in a /v1/score body
+SCORED_TYPES = ("pin", "product")  # what the relevance student scores
+FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str  # normalized
     types: tuple[str, ...]
     k: int
+    rerank: bool = True  # let a loaded relevance student re-rank pins and products
 
 
 def clean_query(raw: object, config: ServeConfig, where: str = "query") -> str:
@@ -109,4 +115,44 @@ def parse_search(raw_query_string: bytes, config: ServeConfig, available: tuple[
     k = int(k_text)
     if not 1 <= k <= config.max_k:
         raise BadRequest(f"k must be between 1 and {config.max_k}, got {k}")
-    return SearchRequest(query, types, k)
+    rerank = FLAGS.get(params.get("rerank", "true").lower())
+    if rerank is None:
+        raise BadRequest(f"rerank must be true or false, got {params['rerank']!r}")
+    return SearchRequest(query, types, k, rerank)
+
+
+def max_score_body_bytes(config: ServeConfig) -> int:
+    """The largest /v1/score body worth parsing: the query and every item id at their longest, escaped."""
+    return 8 * (config.max_query_chars + config.max_score_items * (MAX_ID_CHARS + 32)) + 1024
+
+
+def parse_score_body(body: bytes, config: ServeConfig) -> tuple[str, list[tuple[str, str]]]:
+    """`{"query": str, "items": [{"type": "pin" | "product", "id": str}, ...]}` -> (normalized query, items)."""
+    if len(body) > max_score_body_bytes(config):
+        raise BadRequest("request body too large", status=413)
+    try:
+        payload: Any = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(payload, dict) or set(payload) != {"query", "items"}:
+        raise BadRequest('body must be a JSON object with "query": string and "items": [{"type", "id"}, ...]')
+    query = clean_query(payload["query"], config)
+    items = payload["items"]
+    if not isinstance(items, list) or not items:
+        raise BadRequest('"items" must be a non-empty list of {"type": "pin" | "product", "id": string}')
+    if len(items) > config.max_score_items:
+        raise BadRequest(
+            f"{len(items)} items in one request; the limit is {config.max_score_items}", status=413
+        )
+    return query, [_score_item(item, i) for i, item in enumerate(items)]
+
+
+def _score_item(item: object, i: int) -> tuple[str, str]:
+    if not isinstance(item, dict) or set(item) != {"type", "id"}:
+        raise BadRequest(f'items[{i}] must be an object {{"type": "pin" | "product", "id": string}}')
+    kind, entity_id = item["type"], item["id"]
+    if kind not in SCORED_TYPES:
+        raise BadRequest(f"items[{i}].type must be one of {', '.join(SCORED_TYPES)}, got {kind!r}")
+    if not isinstance(entity_id, str) or not entity_id or len(entity_id) > MAX_ID_CHARS:
+        raise BadRequest(f"items[{i}].id must be a string of 1 to {MAX_ID_CHARS} characters")
+    return kind, entity_id

@@ -74,7 +74,7 @@ def test_embed_index_and_search_with_the_bundle(bundle, model, tmp_path: Path) -
 
     build_indexes(tmp_path / "emb", tmp_path / "idx", IndexConfig(m=8))
     serve_config = ServeConfig(encoder="onnx")
-    embedder, indexes = load_parts(bundle, tmp_path / "idx", serve_config)
+    embedder, indexes, _ = load_parts(bundle, tmp_path / "idx", serve_config)
     service = QueryService(embedder, indexes, serve_config)
 
     async def search() -> dict:

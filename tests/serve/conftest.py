@@ -1,4 +1,5 @@
-"""Fixtures for the serving tests: a small deterministic query embedder and a real redis-server on loopback."""
+"""Fixtures for the serving tests: a small deterministic query embedder, a real redis-server on loopback, a live
+server on the toy indexes, and a small world built by the pipeline's commands (with a relevance student)."""
 
 from __future__ import annotations
 
@@ -113,27 +114,33 @@ LIVE_SERVER = """
 import sys
 sys.path.insert(0, {here!r})
 from conftest import TrigramEmbedder
-from test_app import toy_indexes
+from test_app import PINS, PRODUCTS, toy_indexes
+from toy_student import toy_reranker
 from omnisage.config import load_config
 from omnisage.errors import OmniSageError
 from omnisage.serve.server import run_server
 from omnisage.serve.service import QueryService
 
-def reloader(spec):
-    if set(spec) - {{"model", "indexes"}}:
-        raise OmniSageError("unknown reload fields")
+def parts():
     embedder = TrigramEmbedder()
-    return embedder, toy_indexes(embedder)
+    indexes = toy_indexes(embedder)
+    return embedder, indexes, toy_reranker(indexes, PINS, PRODUCTS)
+
+def reloader(spec):
+    if set(spec) - {{"model", "indexes", "student"}}:
+        raise OmniSageError("unknown reload fields")
+    return parts()
 
 config = load_config(None, {overrides!r}).serve
-embedder = TrigramEmbedder()
-run_server(QueryService(embedder, toy_indexes(embedder), config), config, reloader)
+embedder, indexes, reranker = parts()
+run_server(QueryService(embedder, indexes, config, reranker=reranker), config, reloader)
 """
 LIVE_TOKEN = "live-admin-token"
 
 
 class LiveServer:
-    """`omnisage serve`'s uvicorn (uvloop + httptools) in a second process, on the toy embedder and indexes."""
+    """`omnisage serve`'s uvicorn (uvloop + httptools) in a second process, on the toy embedder and indexes
+    with the hand-made relevance student (toy_student.py)."""
 
     def __init__(self, workdir: Path, *overrides: str):
         self.port, self.log = free_port(), workdir / "server.log"
@@ -166,3 +173,41 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     server = LiveServer(tmp_path_factory.mktemp("live"), "serve.body_timeout_s=1", "serve.max_wait_ms=0")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    """A 600-pin world through the real commands (`tiny` model): ROOT/world, enriched, run/model, emb and idx
+    (indexes with their item store: `index --world --enriched`)."""
+    from omnisage.cli import main
+
+    root = tmp_path_factory.mktemp("small_world")
+    world, enriched, run = root / "world", root / "enriched", root / "run"
+    tiny = ["--config", "tiny", "--no-progress"]
+    assert main(["synth", "--out", str(world), "--scale", "600", "--seed", "7"]) == 0
+    assert (
+        main(["enrich", "--data", str(world), "--as-of", "2024-06-16", "--out", str(enriched), *tiny[2:]])
+        == 0
+    )
+    assert main(["train", "--data", str(world), "--enriched", str(enriched), "--out", str(run), *tiny]) == 0
+    embed = ["embed", "--model", str(run / "model"), "--enriched", str(enriched), "--queries", str(world)]
+    assert main([*embed, "--out", str(root / "emb"), *tiny]) == 0
+    index = ["index", "--embeddings", str(root / "emb"), "--world", str(world), "--enriched", str(enriched)]
+    assert main([*index, "--out", str(root / "idx"), *tiny]) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_student(small_world: Path) -> Path:
+    """`omnisage relevance` on the small world with a tiny teacher and 3 student epochs: the student folder."""
+    from omnisage.cli import main
+
+    from ..tiny_bert import write_tiny_bert  # here, not at the top: the live server's script imports conftest
+
+    root = small_world
+    teacher = write_tiny_bert(root / "bert")
+    argv = ["relevance", "--data", str(root / "world"), "--enriched", str(root / "enriched")]
+    argv += ["--model", str(root / "run" / "model"), "--out", str(root / "relevance"), "--no-progress"]
+    argv += ["--set", f"relevance.teacher_encoder={teacher}", "--set", "relevance.student_epochs=3"]
+    assert main(argv) == 0
+    return root / "relevance" / "student"

@@ -46,7 +46,8 @@ def test_commands_then_hot_swap_to_another_bundle(built) -> None:
     stats = json.loads((idx0 / "indexes.json").read_text())["stats"]
     assert {n: s["count"] for n, s in stats.items()} == {"pin": 40, "product": 20, "query": 10}
     config = ServeConfig(encoder="onnx-int8", max_wait_ms=0, admin_token="t")
-    service = QueryService(*load_parts(model0, idx0, config), config)
+    embedder, indexes, _ = load_parts(model0, idx0, config)  # no student
+    service = QueryService(embedder, indexes, config)
     with TestClient(create_app(service, make_reloader(model0, idx0, config)), headers=ADMIN) as client:
         before = client.get("/v1/search?q=red+sofa&k=3").json()
         assert set(before["results"]) == {"pin", "product", "query"}
@@ -89,7 +90,8 @@ def test_malformed_index_sets_are_rejected_on_reload_and_at_start(built, tmp_pat
     model0, idx0 = built[0], built[1]
     broken = corrupt_copies(idx0, tmp_path)
     config = ServeConfig(max_wait_ms=0, admin_token="t")
-    service = QueryService(*load_parts(model0, idx0, config), config)
+    embedder, indexes, _ = load_parts(model0, idx0, config)  # no student
+    service = QueryService(embedder, indexes, config)
     with TestClient(create_app(service, make_reloader(model0, idx0, config)), headers=ADMIN) as client:
         before = client.get("/v1/search?q=red+sofa&k=3").json()
         for case, folder in broken.items():
@@ -110,7 +112,8 @@ def test_a_rejected_reload_writes_nothing_and_keeps_the_paths_of_the_next(built,
     shutil.copytree(model1, fresh, ignore=shutil.ignore_patterns("onnx"))
     before = sorted(p.relative_to(fresh) for p in fresh.rglob("*"))
     config = ServeConfig(max_wait_ms=0, admin_token="t")
-    service = QueryService(*load_parts(model0, idx0, config), config)
+    embedder, indexes, _ = load_parts(model0, idx0, config)  # no student
+    service = QueryService(embedder, indexes, config)
     version0 = service.snapshot.version
     with TestClient(create_app(service, make_reloader(model0, idx0, config)), headers=ADMIN) as client:
         mismatch = client.post("/v1/admin/reload", json={"model": str(fresh)})  # the old indexes: 409

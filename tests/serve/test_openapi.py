@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,6 +25,7 @@ def test_every_route_is_in_the_schema_built_once(embedder) -> None:
     assert routes == {
         ("/v1/embed", "post"),
         ("/v1/search", "get"),
+        ("/v1/score", "post"),
         ("/v1/items/{kind}/{entity_id}", "get"),
         ("/v1/admin/reload", "post"),
         ("/healthz", "get"),
@@ -69,3 +71,8 @@ def test_schemathesis_finds_no_server_error(live_server) -> None:
     assert server_errors == []
     assert time.monotonic() - start < 60
     assert "Traceback" not in live_server.log.read_text()
+    # The fuzzed server re-ranks: /v1/score reached its student, not only the body checks.
+    scored = httpx.post(
+        live_server.url + "/v1/score", json={"query": "red shoes", "items": [{"type": "pin", "id": "pin0"}]}
+    )
+    assert scored.status_code == 200 and len(scored.json()["scores"]) == 1

@@ -1,8 +1,9 @@
 """The search page in a real browser (Debian's headless chromium via Playwright) against a live `omnisage serve`.
 
 The world, its enrichment, the model, embeddings and indexes come from the real commands on a 600-pin synthetic
-world (`train --config tiny`): the page is checked end to end, nothing mocked. Also the API the page uses:
-`/v1/search?fields=` and `/v1/items/{type}/{id}`.
+world (`train --config tiny`, conftest's `small_world`), and so does the relevance student of the re-ranking
+checks (`omnisage relevance` with a tiny teacher): the page is checked end to end, nothing mocked. Also the API
+the page uses: `/v1/search?fields=` and `/v1/items/{type}/{id}`.
 
 The README's screenshot is of the demo's model: `make demo`, `make serve`, then in another shell
 `OMNISAGE_PAGE_URL=http://127.0.0.1:8765/ OMNISAGE_PAGE_SCREENSHOT=docs/search-page.png pytest tests/serve/test_page.py
@@ -24,8 +25,6 @@ from urllib.parse import quote
 
 import pytest
 
-from omnisage.cli import main
-
 from .conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,35 +42,43 @@ QUERY = "blue sofa"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def served(tmp_path_factory) -> Iterator[str]:
-    """A live service on a small world built by the pipeline's commands; yields its base URL."""
-    root = tmp_path_factory.mktemp("page")
-    world, enriched, run = root / "world", root / "enriched", root / "run"
-    tiny = ["--config", "tiny"]
-    assert main(["synth", "--out", str(world), "--scale", "600", "--seed", "7"]) == 0
-    assert main(["enrich", "--data", str(world), "--as-of", "2024-06-16", "--out", str(enriched)]) == 0
-    train = ["train", "--data", str(world), "--enriched", str(enriched), "--out", str(run), "--no-progress"]
-    assert main([*train, *tiny]) == 0
-    embed = ["embed", "--model", str(run / "model"), "--enriched", str(enriched), "--queries", str(world)]
-    assert main([*embed, "--out", str(root / "emb"), *tiny]) == 0
-    index = ["index", "--embeddings", str(root / "emb"), "--world", str(world), "--enriched", str(enriched)]
-    assert main([*index, "--out", str(root / "idx"), *tiny]) == 0
+def start_serve(root: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """`omnisage serve` on the small world's model and indexes in a second process, once /healthz answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "omnisage.cli", "serve", "--model", str(run / "model")]
-    cmd += ["--indexes", str(root / "idx"), "--port", str(port), *tiny, "--set", "serve.encoder=torch"]
+    cmd = [sys.executable, "-m", "omnisage.cli", "serve", "--model", str(root / "run" / "model")]
+    cmd += ["--indexes", str(root / "idx"), "--port", str(port), "--config", "tiny"]
+    cmd += ["--set", "serve.encoder=torch", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1).read()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"server did not start: {proc.communicate()[1][-2000:]}") from None
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def served(small_world) -> Iterator[str]:
+    """A live service on the small world built by the pipeline's commands; yields its base URL."""
+    proc, url = start_serve(small_world)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def served_student(small_world, small_student) -> Iterator[str]:
+    """The same service with the relevance student trained on the small world (`--student`)."""
+    proc, url = start_serve(small_world, "--student", str(small_student))
+    try:
         yield url
     finally:
         proc.terminate()
@@ -233,3 +240,40 @@ def test_screenshot(page, tmp_path) -> None:
     target = Path(os.environ.get("OMNISAGE_PAGE_SCREENSHOT") or tmp_path / "search-page.png")
     page.screenshot(path=str(target), type="png")
     assert target.stat().st_size > 10_000
+
+
+def test_relevance_badges_and_the_rerank_toggle(browser, served_student) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(served_student + "/?q=" + quote(QUERY))
+        page.wait_for_selector(f'#results[data-query="{QUERY}"][data-reranked="1"]')
+        assert page.is_checked("#rerank") and page.is_enabled("#rerank")
+        _, ranked = get(f"{served_student}/v1/search?q={quote(QUERY)}&k=10&type=pin,product,query")
+        for kind in ("pin", "product"):
+            assert ids(page, kind) == [h["id"] for h in ranked["results"][kind]], kind
+            badges = page.locator(f'li[data-type="{kind}"] .relevance').evaluate_all(
+                "els => els.map(e => Number(e.dataset.relevance))"
+            )
+            assert badges == [h["relevance"] for h in ranked["results"][kind]], kind
+            assert badges == sorted(badges, reverse=True)  # the student's order
+        assert page.locator('li[data-type="query"] .relevance').count() == 0  # related queries: not re-ranked
+        assert "re-ranked by student " + ranked["student"] in page.inner_text("#stats")
+
+        page.uncheck("#rerank")
+        page.wait_for_selector('#results[data-reranked="0"]')
+        _, first = get(f"{served_student}/v1/search?q={quote(QUERY)}&k=10&rerank=false")
+        assert ids(page, "pin") == [h["id"] for h in first["results"]["pin"]]
+        assert ids(page, "pin") != [h["id"] for h in ranked["results"]["pin"]]  # the toggle changes the order
+        assert page.locator(".relevance").count() == 0 and "rerank=0" in page.url
+        page.reload()  # the toggle's state lives in the URL
+        page.wait_for_selector(f'#results[data-query="{QUERY}"][data-reranked="0"]')
+        assert not page.is_checked("#rerank")
+    finally:
+        page.close()
+
+
+def test_without_a_student_the_rerank_toggle_is_disabled(page) -> None:
+    search_by_typing(page, QUERY)
+    page.wait_for_selector(f'#results[data-query="{QUERY}"][data-reranked="0"]')
+    assert page.is_disabled("#rerank") and page.locator(".relevance").count() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -80,6 +81,12 @@ def test_unreachable_service_and_result_formatting() -> None:
         "  query:",
         "    +0.900  red sneakers",
     ]
+    ranked = {**result, "student": "s1", "results": {"pin": [{"id": "p1", "score": 0.5, "relevance": 4.216}]}}
+    assert format_results(ranked, {}).splitlines() == [
+        "query: 'red shoes'  (model v1, student s1)",
+        "  pin:",
+        "    +0.500  relevance 4.22  p1",
+    ]
 
 
 @pytest.mark.parametrize("port", [0, 65536, 99999, -1])
@@ -91,3 +98,20 @@ def test_port_outside_1_to_65535_is_rejected(port: int, capsys) -> None:
         main(["serve", "--model", "/nowhere", "--port", str(port)])
     assert exit_info.value.code == 2 and "expected a port between 1 and 65535" in capsys.readouterr().err
     assert ServeConfig(port=65535).port == 65535
+
+
+def test_serve_gives_numpys_blas_serve_threads_threads(tmp_path: Path) -> None:
+    """A multi-threaded BLAS on a busy machine made the relevance student 100x slower: `omnisage serve` sets
+    the BLAS thread count to serve.threads before NumPy loads, unless the environment already says."""
+    script = (
+        "import os, sys\n"
+        "from omnisage.cli import main\n"
+        f"code = main(['serve', '--model', {str(tmp_path / 'no-model')!r}, '--set', 'serve.threads=3'])\n"
+        "print(code, 'numpy' in sys.modules, os.environ.get('OPENBLAS_NUM_THREADS'), os.environ['MKL_NUM_THREADS'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["2", "True", "3", "3"], out.stderr  # loaded NumPy after setting them
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["2", "True", "2", "3"], out.stderr  # the environment wins

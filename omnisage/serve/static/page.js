@@ -1,5 +1,6 @@
-// The omnisage search page: one query embedding -> pins, products and related queries (GET /v1/search).
-// State lives in the URL (/?q=...&legacy=1&lang=xx) so a search can be shared or reloaded. No dependencies.
+// The omnisage search page: one query embedding -> pins, products and related queries (GET /v1/search), pins
+// and products re-ranked by the relevance student when the service has one (each with its relevance badge).
+// State lives in the URL (/?q=...&legacy=1&lang=xx&rerank=0) so a search can be shared or reloaded. No dependencies.
 "use strict";
 
 const TYPES = ["pin", "product", "query"];
@@ -11,13 +12,9 @@ const TEXT_FIELDS = {
   product: ["title", "brand", "color", "description", "caption"],
   query: ["text"],
 };
-// Orderings of one column's hits. A future relevance model adds an entry here; the control appears once
-// there is more than one to choose from.
-const RANKERS = { embedding: { label: "Embedding score", order: (hits) => hits } };
-
 const $ = (id) => document.getElementById(id);
 let available = [];
-let lastBody = null;
+let student = null; // /healthz's "student": {version, candidates, scale, ...} when the service re-ranks
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -73,7 +70,8 @@ function renderHit(type, hit, rank, terms) {
   const open = type === "query" ? () => search(hit.id) : () => openDetail(type, hit.id);
   const label = type === "query" ? `Search “${hit.id}”` : `Details of ${type} ${titleText}`;
   const body = el("div", { class: "body" },
-    el("div", { class: "meta" }, `#${rank} · score ${hit.score.toFixed(3)}` + (item.lang ? ` · ${item.lang}` : "")),
+    el("div", { class: "meta" }, `#${rank} · score ${hit.score.toFixed(3)}` + (item.lang ? ` · ${item.lang}` : ""),
+      relevanceBadge(hit)),
     el("button", { class: "title", type: "button", "aria-label": label, onclick: open }, titleNodes));
   const matched = [];
   for (const name of TEXT_FIELDS[type]) {
@@ -89,6 +87,15 @@ function renderHit(type, hit, rank, terms) {
     type === "query" ? null : media(type, hit.id, item), body);
 }
 
+// The student's expected label, on its scale (say 1–5), as a small badge; nothing when it did not re-rank the hit.
+function relevanceBadge(hit) {
+  if (typeof hit.relevance !== "number") return null;
+  const scale = student && student.scale ? ` on ${student.scale.low}–${student.scale.high}` : "";
+  return el("span", { class: "relevance", "data-relevance": String(hit.relevance),
+    title: `the relevance model's expected label${scale} (embedding score ${hit.score.toFixed(3)})` },
+  `relevance ${hit.relevance.toFixed(2)}`);
+}
+
 function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
@@ -97,15 +104,13 @@ function showMessage(text) {
 function params() { return new URLSearchParams(location.search); }
 
 function render(body) {
-  lastBody = body;
   const terms = queryTerms(body.query);
-  const ranker = RANKERS[$("rankers").dataset.value || "embedding"];
   const langs = new Set();
   for (const type of TYPES) {
     const list = document.querySelector(`ol[data-column=${type}]`);
     list.replaceChildren();
     const name = Object.keys(body.results).find((n) => n.replace(/^legacy_/, "") === type);
-    const hits = name ? ranker.order(body.results[name]) : [];
+    const hits = name ? body.results[name] : [];
     hits.forEach((hit, i) => {
       if (hit.item && hit.item.lang) langs.add(hit.item.lang);
       list.append(renderHit(type, hit, i + 1, terms));
@@ -115,11 +120,13 @@ function render(body) {
   // Stable hooks for tests and tools: what the columns show now.
   $("results").dataset.query = body.query;
   $("results").dataset.indexes = Object.keys(body.results).join(",");
+  $("results").dataset.reranked = body.student ? "1" : "0";
   fillLanguages(langs);
   applyLanguage();
   const cache = body.cached ? "query embedding from the cache" : "query embedding computed";
   const which = $("legacy").checked ? "legacy indexes (compatibility prefix)" : "learned indexes";
-  $("stats").textContent = `${body.took_ms.toFixed(1)} ms · ${cache} · model ${body.model_version} · ${which}`;
+  const ranked = body.student ? ` · pins and products re-ranked by student ${body.student}` : "";
+  $("stats").textContent = `${body.took_ms.toFixed(1)} ms · ${cache} · model ${body.model_version} · ${which}${ranked}`;
 }
 
 function fillLanguages(langs) {
@@ -141,6 +148,7 @@ function setUrl(q, push) {
   if (q) p.set("q", q);
   if ($("legacy").checked) p.set("legacy", "1");
   if ($("lang").value) p.set("lang", $("lang").value);
+  if (student && !$("rerank").checked) p.set("rerank", "0");
   const url = "/" + (p.toString() ? "?" + p : "");
   if (url !== location.pathname + location.search) history[push ? "pushState" : "replaceState"]({}, "", url);
 }
@@ -156,7 +164,8 @@ async function search(q, push = true) {
   const types = $("legacy").checked
     ? TYPES.map((t) => (available.includes("legacy_" + t) ? "legacy_" + t : t)).filter((t) => available.includes(t))
     : TYPES.filter((t) => available.includes(t));
-  const url = `/v1/search?q=${encodeURIComponent(q)}&k=${K}&fields=all` + (types.length ? `&type=${types.join(",")}` : "");
+  const url = `/v1/search?q=${encodeURIComponent(q)}&k=${K}&fields=all` + (types.length ? `&type=${types.join(",")}` : "")
+    + (student && !$("rerank").checked ? "&rerank=false" : "");
   let response;
   try {
     response = await fetch(url);
@@ -181,7 +190,6 @@ function describeError(error) {
 }
 
 function clearResults() {
-  lastBody = null;
   delete $("results").dataset.query;
   for (const list of document.querySelectorAll("ol.hits")) list.replaceChildren();
   $("stats").textContent = "";
@@ -223,29 +231,24 @@ function selectTab(type) {
   }
 }
 
-function renderRankers() {
-  const names = Object.keys(RANKERS);
-  const holder = $("rankers");
-  holder.dataset.value = params().get("rank") || names[0];
-  if (names.length < 2) return;
-  const select = el("select", { id: "rank", onchange: (e) => { holder.dataset.value = e.target.value; if (lastBody) render(lastBody); } },
-    ...names.map((n) => el("option", { value: n }, RANKERS[n].label)));
-  select.value = holder.dataset.value;
-  holder.append(el("label", { for: "rank" }, "Rank by "), select);
-}
-
 async function init() {
   try {
-    available = Object.keys((await (await fetch("/healthz")).json()).indexes || {});
+    const health = await (await fetch("/healthz")).json();
+    available = Object.keys(health.indexes || {});
+    student = health.student || null;
   } catch (err) {
     showMessage(`The service did not answer (${err.message}).`);
   }
   const legacy = $("legacy");
   legacy.disabled = !available.some((n) => n.startsWith("legacy_"));
   if (legacy.disabled) legacy.parentElement.title = "this index set has no legacy indexes (build it with --world)";
-  renderRankers();
+  const rerank = $("rerank");
+  rerank.disabled = !student;
+  rerank.parentElement.title = student
+    ? `the student ${student.version} re-scores the embeddings' top ${student.candidates} pins and products`
+    : "the service has no relevance model (serve it with --student)";
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search($("q").value); });
-  legacy.addEventListener("change", () => { if ($("q").value.trim()) search($("q").value); });
+  for (const box of [legacy, rerank]) box.addEventListener("change", () => { if ($("q").value.trim()) search($("q").value); });
   $("lang").addEventListener("change", () => { applyLanguage(); setUrl($("q").value, false); });
   for (const t of TYPES) $("tab-" + t).addEventListener("click", () => selectTab(t));
   window.addEventListener("popstate", load);
@@ -255,6 +258,7 @@ async function init() {
 function load() {
   const p = params();
   $("legacy").checked = p.get("legacy") === "1" && !$("legacy").disabled;
+  $("rerank").checked = !!student && p.get("rerank") !== "0";
   if (p.has("q")) search(p.get("q"), false);
   else { $("q").value = ""; showMessage(""); clearResults(); }
 }
