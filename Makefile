@@ -64,9 +64,14 @@ demo: setup ## run the whole pipeline end to end on a synthetic world and show t
 	# --world and --enriched: the items' display fields (items/*.parquet) for the search page and fields=.
 	$(VENV)/bin/omnisage index --embeddings $(DEMO_DIR)/embeddings --world $(DEMO_DIR)/world \
 	  --enriched $(DEMO_DIR)/enriched --out $(DEMO_DIR)/indexes --config $(DEMO_CONFIG)
-	# Start the service, send a few searches (pins, products and related queries from one query embedding), stop it.
+	# The relevance model: a MiniLM cross-encoder teacher on the world's English labels, silver labels for the first
+	# stage's candidates of every query, the real-time student; its report on held-out labels in four languages.
+	$(VENV)/bin/omnisage relevance --data $(DEMO_DIR)/world --enriched $(DEMO_DIR)/enriched --model $(DEMO_DIR)/run/model \
+	  --eval-labels $(DEMO_DIR)/world/truth/relevance_eval.parquet --out $(DEMO_DIR)/relevance --config $(DEMO_CONFIG)
+	# Start the service, send a few searches (pins, products and related queries from one query embedding; pins and
+	# products re-ranked by the student), stop it.
 	$(VENV)/bin/omnisage serve --model $(DEMO_DIR)/run/model --indexes $(DEMO_DIR)/indexes --port $(DEMO_PORT) \
-	  --config $(DEMO_CONFIG) > $(DEMO_DIR)/serve.log 2>&1 & pid=$$!; \
+	  --student $(DEMO_DIR)/relevance/student --config $(DEMO_CONFIG) > $(DEMO_DIR)/serve.log 2>&1 & pid=$$!; \
 	$(VENV)/bin/omnisage search --wait 120 --url http://127.0.0.1:$(DEMO_PORT) --world $(DEMO_DIR)/world -k 3 \
 	  "blue sofa" "chocolate cake" "robe de mariée"; rc=$$?; kill $$pid; wait $$pid 2>/dev/null; exit $$rc
 	# Last: Recall@10 of the trained model vs SearchSage and the baselines on held-out pairs.
@@ -78,6 +83,7 @@ serve: setup ## serve the demo's model and indexes (after make demo) with the se
 	@test -f $(DEMO_DIR)/indexes/indexes.json || { echo "no $(DEMO_DIR)/indexes: run \`make demo\` first"; exit 1; }
 	@echo "omnisage: open http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops the service)"
 	$(VENV)/bin/omnisage serve --model $(DEMO_DIR)/run/model --indexes $(DEMO_DIR)/indexes --port $(DEMO_PORT) \
+	  $$(test -f $(DEMO_DIR)/relevance/student/student.json && echo --student $(DEMO_DIR)/relevance/student) \
 	  --config $(DEMO_CONFIG)
 
 test: setup system lint ## run every test (lint included); installs Java, redis-server, wrk and chromium first
