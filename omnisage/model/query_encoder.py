@@ -91,6 +91,14 @@ def save_backbone(backbone: nn.Module, tokenizer: Any, folder: str | Path) -> No
         tokenizer.save_pretrained(folder)
 
 
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, T, H) token states -> (B, H): the mean over real tokens, or the first ([CLS]) token."""
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return hidden[:, 0]
+
+
 class QueryEncoder(nn.Module):
     """Query texts -> (B, D) unit vectors: encoder's first-token (CLS) state or the mean of its token states,
     one linear projection, L2. (The lexical channel, when the model has one, is added by OmniSageModel.)"""
@@ -164,12 +172,9 @@ class QueryEncoder(nn.Module):
 
     def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
         """Tokenizer output (input_ids, attention_mask, ...: (B, T)) -> (B, D) unit vectors."""
-        hidden = self.backbone(**tokens).last_hidden_state  # (B, T, H)
-        if self.pooling == "mean":
-            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
-        else:
-            pooled = hidden[:, 0]  # (B, H)
+        pooled = pool(
+            self.backbone(**tokens).last_hidden_state, tokens["attention_mask"], self.pooling
+        )  # (B, H)
         return F.normalize(self.projection(pooled), dim=-1)  # (B, D)
 
     def forward_bucketed(self, tokens: dict[str, torch.Tensor], buckets: int) -> torch.Tensor:

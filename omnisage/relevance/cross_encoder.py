@@ -30,7 +30,7 @@ from torch import nn
 from omnisage.atomic import atomic_folder, write_text
 from omnisage.data.scale import RelevanceScale
 from omnisage.errors import OmniSageError
-from omnisage.model.query_encoder import load_backbone, save_backbone
+from omnisage.model.query_encoder import load_backbone, pool, save_backbone
 from omnisage.text.normalize import normalize
 
 POOLINGS = ("mean", "cls")
@@ -87,12 +87,9 @@ class CrossEncoder(nn.Module):
         return scale.n_classes if scale.kind == "levels" else 1
 
     def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.backbone(**tokens).last_hidden_state  # (B, T, H)
-        if self.pooling == "mean":
-            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
-        else:
-            pooled = hidden[:, 0]  # (B, H): [CLS]
+        pooled = pool(
+            self.backbone(**tokens).last_hidden_state, tokens["attention_mask"], self.pooling
+        )  # (B, H)
         return self.head(pooled)  # (B, outputs)
 
     @torch.no_grad()

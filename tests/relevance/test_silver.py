@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-import torch
 
 from omnisage.config import RelevanceConfig
 from omnisage.data.scale import FIVE_LEVELS, HOMEDEPOT
@@ -25,11 +24,8 @@ QUIET = {"progress": False, "log": lambda _: None}
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _single_thread(one_thread):
+    """Every test here on one torch thread (tests/conftest.py)."""
 
 
 def _teacher(folder: Path, scale, labels: list[float], seed: int = 0) -> Path:
