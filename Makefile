@@ -13,7 +13,7 @@ DEMO_AS_OF ?= 2024-06-16
 DEMO_CONFIG ?= default
 DEMO_TRAIN_SET ?= --set train.steps=400
 DEMO_PORT ?= 8765
-EXTRAS := dev,spark,captions,eval,serve
+EXTRAS := dev,spark,captions,eval,serve,bench
 # The versions `make test` passed with; `make constraints` regenerates it on purpose (see README, Development).
 CONSTRAINTS := constraints.txt
 CONSTRAINTS_HEADER := \# Pins what .venv installs (pip -c). Written by `make constraints`; commit it once `make test` passes.

@@ -143,13 +143,30 @@ def summarize(
     return rows
 
 
+def _paired_hits(
+    table: pa.Table, cfg: EvalConfig, system: str, baseline: str, mask: np.ndarray
+) -> np.ndarray:
+    """(n, 2): hit@k of `system` and of `baseline` on the same pairs."""
+    a = table.column(RANK_PREFIX + system).to_numpy(zero_copy_only=False)[mask].astype(float)
+    b = table.column(RANK_PREFIX + baseline).to_numpy(zero_copy_only=False)[mask].astype(float)
+    return np.stack([a <= cfg.k, b <= cfg.k], axis=1).astype(np.float64)
+
+
+def recall_difference(
+    table: pa.Table, cfg: EvalConfig, system: str, baseline: str, mask: np.ndarray
+) -> tuple[float, float, float]:
+    """(recall(system) - recall(baseline), CI low, CI high) by a paired bootstrap over the pairs."""
+    hits = _paired_hits(table, cfg, system, baseline, mask)  # (n, 2)
+    means = bootstrap_means(hits, cfg.bootstrap, cfg.seed)  # (B, 2)
+    lo, hi = percentile_interval(means[:, 0] - means[:, 1])
+    return float(hits[:, 0].mean() - hits[:, 1].mean()), lo, hi
+
+
 def relative_gain(
     table: pa.Table, cfg: EvalConfig, system: str, baseline: str, mask: np.ndarray
 ) -> tuple[float, float, float]:
     """(recall(system) / recall(baseline) - 1, CI low, CI high) by a paired bootstrap over the pairs."""
-    a = table.column(RANK_PREFIX + system).to_numpy(zero_copy_only=False)[mask].astype(float)
-    b = table.column(RANK_PREFIX + baseline).to_numpy(zero_copy_only=False)[mask].astype(float)
-    hits = np.stack([a <= cfg.k, b <= cfg.k], axis=1).astype(np.float64)  # (n, 2)
+    hits = _paired_hits(table, cfg, system, baseline, mask)  # (n, 2)
     means = bootstrap_means(hits, cfg.bootstrap, cfg.seed)  # (B, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         gains = means[:, 0] / means[:, 1] - 1.0

@@ -17,7 +17,15 @@ import pyarrow as pa
 from omnisage.atomic import write_text
 from omnisage.config import EvalConfig, config_to_dict
 from omnisage.data.io import write_table
-from omnisage.eval.evaluate import Evaluation, curves, rank_systems, rank_table, relative_gain, summarize
+from omnisage.eval.evaluate import (
+    Evaluation,
+    curves,
+    rank_systems,
+    rank_table,
+    recall_difference,
+    relative_gain,
+    summarize,
+)
 from omnisage.eval.metrics import CONFIDENCE
 
 TASK_NAMES = {"pin": "query → pin", "product": "query → product", "query": "query → query"}
@@ -89,6 +97,22 @@ def gains(table: pa.Table, cfg: EvalConfig, system: str, baselines: Sequence[str
                 g, lo, hi = relative_gain(table, cfg, system, baseline, both)
                 out.append({"system": system, "baseline": baseline, "task": task, "action": action,
                             "gain": g, "ci_low": lo, "ci_high": hi})  # fmt: skip
+    return out
+
+
+def differences(table: pa.Table, cfg: EvalConfig, reference: str, systems: Sequence[str]) -> list[dict]:
+    """Recall@k of each system minus the reference's, per task, on the pairs both rank, paired bootstrap CI."""
+    out = []
+    tasks = np.asarray(table.column("task").to_numpy(zero_copy_only=False), dtype=object)
+    for system in systems:
+        for task in dict.fromkeys(tasks.tolist()):
+            both = tasks == task
+            for s in (system, reference):
+                both &= ~np.isnan(table.column("rank:" + s).to_numpy(zero_copy_only=False).astype(float))
+            if both.any():
+                d, lo, hi = recall_difference(table, cfg, system, reference, both)
+                out.append({"system": system, "reference": reference, "task": task, "pairs": int(both.sum()),
+                            "difference": d, "ci_low": lo, "ci_high": hi})  # fmt: skip
     return out
 
 

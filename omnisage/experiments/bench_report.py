@@ -17,10 +17,10 @@ from omnisage.config import Config, config_to_dict
 from omnisage.data.io import write_table
 from omnisage.data.judgments import RelevanceSet
 from omnisage.eval.evaluate import Evaluation, rank_systems, rank_table, summarize
-from omnisage.eval.report import TASK_NAMES, cell, gain_text, gains, markdown_table
+from omnisage.eval.report import TASK_NAMES, cell, differences, gain_text, gains, markdown_table
 from omnisage.experiments.harness import Trained
 from omnisage.experiments.split import BenchSplit
-from omnisage.experiments.variants import BENCH_BASELINES, BENCH_VARIANTS, HYBRID, HYBRID_ABOUT, by_name
+from omnisage.experiments.variants import BENCH_BASELINES, BENCH_VARIANTS, HYBRID, HYBRID_ABOUT, PEER, by_name
 
 PRIMARY = "omnisage"
 
@@ -80,6 +80,13 @@ def bench_report(
             if g["action"] == "all"
         ],
         "primary": primary,
+        # Every other system against the sentence-transformers peer, in points of Recall@k (when it was ranked).
+        "versus": {
+            "reference": PEER,
+            "differences": differences(table, config.eval, PEER, [s for s in systems if s != PEER]),
+        }
+        if PEER in systems
+        else None,
         "training": summaries,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "eval_seconds": {k: round(v, 1) for k, v in ev.seconds.items()},
@@ -127,6 +134,7 @@ def bench_markdown(report: dict[str, Any]) -> str:
             f"\nRelative gain of {report['primary']} (paired bootstrap):\n",
             markdown_table(["over", "task", "gain"], rows),
         ]
+    parts += _versus_markdown(report)
     if report["training"]:
         rows = [
             [name, s.get("steps"), f"{s.get('epochs') or 0:.2f}", ", ".join(s.get("tasks") or []),
@@ -146,6 +154,24 @@ def write_report(out: str | Path, report: dict[str, Any], table: pa.Table) -> li
         write_text(out / "report.json", json.dumps(report, indent=1, default=str) + "\n"),
         write_text(out / "report.md", bench_markdown(report)),
         write_table(table, out / "ranks.parquet"),
+    ]
+
+
+def _versus_markdown(report: dict[str, Any]) -> list[str]:
+    """Recall@k of each system minus the peer's: one row per system, one column per task."""
+    versus = report.get("versus")
+    if not versus or not versus["differences"]:
+        return []
+    tasks = list(dict.fromkeys(d["task"] for d in versus["differences"]))
+    by_key = {(d["system"], d["task"]): d for d in versus["differences"]}
+    rows = [
+        [system, *(f"{d['difference']:+.3f} ({d['ci_low']:+.3f}…{d['ci_high']:+.3f})"
+                   if (d := by_key.get((system, t))) else "–" for t in tasks)]
+        for system in dict.fromkeys(d["system"] for d in versus["differences"])
+    ]  # fmt: skip
+    return [
+        f"\nRecall@{report['k']} minus {versus['reference']}'s (paired bootstrap, 95% CI):\n",
+        markdown_table(["system", *(TASK_NAMES.get(t, t) for t in tasks)], rows),
     ]
 
 

@@ -34,6 +34,7 @@ from omnisage.experiments.variants import (
     BENCH_BASELINES,
     BENCH_VARIANTS,
     HYBRID,
+    PEER,
     Variant,
     by_name,
     pick,
@@ -131,7 +132,24 @@ def _train(
     return harness.train_variants(variants, out, plan, train, log=log)
 
 
-def baseline_systems(names: tuple[str, ...], config: Config, dim: int) -> list[System]:
+def _train_peers(
+    world: Path, enriched: Path, out: Path, preset: str | Path, overrides: list[str], split: BenchSplit,
+    dim: int, *, progress: bool, log: Log,
+) -> dict[str, Trained]:  # fmt: skip
+    """The baselines that train (the sentence-transformers peer) into OUT/baselines/<name>, on the pairs of the
+    variants' training window."""
+    config = variant_config(preset, overrides, Variant(PEER, (), (), BENCH_BASELINES[PEER]), split, dim)
+    if PEER not in config.bench.baselines:
+        return {}
+    from omnisage.experiments.peer import train_peer
+
+    folder = out / "baselines" / PEER
+    return {PEER: train_peer(world, enriched, folder, config, progress=progress, log=log)}
+
+
+def baseline_systems(
+    names: tuple[str, ...], config: Config, dim: int, peers: dict[str, Trained] | None = None
+) -> list[System]:
     from omnisage.eval.baselines import BM25System, MeanPoolEncoder
     from omnisage.eval.systems import EmbeddingSystem, legacy_vectors
 
@@ -143,6 +161,10 @@ def baseline_systems(names: tuple[str, ...], config: Config, dim: int) -> list[S
             out.append(BM25System(own, name="bm25"))
         elif name == "bm25_enriched":
             out.append(BM25System((*own, "engaged_queries"), name="bm25_enriched"))
+        elif name == PEER:
+            from omnisage.experiments.peer import peer_system
+
+            out.append(peer_system((peers or {})[PEER].bundle, own))
         else:
             # The legacy vectors are exactly this encoder over the product text, so they are reused as is.
             encoder = MeanPoolEncoder(config.bench.legacy_encoder, config.bench.legacy_max_tokens)
@@ -159,7 +181,9 @@ def hybrid_system(model: Any, config: Config) -> System:
 
 
 def _check(config: Config) -> list[Variant]:
-    """The variants to train (the other bench settings are checked where the config is built)."""
+    """The variants to train, once the baselines are known too (the other bench settings are checked where the
+    config is built)."""
+    require_known(config.bench.baselines, BENCH_BASELINES, "config bench.baselines: unknown")
     return pick(BENCH_VARIANTS, config.bench.variants, "config bench.variants: unknown")
 
 
@@ -189,12 +213,13 @@ def run_benchmark(
     world, enriched, dim, seconds = prepare_world(
         split, out, config, Path(cache_dir), progress=progress, log=log
     )
+    peers = _train_peers(world, enriched, out, preset, overrides, split, dim, progress=progress, log=log)
     trained = _train(
         variants, world, enriched, out, preset, overrides, split, dim, progress=progress, log=log
     )
-    seconds.update({f"train:{name}": t.seconds for name, t in trained.items()})
+    seconds.update({f"train:{name}": t.seconds for name, t in {**peers, **trained}.items()})
     sets, windows = eval_sets(split, pq.read_table(enriched), config.eval)
-    ev = _rank_all(Evaluation(windows, sets), trained, config, dim, log)
+    ev = _rank_all(Evaluation(windows, sets), trained, config, dim, log, peers)
     seconds["evaluation"] = sum(ev.seconds.values())
     relevance = None
     if "omnisage" in trained:
@@ -209,17 +234,19 @@ def run_benchmark(
 
         save_bundle(save_model, load_bundle(trained["omnisage"].bundle))
     seconds["total"] = time.perf_counter() - started
-    report, table = bench_report(ev, config, data, split, trained, seconds, command=command)
+    report, table = bench_report(ev, config, data, split, {**peers, **trained}, seconds, command=command)
     if relevance is not None:
         report.update(relevance)
     write_report(out, report, table)
     return report
 
 
-def _rank_all(ev: Evaluation, trained: dict[str, Trained], config: Config, dim: int, log: Log) -> Evaluation:
+def _rank_all(
+    ev: Evaluation, trained: dict[str, Trained], config: Config, dim: int, log: Log, peers: dict[str, Trained]
+) -> Evaluation:
     """Rank the baselines, then each trained variant's towers (and the hybrid), one model in memory at a time."""
     log(f"== ranking: {', '.join(f'{t} {s.pairs.num_rows:,} pairs' for t, s in ev.sets.items())}")
-    _rank(ev, baseline_systems(config.bench.baselines, config, dim), config)
+    _rank(ev, baseline_systems(config.bench.baselines, config, dim, peers), config)
     variants = by_name(BENCH_VARIANTS)
     for name, t in trained.items():
         model = load_bundle(t.bundle)

@@ -121,7 +121,10 @@ BENCH_BASELINES = {
     "bm25": "BM25 over the product's own text",
     "bm25_enriched": "BM25 over the product's own text + its engaged queries (training logs)",
     "zero_shot": "the frozen legacy encoder (all-MiniLM-L6-v2) on queries and product text, untrained",
+    "sentence_transformers": "the peer: the legacy encoder fine-tuned by sentence-transformers on the same "
+    "product pairs (MultipleNegativesRankingLoss, batch 64, lr 2e-5, one epoch; needs omnisage[bench])",
 }
+PEER = "sentence_transformers"  # the baseline each system is compared with in points of Recall@k
 HYBRID = "omnisage+bm25"
 HYBRID_ABOUT = "the full model's scores fused with BM25 over the product's own text (per-query z-scores)"
 
