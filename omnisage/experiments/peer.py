@@ -103,6 +103,7 @@ def _fit(
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         seed=config.train.seed,
         save_strategy="no",
+        logging_steps=50,  # the loss in the log every 50 steps: an epoch takes many minutes on a CPU
         report_to="none",
         disable_tqdm=not progress,
     )
