@@ -90,7 +90,7 @@ def _embed(sub: argparse._SubParsersAction) -> None:
         description="Stream the enriched entity table through the entity encoder and the queries table "
         "through the query encoder, into OUT/{entities,queries}/part-*.parquet (entity_type, entity_id, "
         "vector, model_version). Resumable: finished parts are kept. --shard i/n runs worker i of n. "
-        "--engine spark runs one Spark task per part (master: infer.spark_master, default local[*]), writing "
+        "--engine spark runs one Spark task per part (master: spark.master, default local[*]), writing "
         "the same parts; executors must see the model, the input and OUT at the same paths.",
     )
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
