@@ -305,6 +305,9 @@ class BenchConfig:
     # Also rank "omnisage+bm25": the full model's scores fused with BM25 over the product text, each
     # standardized per query over the corpus, BM25 at this weight. None = not ranked.
     hybrid_weight: float | None = 0.25
+    # Train and report the relevance model on the full model's first stage ([relevance]; ~25 min on 2 cores).
+    # false: retrieval rows only, e.g. when comparing variants.
+    relevance: bool = True
 
     def __post_init__(self) -> None:
         if self.hybrid_weight is not None and not self.hybrid_weight >= 0:
