@@ -15,20 +15,21 @@ from omnisage.train.batches import TrainBatch
 from omnisage.train.pairs import DATASETS
 
 
-def tasks_for(datasets: list[str] | tuple[str, ...], towers: tuple[str, ...]) -> list[Task]:
+def tasks_for(shares: dict[str, float], towers: tuple[str, ...]) -> list[Task]:
     """The tasks of each dataset: its entities through the learned tower and/or the legacy vectors, and
-    query→query through the query encoder. Tasks of one dataset share its pairs."""
+    query→query through the query encoder. Tasks of one dataset share its pairs, and weigh in the total loss
+    by the dataset's share of the batch (`shares`), so the mix sets each task's influence."""
     tasks: list[Task] = []
-    for name in datasets:
+    for name, share in shares.items():
         entity_type = DATASETS[name][0]
         if entity_type == "query":
             if "query" in towers:
-                tasks.append(Task(name, name, "query"))
+                tasks.append(Task(name, name, "query", share))
             continue
         if "entity" in towers:
-            tasks.append(Task(name, name, "entity"))
+            tasks.append(Task(name, name, "entity", share))
         if "legacy" in towers:
-            tasks.append(Task(f"legacy_{name}", name, "legacy"))
+            tasks.append(Task(f"legacy_{name}", name, "legacy", share))
     return tasks
 
 

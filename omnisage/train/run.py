@@ -228,7 +228,8 @@ def build_model(
 
 def build_objective(model: OmniSageModel, data: TrainData, train: TrainConfig) -> TrainingObjective:
     """The tasks of the datasets with pairs, their multi-task loss, and the encoders it trains."""
-    tasks = tasks_for(tuple(data.pairs), train.towers)
+    per_worker = allocate(train.batch_size, {n: train.mix[n] for n in data.pairs})
+    tasks = tasks_for({n: count / train.batch_size for n, count in per_worker.items()}, train.towers)
     if not tasks:
         raise OmniSageError(f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}")
     loss = MultiTaskLoss(
