@@ -16,7 +16,7 @@ import resource
 import tempfile
 import time
 
-from omnisage.config import InferConfig
+from omnisage.config import InferConfig, SparkConfig
 from omnisage.infer.embed import embed_all, resolve_input
 from omnisage.model.bundle import load_model
 
@@ -71,7 +71,7 @@ def _spark(master: str):
     from omnisage.features.engines import spark_session
 
     start = time.perf_counter()
-    session = spark_session(master, "2g", app="omnisage-embed")
+    session = spark_session(SparkConfig(master=master, driver_memory="2g"), app="omnisage-embed")
     print(f"Spark session {master} started in {time.perf_counter() - start:.1f} s")
     return session
 

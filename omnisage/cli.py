@@ -17,8 +17,22 @@ from omnisage.errors import OmniSageError, describe_os_error
 Registrar = Callable[[argparse._SubParsersAction], None]
 
 
-def _add_config_args(parser: argparse.ArgumentParser, default: str = "default") -> None:
-    parser.add_argument("--config", default=default, help=f"preset name or .toml path (default: {default})")
+def _add_shared_args(
+    parser: argparse.ArgumentParser,
+    *,
+    out: str | None = "output directory",
+    readme: bool = False,
+    config: str = "default",
+) -> None:
+    """The options the stages share, after their own: the output folder (`out`: its help; None = no --out), the
+    README whose Results section to fill, and the settings (--config, --set)."""
+    if out is not None:
+        parser.add_argument("--out", required=True, metavar="DIR", help=out)
+    if readme:
+        parser.add_argument(
+            "--readme", metavar="FILE", help="also write the results into this README's Results section"
+        )
+    parser.add_argument("--config", default=config, help=f"preset name or .toml path (default: {config})")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -37,10 +51,9 @@ def _synth(sub: argparse._SubParsersAction) -> None:
         "legacy_embeddings and image_embeddings (Parquet), truth/ and world.json into OUT, deterministic per "
         "seed, and print a coverage summary. Settings: [synth] of the config, overridden by --scale/--seed.",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--scale", type=int, metavar="PINS", help="number of pins (default: synth.pins)")
     p.add_argument("--seed", type=int, help="random seed (default: synth.seed)")
-    _add_config_args(p)
+    _add_shared_args(p)
 
     p.set_defaults(func=commands.synth_command)
 
@@ -72,13 +85,12 @@ def _enrich(sub: argparse._SubParsersAction) -> None:
         help="cutoff, ISO 8601 (UTC when no zone): later logs are ignored",
     )
     p.add_argument("--engine", choices=("duckdb", "spark"), help="default: enrich.engine (duckdb)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument(
         "--state",
         metavar="FILE",
         help="engaged-query state (Parquet): updated from the logs since its cutoff, created when absent",
     )
-    _add_config_args(p)
+    _add_shared_args(p)
 
     p.set_defaults(func=commands.enrich_command)
 
@@ -90,13 +102,12 @@ def _embed(sub: argparse._SubParsersAction) -> None:
         description="Stream the enriched entity table through the entity encoder and the queries table "
         "through the query encoder, into OUT/{entities,queries}/part-*.parquet (entity_type, entity_id, "
         "vector, model_version). Resumable: finished parts are kept. --shard i/n runs worker i of n. "
-        "--engine spark runs one Spark task per part (master: infer.spark_master, default local[*]), writing "
+        "--engine spark runs one Spark task per part (master: spark.master, default local[*]), writing "
         "the same parts; executors must see the model, the input and OUT at the same paths.",
     )
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle (omnisage train)")
     p.add_argument("--enriched", metavar="PATH", help="enriched_entities.parquet, or the folder holding it")
     p.add_argument("--queries", metavar="PATH", help="queries table (file), or a data directory holding one")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument(
         "--shard", default="0/1", metavar="I/N", help="this worker's share of the parts (default 0/1)"
     )
@@ -105,7 +116,7 @@ def _embed(sub: argparse._SubParsersAction) -> None:
         choices=("local", "spark"),
         help="local: this process; spark: a Spark job, one task per part (default: infer.engine, local)",
     )
-    _add_config_args(p)
+    _add_shared_args(p)
 
     p.set_defaults(func=commands.embed_command)
 
@@ -130,8 +141,7 @@ def _index(sub: argparse._SubParsersAction) -> None:
         help="enriched_entities.parquet or its folder: display fields (titles, captions, board titles, engaged "
         "queries) stored in OUT/items/ for the search page",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    _add_config_args(p)
+    _add_shared_args(p)
 
     p.set_defaults(func=commands.index_command)
 
@@ -163,7 +173,7 @@ def _serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="default: serve.host (127.0.0.1)")
     p.add_argument("--port", type=_port, help="default: serve.port (8000)")
     p.add_argument("--redis", metavar="URL", help="shared cache tier, e.g. redis://127.0.0.1:6379/0")
-    _add_config_args(p)
+    _add_shared_args(p, out=None)
 
     p.set_defaults(func=commands.serve_command)
 
@@ -206,11 +216,7 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
         metavar="LIST",
         help="comma list of random,bm25,bm25_enriched,zero_shot (default: eval.baselines)",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="report folder")
-    p.add_argument(
-        "--readme", metavar="FILE", help="also write the results into this README's Results section"
-    )
-    _add_config_args(p)
+    _add_shared_args(p, out="report folder", readme=True)
 
     p.set_defaults(func=commands.evaluate_command)
 
@@ -232,8 +238,7 @@ def _train(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="enriched_entities.parquet or its folder (default: the one in DIR; without one, raw text only)",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    _add_config_args(p)
+    _add_shared_args(p)
 
     p.set_defaults(func=commands.train_command)
 
@@ -260,8 +265,7 @@ def _relevance(sub: argparse._SubParsersAction) -> None:
         help="held-out labels on the same scale to report on (their queries get no silver labels), e.g. a "
         "synthetic world's truth/relevance_eval.parquet",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    _add_config_args(p)
+    _add_shared_args(p)
     p.set_defaults(func=commands.relevance_command)
 
 
@@ -280,10 +284,6 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tables", default="2,3,4,5,6", metavar="LIST", help="paper tables to build (default: all)"
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (variants, ranks, report)")
-    p.add_argument(
-        "--readme", metavar="FILE", help="also write the results into this README's Results section"
-    )
     p.add_argument(
         "--train-only",
         metavar="NAMES",
@@ -292,7 +292,7 @@ def _ablate(sub: argparse._SubParsersAction) -> None:
         "full, searchsage, no_compat, continuous, no_captions, text, boards, and per task of pin, product, "
         "query: TASK_only, TASK_only_share)",
     )
-    _add_config_args(p)
+    _add_shared_args(p, out="output folder (variants, ranks, report)", readme=True)
 
     p.set_defaults(func=commands.ablate_command)
 
@@ -322,7 +322,7 @@ def _bench(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--cache", default=".omnisage-cache", metavar="DIR", help="legacy-vector cache")
         q.add_argument("--strict", action="store_true", help="stop at the first bad row (default: count it)")
         q.add_argument("--no-progress", action="store_true", help="no progress bars")
-        _add_config_args(q, default="bench")
+        _add_shared_args(q, out=None, config="bench")
 
     p.set_defaults(func=commands.bench_command)
 

@@ -48,10 +48,13 @@ def enrich_command(args: argparse.Namespace) -> int:
     from omnisage.config import load_config
     from omnisage.features.enriched import format_report, parse_as_of, run_enrich
 
-    config = load_config(args.config, args.overrides).enrich
+    full = load_config(args.config, args.overrides)
+    config = full.enrich
     if args.engine:
         config = dataclasses.replace(config, engine=args.engine)
-    report = run_enrich(args.data, parse_as_of(args.as_of), args.out, config, state_path=args.state)
+    report = run_enrich(
+        args.data, parse_as_of(args.as_of), args.out, config, state_path=args.state, spark_config=full.spark
+    )
     print(format_report(report))
     print(f"ok: wrote {args.out}/enriched_entities.parquet and {args.out}/coverage.json")
     return 0
@@ -64,7 +67,8 @@ def embed_command(args: argparse.Namespace) -> int:
     from omnisage.infer.embed import embed_all, parse_shard, resolve_input
     from omnisage.model.bundle import load_model
 
-    config = load_config(args.config, args.overrides).infer
+    full = load_config(args.config, args.overrides)
+    config = full.infer
     if args.engine:
         config = dataclasses.replace(config, engine=args.engine)
     shard = parse_shard(args.shard)
@@ -73,7 +77,9 @@ def embed_command(args: argparse.Namespace) -> int:
     if config.engine == "spark":
         from omnisage.infer.embed_spark import embed_all_spark
 
-        report = embed_all_spark(args.model, args.out, config, enriched, queries, shard)
+        report = embed_all_spark(
+            args.model, args.out, config, enriched, queries, shard, spark_config=full.spark
+        )
     else:
         report = embed_all(load_model(args.model), args.out, config, enriched, queries, shard)
     print(

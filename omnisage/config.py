@@ -60,14 +60,8 @@ class ModelConfig:
     image_dim: int = 64  # image embedding width (the released code: 1024)
     use_image_features: bool = True
     text_fields: tuple[TextField, ...] = (
-        "title",
-        "description",
-        "caption",
-        "board_titles",
-        "engaged_queries",
-        "brand",
-        "color",
-    )
+        "title", "description", "caption", "board_titles", "engaged_queries", "brand", "color",
+    )  # fmt: skip
     unigram_cap: int = 200_000
     bigram_cap: int = 1_000_000
     trigram_cap: int = 64_000
@@ -148,29 +142,31 @@ class EvalConfig:
 class EnrichConfig:
     """Content enrichment (`omnisage enrich`; paper §3.2): board titles, engaged queries, captions."""
 
-    engine: Literal["duckdb", "spark"] = "duckdb"  # the same SQL runs on both
-    spark_master: str = "local[2]"  # a cluster URL in production
-    spark_driver_memory: str = "4g"
-    spark_shuffle_partitions: int = 8
+    engine: Literal["duckdb", "spark"] = "duckdb"  # the same SQL runs on both; Spark is set by [spark]
     threads: int = 0  # DuckDB worker threads; 0 = all cores
     window_days: int = 730  # engaged queries: two years of logs before --as-of
     state_cap: int = 0  # queries kept per entity in the incremental state; 0 = all (exact)
     top_queries: int = 20
     top_board_titles: int = 10
     # Weight of each engagement type in an engaged query's score (a weighted count).
-    action_weights: dict[str, float] = field(
-        default_factory=lambda: {
-            "save": 1.0,
-            "long_click": 1.0,
-            "click": 0.25,
-            "add_to_cart": 2.0,
-            "checkout": 3.0,
-        }
-    )
+    action_weights: dict[str, float] = field(default_factory=lambda: {
+        "save": 1.0, "long_click": 1.0, "click": 0.25, "add_to_cart": 2.0, "checkout": 3.0,
+    })  # fmt: skip
     caption_model: str | None = None  # local BLIP-style directory; None = precomputed captions only
     caption_cache: str | None = None  # SQLite file; None = <out>/caption_cache.sqlite
     caption_batch_size: int = 16
     caption_max_tokens: int = 30
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """The Spark session of `omnisage enrich --engine spark` and `omnisage embed --engine spark`."""
+
+    # A cluster URL in production. Local mode: every core, as DuckDB's enrich.threads = 0, not a fixed local[2]
+    # that would leave a larger machine's cores idle (embed runs a task per part on them).
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8  # of the enrichment SQL's joins and GROUP BYs (embed plans its own tasks)
 
 
 @dataclass(frozen=True)
@@ -237,9 +233,7 @@ class InferConfig:
 
     batch_size: int = 512  # rows per encoder call
     part_rows: int = 50_000  # rows per output part: the unit of resumption and of `--shard i/n`
-    engine: Literal["local", "spark"] = "local"  # spark: one task per part, for catalogs beyond one machine
-    spark_master: str = "local[*]"  # a cluster URL in production
-    spark_driver_memory: str = "4g"
+    engine: Literal["local", "spark"] = "local"  # spark: a task per part, for catalogs beyond one machine
 
 
 @dataclass(frozen=True)
@@ -311,6 +305,9 @@ class BenchConfig:
     # Also rank "omnisage+bm25": the full model's scores fused with BM25 over the product text, each
     # standardized per query over the corpus, BM25 at this weight. None = not ranked.
     hybrid_weight: float | None = 0.25
+    # Train and report the relevance model on the full model's first stage ([relevance]; ~25 min on 2 cores).
+    # false: retrieval rows only, e.g. when comparing variants.
+    relevance: bool = True
 
     def __post_init__(self) -> None:
         if self.hybrid_weight is not None and not self.hybrid_weight >= 0:
@@ -352,6 +349,7 @@ class Config:
     synth: SynthConfig = field(default_factory=SynthConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     enrich: EnrichConfig = field(default_factory=EnrichConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     infer: InferConfig = field(default_factory=InferConfig)
@@ -376,6 +374,14 @@ def preset_path(name: str | Path) -> Path:
     return candidate
 
 
+# Settings that moved to [spark]: an old preset or --set is told the new key (enrich.spark_master -> spark.master).
+MOVED = {
+    f"{section}.spark_{key}": f"spark.{key}"
+    for section in ("enrich", "infer")
+    for key in ("master", "driver_memory", "shuffle_partitions")
+}
+
+
 def load_config(preset: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the preset's TOML, then `section.field=value` overrides."""
     values: dict[str, Any] = {}
@@ -386,7 +392,7 @@ def load_config(preset: str | Path | None = None, overrides: list[str] | None = 
         except tomllib.TOMLDecodeError as exc:
             raise OmniSageError(f"{path}: invalid TOML: {exc}") from None
     values = merge(values, parse_overrides(overrides or []))
-    return build(Config, values)
+    return build(Config, values, moved=MOVED)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -58,13 +58,16 @@ def coerce(value: Any, kind: Any, where: str) -> Any:
     return value
 
 
-def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
+def build(cls: type, values: dict[str, Any], where: str = "", moved: dict[str, str] | None = None) -> Any:
     """A config dataclass from raw TOML/JSON values, nested sections included (`where`: the dotted prefix of
-    the section, for errors). Unknown settings are an error; a table overrides keys of the default table."""
+    the section, for errors). Unknown settings are an error, naming the new key of one in `moved` (old dotted
+    key -> new); a table overrides keys of the default table."""
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
+        if name not in known and f"{where}{name}" in (moved or {}):
+            raise OmniSageError(f"config: '{where}{name}' is now '{moved[where + name]}'")
         if name not in known:
             raise OmniSageError(
                 f"config: unknown setting '{where}{name}' (known: {', '.join(sorted(known))})"
@@ -73,7 +76,7 @@ def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
         if dataclasses.is_dataclass(kind):
             if not isinstance(value, dict):
                 raise OmniSageError(f"config: '{where}{name}' is a section, not a value")
-            kwargs[name] = build(kind, value, f"{where}{name}.")
+            kwargs[name] = build(kind, value, f"{where}{name}.", moved)
         else:
             kwargs[name] = coerce(value, kind, f"{where}{name}")
             default = known[name].default_factory

@@ -8,9 +8,10 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark():
+    from omnisage.config import SparkConfig
     from omnisage.features.engines import spark_session
 
-    session = spark_session("local[2]", "2g", 4)
+    session = spark_session(SparkConfig(master="local[2]", driver_memory="2g", shuffle_partitions=4))
     yield session
     session.stop()
 

@@ -30,6 +30,20 @@ def test_override_errors_are_one_line() -> None:
         load_config("nope")
 
 
+def test_one_spark_section_and_the_old_keys_name_it(tmp_path: Path) -> None:
+    """enrich and embed used to carry a Spark master each; [spark] is the one place now."""
+    spark = load_config(None, ["spark.master=spark://head:7077", "spark.shuffle_partitions=64"]).spark
+    assert (spark.master, spark.driver_memory, spark.shuffle_partitions) == ("spark://head:7077", "4g", 64)
+    with pytest.raises(OmniSageError, match=r"^config: 'infer\.spark_master' is now 'spark\.master'"):
+        load_config(None, ["infer.spark_master=local[4]"])
+    preset = tmp_path / "old.toml"
+    preset.write_text("[enrich]\nspark_shuffle_partitions = 16\n")
+    with pytest.raises(
+        OmniSageError, match=r"'enrich\.spark_shuffle_partitions' is now 'spark\.shuffle_part"
+    ):
+        load_config(preset)
+
+
 def test_the_default_preset_is_the_code_default() -> None:
     """Defaults live in config.py only: default.toml holds no value."""
     assert Config() == load_config("default")

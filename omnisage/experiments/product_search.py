@@ -222,7 +222,7 @@ def run_benchmark(
     ev = _rank_all(Evaluation(windows, sets), trained, config, dim, log, peers)
     seconds["evaluation"] = sum(ev.seconds.values())
     relevance = None
-    if "omnisage" in trained:
+    if "omnisage" in trained and config.bench.relevance:
         from omnisage.experiments.relevance_bench import relevance_stage
 
         start = time.perf_counter()

@@ -104,7 +104,7 @@ def relevance_stage(
     queries = sorted(set(gold.column("query_text").to_pylist()))
     teacher, students, catalog = run_relevance(
         gold, split.training.scale, entities, model, queries, out / "relevance", config.relevance,
-        heldout_queries=held, progress=progress, log=log,
+        heldout_queries=held, labels_in_logs=True, progress=progress, log=log,
     )  # fmt: skip
     log(f"== relevance report: {heldout.num_rows:,} held-out labels")
     report: dict[str, Any] = {

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from omnisage.config import EnrichConfig
+from omnisage.config import EnrichConfig, SparkConfig
 from omnisage.data.io import write_table
 from omnisage.errors import MissingExtraError, OmniSageError
 
@@ -58,13 +58,9 @@ class DuckDBEngine:
         self._con.close()
 
 
-def spark_session(
-    master: str = "local[2]",
-    driver_memory: str = "4g",
-    shuffle_partitions: int = 8,
-    app: str = "omnisage-enrich",
-) -> Any:
-    """A SparkSession (or the running one) configured for the pipelines: UTC, no UI, quiet logs."""
+def spark_session(config: SparkConfig | None = None, app: str = "omnisage-enrich") -> Any:
+    """A SparkSession (or the running one) configured by [spark] for the pipelines: UTC, no UI, quiet logs."""
+    config = config or SparkConfig()
     try:
         with warnings.catch_warnings():  # PySpark warns about pandas versions we never use
             warnings.simplefilter("ignore", FutureWarning)
@@ -73,18 +69,18 @@ def spark_session(
         raise MissingExtraError("pyspark", "spark") from None
     if shutil.which("java") is None:
         raise OmniSageError("Spark needs Java 17+: run `make system` (or install openjdk-17-jre-headless)")
-    if master.startswith("local"):
+    if config.master.startswith("local"):
         # Local mode's Python workers (the UDFs of `embed --engine spark`) run this interpreter, with its omnisage
         # and packages, rather than whatever `python3` is first on PATH; a cluster sets its executors' Python.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
-        SparkSession.builder.master(master)
+        SparkSession.builder.master(config.master)
         .appName(app)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", driver_memory)
+        .config("spark.driver.memory", config.driver_memory)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -101,13 +97,10 @@ class SparkEngine:
         session: Any | None = None,
         *,
         scratch: str | Path | None = None,
-        config: EnrichConfig | None = None,
+        config: SparkConfig | None = None,
     ):
-        config = config or EnrichConfig()
         self._owned = session is None
-        self.session = session or spark_session(
-            config.spark_master, config.spark_driver_memory, config.spark_shuffle_partitions
-        )
+        self.session = session or spark_session(config)
         self._scratch = Path(tempfile.mkdtemp(prefix="omnisage-spark-", dir=scratch))
         self._views: list[str] = []
 
@@ -130,11 +123,18 @@ class SparkEngine:
             self.session.stop()
 
 
-def open_engine(name: str, config: EnrichConfig | None = None, *, spark: Any | None = None) -> Engine:
-    """The engine called `name` ("duckdb" or "spark"); `spark` reuses a running SparkSession."""
+def open_engine(
+    name: str,
+    config: EnrichConfig | None = None,
+    *,
+    spark: Any | None = None,
+    spark_config: SparkConfig | None = None,
+) -> Engine:
+    """The engine called `name` ("duckdb" or "spark"); `spark` reuses a running SparkSession, else one is
+    started as `spark_config` says."""
     config = config or EnrichConfig()
     if name == "duckdb":
         return DuckDBEngine(config.threads)
     if name == "spark":
-        return SparkEngine(spark, config=config)
+        return SparkEngine(spark, config=spark_config)
     raise OmniSageError(f"unknown engine '{name}' (expected one of: {', '.join(ENGINES)})")

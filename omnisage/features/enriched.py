@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnisage.atomic import make_folder, write_text
-from omnisage.config import EnrichConfig
+from omnisage.config import EnrichConfig, SparkConfig
 from omnisage.data.io import write_table
 from omnisage.data.validate import World, load_world
 from omnisage.errors import OmniSageError
@@ -274,12 +274,14 @@ def run_enrich(
     *,
     state_path: str | Path | None = None,
     spark: Any | None = None,
+    spark_config: SparkConfig | None = None,
 ) -> dict[str, Any]:
-    """`omnisage enrich`: read and validate DIR, enrich, write OUT/enriched_entities.parquet + coverage.json."""
+    """`omnisage enrich`: read and validate DIR, enrich, write OUT/enriched_entities.parquet + coverage.json.
+    With engine spark: `spark` reuses a running SparkSession, else one is started as `spark_config` says."""
     world = load_world(data)
     out = Path(out)
     make_folder(out)
-    engine = open_engine(config.engine, config, spark=spark)
+    engine = open_engine(config.engine, config, spark=spark, spark_config=spark_config)
     try:
         table, top, report, state = enrich(
             world, as_of, config, engine, state_path=state_path, caption_cache=out / "caption_cache.sqlite"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from omnisage.config import InferConfig
+from omnisage.config import InferConfig, SparkConfig
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.infer.embed import (
     Embedder,
@@ -147,8 +147,10 @@ def embed_all_spark(
     shard: tuple[int, int] = (0, 1),
     *,
     spark: Any | None = None,
+    spark_config: SparkConfig | None = None,
 ) -> EmbedReport:
-    """`embed_all` as a Spark job over the parts still to write; `spark` reuses a running SparkSession."""
+    """`embed_all` as a Spark job over the parts still to write; `spark` reuses a running SparkSession, else one
+    is started as `spark_config` says."""
     _require_spark()
     from pyspark.errors import PySparkException
 
@@ -170,7 +172,7 @@ def embed_all_spark(
         entities=None if entities is None else str(Path(entities).resolve()),
         batch_size=config.batch_size,
     )
-    session = spark or spark_session(config.spark_master, config.spark_driver_memory, app="omnisage-embed")
+    session = spark or spark_session(spark_config, app="omnisage-embed")
     try:
         tasks = session.createDataFrame(_task_table(todo, sources)).repartition(len(todo))  # a task per part
         with warnings.catch_warnings():  # PySpark checks the pandas version even for Arrow output

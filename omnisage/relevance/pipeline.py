@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from omnisage.config import RelevanceConfig
 from omnisage.data.scale import RelevanceScale
+from omnisage.relevance.crossfit import CrossFit
 from omnisage.relevance.features import ItemFeatures, query_vectors
 from omnisage.relevance.pairs import KEY, drop_queries, gold_pairs, sample_silver, with_item_text
 from omnisage.relevance.silver import candidate_pairs, label_pairs, read_silver
@@ -36,23 +37,37 @@ class Catalog:
     vectors: np.ndarray  # (N, D)
     features: ItemFeatures
     legacy_dim: int
+    # Set when the engagement logs were made from the labels (Home Depot, ESCI): training pairs then read the
+    # catalog without their own query's engagements (crossfit.py).
+    crossfit: CrossFit | None = None
 
     @classmethod
-    def build(cls, model: Any, entities: pa.Table) -> Catalog:
+    def build(cls, model: Any, entities: pa.Table, *, labels_in_logs: bool = False) -> Catalog:
         vectors = np.asarray(model.encode_entities(entities), np.float32)
-        return cls(entities, vectors, ItemFeatures.build(entities, vectors), int(model.config.legacy_dim))
+        crossfit = CrossFit(model, entities, vectors) if labels_in_logs else None
+        features = ItemFeatures.build(entities, vectors)
+        return cls(entities, vectors, features, int(model.config.legacy_dim), crossfit)
 
-    def pair_features(self, model: Any, pairs: pa.Table) -> np.ndarray:
-        """(n, F) student features of (query_text, entity_type, entity_id) pairs."""
+    def pair_features(self, model: Any, pairs: pa.Table, *, training: bool = False) -> np.ndarray:
+        """(n, F) student features of (query_text, entity_type, entity_id) pairs; `training` pairs are labelled
+        ones (gold or silver) that the student or a calibration learns from."""
         texts = pairs.column("query_text").to_pylist()
         unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
         vectors, legacy = query_vectors(model, list(unique), self.legacy_dim)
+        vectors, legacy = vectors[inverse], None if legacy is None else legacy[inverse]
+        if training and self.crossfit is not None:
+            return self.crossfit.features(pairs, vectors, legacy)
         rows = self.features.rows(
             pairs.column("entity_type").to_pylist(), pairs.column("entity_id").to_pylist()
         )
-        return self.features.batch_features(
-            texts, vectors[inverse], rows, None if legacy is None else legacy[inverse]
-        )
+        return self.features.batch_features(texts, vectors, rows, legacy)
+
+    def training_text(self, pairs: pa.Table) -> pa.Table:
+        """Labelled pairs with the teacher's item text as training may see it (see `crossfit`)."""
+        if self.crossfit is None or pairs.num_rows == 0:
+            return pairs
+        at = pairs.column_names.index("item_text")
+        return pairs.set_column(at, "item_text", pa.array(self.crossfit.texts(pairs), pa.string()))
 
 
 def silver_candidates(
@@ -70,7 +85,7 @@ def silver_candidates(
         catalog.vectors, cfg.silver_candidates, exclude=gold.select(list(KEY)),
     )  # fmt: skip
     picked = sample_silver(found.select(list(KEY)), n, cfg.seed)
-    return with_item_text(picked, catalog.entities, what="candidates")
+    return catalog.training_text(with_item_text(picked, catalog.entities, what="candidates"))
 
 
 def train_students(
@@ -79,7 +94,7 @@ def train_students(
 ) -> dict[str, Student]:  # fmt: skip
     """The student on gold + silver (OUT/student, the one to serve) and on gold only (OUT/student_gold)."""
     students = {}
-    gold_x = catalog.pair_features(model, gold)
+    gold_x = catalog.pair_features(model, gold, training=True)
     gold_y = StudentTargets(gold.column("label").to_numpy().astype(np.float64))
     names = catalog.features.names
     for name, with_silver in (("student_gold", False), ("student", True)):
@@ -94,7 +109,7 @@ def train_students(
                 silver.column("score").to_numpy().astype(np.float64),
                 np.asarray(probs.to_pylist(), np.float32) if probs.null_count == 0 else None,
             )
-            x = np.concatenate([gold_x, catalog.pair_features(model, silver)])
+            x = np.concatenate([gold_x, catalog.pair_features(model, silver, training=True)])
             y = concat_targets([gold_y, silver_y], scale)
         log(f"== {name}: {len(x):,} pairs ({gold.num_rows:,} gold)")
         student = train_student(x, y, scale, cfg, feature_names=names, log=log)
@@ -107,20 +122,21 @@ def train_students(
 def run_relevance(
     gold_labels: pa.Table, scale: RelevanceScale, entities: pa.Table, model: Any, queries: list[str],
     out: str | Path, cfg: RelevanceConfig, *, heldout_queries: list[str] | None = None,
-    progress: bool = True, log: Log = print,
+    labels_in_logs: bool = False, progress: bool = True, log: Log = print,
 ) -> tuple[Any, dict[str, Student], Catalog]:  # fmt: skip
     """Teacher, silver labels and students from the labels of training queries; `queries` are the ones whose
-    first-stage candidates get silver labels (held-out queries are dropped from both)."""
+    first-stage candidates get silver labels (held-out queries are dropped from both). `labels_in_logs`: the
+    engagements were derived from these labels, so training inputs hide their own query's (`crossfit`)."""
     out = Path(out)
     held = heldout_queries or []
-    gold = gold_pairs(drop_queries(gold_labels, held), entities)
+    catalog = Catalog.build(model, entities, labels_in_logs=labels_in_logs)
+    gold = catalog.training_text(gold_pairs(drop_queries(gold_labels, held), entities))
     log(f"== teacher: {gold.num_rows:,} human labels on the {scale.kind} scale")
     teacher_dir = train_teacher(
         gold.select(["query_text", "item_text", "label"]), scale, out / "teacher", cfg,
         progress=progress, log=log,
     )  # fmt: skip
     teacher = load_teacher(teacher_dir)
-    catalog = Catalog.build(model, entities)
     silver_queries = sorted(set(queries) - set(held))
     silver_dir = out / "silver"
     if cfg.silver_share > 0:

@@ -34,7 +34,7 @@ def evaluate_heldout(
     students: dict[str, Any], catalog: Catalog,
 ) -> dict[str, Any]:  # fmt: skip
     """The relevance report of every system on the held-out labels (the calibrated features fit on `gold`)."""
-    train_x = catalog.pair_features(model, gold)
+    train_x = catalog.pair_features(model, gold, training=True)
     x = catalog.pair_features(model, heldout)
     preds = predictions(
         heldout, train_x=train_x, train_y=gold.column("label").to_numpy(), x=x, names=catalog.features.names,

@@ -52,27 +52,44 @@ def max_body_bytes(config: ServeConfig) -> int:
     return 8 * config.max_query_chars * max(config.max_queries, 1) + 1024
 
 
-def parse_embed_body(body: bytes, config: ServeConfig) -> list[str]:
-    """`{"queries": [str, ...]}` or `{"query": str}` -> normalized queries."""
-    if len(body) > max_body_bytes(config):
+def _json_body(body: bytes, max_bytes: int) -> Any:
+    """The parsed body: 413 when longer than `max_bytes`, 400 when not UTF-8 JSON."""
+    if len(body) > max_bytes:
         raise BadRequest("request body too large", status=413)
     try:
-        payload: Any = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid UTF-8 JSON ({exc})") from None
+
+
+def _bounded_list(
+    value: object, limit: int, noun: str, not_a_list: str, empty: str | None = None
+) -> list[Any]:
+    """`value` when it is a list of 1 to `limit` entries; else a 400 saying `not_a_list` (`empty` for []) or a
+    413 naming how many `noun` came and the limit."""
+    if not isinstance(value, list):
+        raise BadRequest(not_a_list)
+    if not value:
+        raise BadRequest(empty or not_a_list)
+    if len(value) > limit:
+        raise BadRequest(f"{len(value)} {noun} in one request; the limit is {limit}", status=413)
+    return value
+
+
+def parse_embed_body(body: bytes, config: ServeConfig) -> list[str]:
+    """`{"queries": [str, ...]}` or `{"query": str}` -> normalized queries."""
+    payload = _json_body(body, max_body_bytes(config))
     if not isinstance(payload, dict) or ("queries" in payload) == ("query" in payload):
         raise BadRequest('body must be a JSON object with "queries": [string, ...] or "query": string')
     if "query" in payload:
         return [clean_query(payload["query"], config)]
-    queries = payload["queries"]
-    if not isinstance(queries, list):
-        raise BadRequest('"queries" must be a list of strings')
-    if not queries:
-        raise BadRequest('"queries" is empty')
-    if len(queries) > config.max_queries:
-        raise BadRequest(
-            f"{len(queries)} queries in one request; the limit is {config.max_queries}", status=413
-        )
+    queries = _bounded_list(
+        payload["queries"],
+        config.max_queries,
+        "queries",
+        '"queries" must be a list of strings',
+        '"queries" is empty',
+    )
     return [clean_query(q, config, f"queries[{i}]") for i, q in enumerate(queries)]
 
 
@@ -128,22 +145,12 @@ def max_score_body_bytes(config: ServeConfig) -> int:
 
 def parse_score_body(body: bytes, config: ServeConfig) -> tuple[str, list[tuple[str, str]]]:
     """`{"query": str, "items": [{"type": "pin" | "product", "id": str}, ...]}` -> (normalized query, items)."""
-    if len(body) > max_score_body_bytes(config):
-        raise BadRequest("request body too large", status=413)
-    try:
-        payload: Any = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid UTF-8 JSON ({exc})") from None
+    payload = _json_body(body, max_score_body_bytes(config))
     if not isinstance(payload, dict) or set(payload) != {"query", "items"}:
         raise BadRequest('body must be a JSON object with "query": string and "items": [{"type", "id"}, ...]')
     query = clean_query(payload["query"], config)
-    items = payload["items"]
-    if not isinstance(items, list) or not items:
-        raise BadRequest('"items" must be a non-empty list of {"type": "pin" | "product", "id": string}')
-    if len(items) > config.max_score_items:
-        raise BadRequest(
-            f"{len(items)} items in one request; the limit is {config.max_score_items}", status=413
-        )
+    shape = '"items" must be a non-empty list of {"type": "pin" | "product", "id": string}'
+    items = _bounded_list(payload["items"], config.max_score_items, "items", shape)
     return query, [_score_item(item, i) for i, item in enumerate(items)]
 
 

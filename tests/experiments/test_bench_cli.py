@@ -68,6 +68,12 @@ def test_bench_homedepot_end_to_end(
     assert report["training"]["searchsage"]["tasks"] == ["legacy_product_onsite"]
     assert report["training"]["single_task"]["tasks"] == ["product_onsite"]
     assert (out / "ranks.parquet").is_file() and (out / "world" / "rejected_rows.csv").is_file()
+    # The relevance stage: every system on the held-out labels, and the two stages on the product pairs.
+    systems = report["relevance"]["all"]
+    assert {"mean", "bm25", "cosine", "teacher", "student_gold", "student"} <= set(systems)
+    assert all(len(systems[s]["rmse"]) == 3 for s in ("teacher", "student"))  # value and 95% interval
+    assert set(report["two_stage"]) >= {"first_stage", "student", "teacher"}
+    assert 0.0 <= report["two_stage"]["student"]["recall10"][0] <= 1.0
 
     from omnisage.model.bundle import load_model
 
@@ -93,8 +99,10 @@ def test_bench_homedepot_with_a_test_file(csv_path: Path, tmp_path: Path, tiny_e
     out = tmp_path / "out"
     args = ["bench", "homedepot", "--data", str(csv_path), "--test", str(test_csv), "--out", str(out)]
     args += ["--cache", str(tmp_path / "c"), "--no-progress", *tiny_settings(tiny_encoder_dir)]
-    assert main([*args, "--set", "bench.variants=omnisage", "--set", "bench.baselines=bm25"]) == 0
+    settings = ["bench.variants=omnisage", "bench.baselines=bm25", "bench.relevance=false"]
+    assert main([*args, *(arg for s in settings for arg in ("--set", s))]) == 0
     report = json.loads((out / "report.json").read_text())
+    assert "relevance" not in report and "two_stage" not in report and not (out / "relevance").exists()
     assert report["split"]["heldout_queries"] == 2 and report["split"]["heldout_pairs"] == 2
     assert report["split"]["test_products_added_to_catalog"] == 1
     assert report["sets"]["product"]["pairs"] == 2

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from omnisage.config import EnrichConfig
+from omnisage.cli import main
+from omnisage.config import EnrichConfig, SparkConfig
 from omnisage.errors import OmniSageError
 from omnisage.features.engaged_queries import EngagedQueryState
 from omnisage.features.engines import open_engine
@@ -55,6 +56,25 @@ def test_enrichment_is_identical_on_both_engines(tmp_path, spark):
     duck, spark_out = _outputs(tmp_path / "duckdb-inc"), _outputs(tmp_path / "spark-inc")
     assert duck[1].num_rows > 100 and duck == spark_out
     assert states["duckdb"].equals(states["spark"])
+
+
+def test_enrich_starts_spark_as_the_spark_section_says(tmp_path, monkeypatch):
+    """`--set spark.master=...` reaches the session the Spark engine starts (none is started here)."""
+    from omnisage.features import engines
+
+    started = []
+
+    def fake_session(config, app="omnisage-enrich"):
+        started.append(config)
+        raise OmniSageError("no Spark in this test")
+
+    monkeypatch.setattr(engines, "spark_session", fake_session)
+    with pytest.raises(OmniSageError, match="no Spark"):
+        open_engine("spark", EnrichConfig(), spark_config=SparkConfig(master="spark://head:7077"))
+    world = write_world(tmp_path / "world", tiny_tables())
+    argv = ["enrich", "--data", str(world), "--as-of", AS_OF.isoformat(), "--out", str(tmp_path / "out")]
+    assert main([*argv, "--engine", "spark", "--set", "spark.driver_memory=8g", "--no-progress"]) == 2
+    assert [(c.master, c.driver_memory) for c in started] == [("spark://head:7077", "4g"), ("local[*]", "8g")]
 
 
 def test_unknown_engine():

@@ -93,6 +93,34 @@ def test_a_task_error_is_the_local_engines_one_line(inputs, tmp_path: Path, spar
     assert not _parts(tmp_path / "spark", "entities")
 
 
+@pytest.mark.spark
+def test_embed_starts_spark_as_the_spark_section_says(inputs, tmp_path: Path, monkeypatch, capsys) -> None:
+    """`--set spark.master=...` reaches the session the job starts (none is started here)."""
+    from omnisage.features import engines
+
+    started = []
+
+    def fake_session(config, app):
+        started.append((config.master, app))
+        raise OmniSageError("no Spark in this test")
+
+    monkeypatch.setattr(engines, "spark_session", fake_session)
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    argv = [
+        "embed",
+        "--engine",
+        "spark",
+        "--model",
+        str(bundle),
+        "--enriched",
+        str(inputs[0]),
+        "--no-progress",
+    ]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--set", "spark.master=spark://head:7077"]) == 2
+    assert "no Spark in this test" in capsys.readouterr().err
+    assert started == [("spark://head:7077", "omnisage-embed")]
+
+
 @pytest.mark.parametrize("missing", ["pyspark", "pandas"])
 def test_spark_engine_without_its_extra_names_it(
     inputs, tmp_path: Path, monkeypatch, capsys, missing
