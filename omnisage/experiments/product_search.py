@@ -122,7 +122,11 @@ def _train(
 
     def plan(variant: Variant) -> tuple[Config, dict[str, Any]]:
         config = variant_config(preset, overrides, variant, split, dim)
-        return config, {"variant": variant.name, "split": _split_key(split), "config": config_to_dict(config)}
+        full = config_to_dict(config)
+        # What the trained weights depend on; ranking, serving and relevance settings may change freely.
+        trains_on = {key: full[key] for key in ("model", "train", "enrich")}
+        trains_on["legacy"] = {k: v for k, v in full["bench"].items() if k.startswith("legacy_")}
+        return config, {"variant": variant.name, "split": _split_key(split), "config": trains_on}
 
     def train(variant: Variant, folder: Path, config: Config) -> Any:
         from omnisage.train.run import train_model

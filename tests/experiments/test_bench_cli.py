@@ -85,6 +85,9 @@ def test_bench_homedepot_end_to_end(
     stamp = summary.stat().st_mtime_ns
     assert main(args) == 0
     assert summary.stat().st_mtime_ns == stamp
+    # ... and so does one with other ranking or relevance settings: they do not change what was trained.
+    assert main([*args, "--set", "bench.hybrid_weight=none", "--set", "bench.relevance=false"]) == 0
+    assert summary.stat().st_mtime_ns == stamp
     # Other settings on the same output folder are refused with one line, not silently mixed.
     assert main([*args, "--set", "train.steps=3"]) == 2
     assert "was made with other settings" in capsys.readouterr().err
