@@ -228,8 +228,7 @@ def build_model(
 
 def build_objective(model: OmniSageModel, data: TrainData, train: TrainConfig) -> TrainingObjective:
     """The tasks of the datasets with pairs, their multi-task loss, and the encoders it trains."""
-    per_worker = allocate(train.batch_size, {n: train.mix[n] for n in data.pairs})
-    tasks = tasks_for({n: count / train.batch_size for n, count in per_worker.items()}, train.towers)
+    tasks = tasks_for(allocate(train.batch_size, {n: train.mix[n] for n in data.pairs}), train.towers)
     if not tasks:
         raise OmniSageError(f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}")
     loss = MultiTaskLoss(
