@@ -228,7 +228,7 @@ def build_model(
 
 def build_objective(model: OmniSageModel, data: TrainData, train: TrainConfig) -> TrainingObjective:
     """The tasks of the datasets with pairs, their multi-task loss, and the encoders it trains."""
-    tasks = tasks_for(tuple(data.pairs), train.towers)
+    tasks = tasks_for(allocate(train.batch_size, {n: train.mix[n] for n in data.pairs}), train.towers)
     if not tasks:
         raise OmniSageError(f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}")
     loss = MultiTaskLoss(

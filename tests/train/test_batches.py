@@ -10,6 +10,7 @@ from train_toys import setup
 
 from omnisage.config import TrainConfig
 from omnisage.train.batches import allocate
+from omnisage.train.objective import tasks_for
 
 
 def test_allocate_follows_the_mix_and_sums_to_the_batch():
@@ -18,6 +19,13 @@ def test_allocate_follows_the_mix_and_sums_to_the_batch():
     counts = allocate(10, mix)
     assert sum(counts.values()) == 10 and min(counts.values()) >= 1
     assert allocate(5, {"pin": 1, "query": 0}) == {"pin": 5}
+
+
+def test_each_task_weighs_by_its_datasets_share_of_the_step():
+    tasks = tasks_for(allocate(256, {"product_onsite": 4, "query": 1}), ("entity", "legacy", "query"))
+    weights = {t.name: t.weight for t in tasks}
+    assert weights == {"product_onsite": 205 / 256, "legacy_product_onsite": 205 / 256, "query": 51 / 256}
+    assert [t.weight for t in tasks_for({"pin": 64}, ("entity",))] == [1.0]  # one task: the plain loss
 
 
 def test_two_worker_shares_are_the_single_process_batch():

@@ -184,10 +184,10 @@ def setup(
     torch.manual_seed(seed)
     query_encoder = ToyQueryEncoder(config.dim, dropout=dropout)
     entity_encoder = EntityEncoder(len(vocab), config)
-    tasks = tasks_for(tuple(ints), train.towers)
+    per_worker = allocate(train.batch_size, {n: train.mix[n] for n in ints})
+    tasks = tasks_for(per_worker, train.towers)
     loss = MultiTaskLoss(tasks, sketch_width=train.sketch_width, temperature=train.temperature)
     objective = TrainingObjective(ToyModel(query_encoder, entity_encoder), loss)
-    per_worker = allocate(train.batch_size, {n: train.mix[n] for n in ints})
     sizes = {k: catalog.size(k) for k in ("pin", "product", "query")}
     plan = BatchPlan(
         ints,
