@@ -79,7 +79,7 @@ def hide_fold(entities: pa.Table, fold: int) -> tuple[pa.Table, np.ndarray]:
 class CrossFit:
     """Per fold, the catalog without that fold's engaged queries: item text, item vectors and student features.
 
-    Re-encoded item vectors are kept per fold (only the changed rows), so gold and silver pairs, the student and
+    Each fold's view is made once (its table and the re-encoded changed rows), so gold and silver pairs, the student and
     the calibrated baselines all see the same view."""
 
     def __init__(self, model: Any, entities: pa.Table, vectors: np.ndarray):
@@ -87,21 +87,19 @@ class CrossFit:
         self.entities = entities
         self.vectors = vectors
         self.keys = {k: i for i, k in enumerate(entity_keys(entities).to_pylist())}
-        self._changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._folds: dict[int, tuple[pa.Table, np.ndarray, np.ndarray]] = {}
 
-    def _view(self, fold: int) -> tuple[pa.Table, np.ndarray]:
-        hidden, changed = hide_fold(self.entities, fold)
-        if fold not in self._changed:
+    def _fold(self, fold: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+        """The catalog without `fold`'s engaged queries, its changed rows and their re-encoded vectors (once)."""
+        if fold not in self._folds:
+            hidden, changed = hide_fold(self.entities, fold)
             encoded = (
                 np.asarray(self.model.encode_entities(hidden.take(changed)), np.float32)
                 if len(changed)
                 else np.zeros((0, self.vectors.shape[1]), np.float32)
             )
-            self._changed[fold] = (changed, encoded)
-        changed, encoded = self._changed[fold]
-        vectors = self.vectors.copy()
-        vectors[changed] = encoded
-        return hidden, vectors
+            self._folds[fold] = (hidden, changed, encoded)
+        return self._folds[fold]
 
     def _by_fold(self, pairs: pa.Table) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """(fold, pair indices, their catalog rows) for each fold that has pairs."""
@@ -115,7 +113,7 @@ class CrossFit:
         """The teacher's item text of each pair, from its fold's view."""
         out: list[str] = [""] * pairs.num_rows
         for fold, at, rows in self._by_fold(pairs):
-            hidden, _ = hide_fold(self.entities, fold)
+            hidden, _, _ = self._fold(fold)
             for i, text in zip(at.tolist(), item_texts(hidden.take(rows))):
                 out[i] = text
         return out
@@ -126,7 +124,9 @@ class CrossFit:
         texts = pairs.column("query_text").to_pylist()
         out = None
         for fold, at, rows in self._by_fold(pairs):
-            hidden, vectors = self._view(fold)
+            hidden, changed, encoded = self._fold(fold)
+            vectors = self.vectors.copy()
+            vectors[changed] = encoded
             features = ItemFeatures.build(hidden, vectors)
             x = features.batch_features(
                 [texts[i] for i in at], query_vectors[at], rows, None if legacy is None else legacy[at]
