@@ -192,11 +192,17 @@ def _prefetched(
 
 @contextlib.contextmanager
 def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Eval mode and no autograd inside the block; the module's previous mode is restored after."""
-    was_training = module.training
+    """Eval mode and no autograd inside the block; the module's previous mode is restored after.
+
+    A module already in eval mode (a loaded bundle, as served) is left alone: `eval()` and `train()` each visit
+    every submodule, which cost ~0.5 ms per call on the default model, more than encoding one query."""
+    if not module.training:
+        with torch.inference_mode():
+            yield
+        return
     module.eval()
     try:
         with torch.inference_mode():
             yield
     finally:
-        module.train(was_training)
+        module.train()
