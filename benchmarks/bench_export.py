@@ -24,7 +24,7 @@ from omnisage.eval.evaluate import evaluate_systems
 from omnisage.eval.protocol import load_eval_sets
 from omnisage.eval.systems import EmbeddingSystem
 from omnisage.index.exact import ExactIndex
-from omnisage.infer.export import OnnxQueryEncoder, ensure_exported, with_lexical
+from omnisage.infer.export import OnnxQueryEncoder, ensure_exported
 from omnisage.model.bundle import load_model
 from omnisage.schema import QUERIES
 
@@ -66,7 +66,7 @@ def main() -> None:
         torch.set_num_threads(t)
         latency["pytorch fp32"][t] = p50_ms(model.encode_queries, sample)
         for name, int8 in (("onnx fp32", False), ("onnx int8", True)):
-            encoders[name] = with_lexical(OnnxQueryEncoder(folder, int8=int8, threads=t), model)
+            encoders[name] = OnnxQueryEncoder(folder, int8=int8, threads=t)
             latency[name][t] = p50_ms(encoders[name].encode_queries, sample)
     torch.set_num_threads(max(threads))
 

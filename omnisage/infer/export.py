@@ -2,8 +2,10 @@
 
 `export_query_encoder` writes `query_encoder.onnx` (fp32), `query_encoder.int8.onnx` (dynamic int8
 quantization of the linear layers), the tokenizer and `export.json` (the bundle version it was exported from and
-the sha256 of every file) into one folder; `OnnxQueryEncoder` serves it with ONNX Runtime and the Rust tokenizer,
-with no PyTorch in the request path, after checking each file it loads against `export.json`. int8 moves the embedding a
+the sha256 of every file) into one folder; with the lexical channel (model.query_lexical) the graph holds the
+query's hashed n-gram term too, kept fp32, and the folder the vocabulary its ids come from. `OnnxQueryEncoder`
+serves it with ONNX Runtime, the Rust tokenizer and the n-gram tokenizer, with no PyTorch in the request path,
+after checking each file it loads against `export.json`. int8 moves the embedding a
 little (cosine ≈ 0.99 to fp32 with per-channel weights), and since activations are quantized per batch,
 a query's int8 vector also depends slightly on its batch-mates: `benchmarks/bench_export.py` measures
 what both do to recall.
@@ -25,12 +27,17 @@ import numpy as np
 from omnisage.atomic import atomic_folder, atomic_path, make_folder, write_atomic
 from omnisage.errors import MissingExtraError, OmniSageError
 from omnisage.text.normalize import normalize
+from omnisage.text.tokenizers import LEXICAL_IDS, LEXICAL_OFFSETS, TextTokenizer
+from omnisage.text.vocab import FILES as VOCAB_FILES
+from omnisage.text.vocab import Vocabulary
 
 FP32, INT8 = "query_encoder.onnx", "query_encoder.int8.onnx"
 META = "export.json"
-# bumped when the export changes (2: per-channel int8 weights, 3: sha256 of every file); older exports are redone
-EXPORT_FORMAT = 3
+# bumped when the export changes (2: per-channel int8 weights, 3: sha256 of every file, 4: the lexical channel in
+# the graph); older exports are redone
+EXPORT_FORMAT = 4
 TOKENIZER = "tokenizer/tokenizer.json"  # the file of the saved tokenizer that serving reads
+VOCAB = "vocab"  # the n-gram vocabulary of the lexical channel's ids, as `Vocabulary.save` writes it
 
 
 def _onnxruntime() -> Any:
@@ -42,11 +49,19 @@ def _onnxruntime() -> Any:
 
 
 def export_query_encoder(
-    module: Any, tokenizer: Any, max_tokens: int, version: str, out_dir: str | Path, int8: bool = True
+    module: Any,
+    tokenizer: Any,
+    max_tokens: int,
+    version: str,
+    out_dir: str | Path,
+    int8: bool = True,
+    vocab: Vocabulary | None = None,
 ) -> Path:
     """Export `module(tokens: dict[str, Tensor]) -> (B, D)` unit vectors; returns the folder.
 
-    `tokenizer` is a Hugging Face fast tokenizer; its `model_input_names` become the ONNX inputs.
+    `tokenizer` is a Hugging Face fast tokenizer; its `model_input_names` become the ONNX inputs. With `vocab`,
+    `tokens` also hold the queries' hash-bag ids (`lexical_ids` (N,), `lexical_offsets` (B,) from
+    `TextTokenizer(vocab)`), and the vocabulary is exported with the tokenizer.
     """
     try:
         import onnx  # noqa: F401  (the exporter and the quantizer need it)
@@ -55,12 +70,17 @@ def export_query_encoder(
     out = Path(out_dir)
     make_folder(out)
     names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
-    dim = _export_fp32(module, tokenizer, names, out / FP32)
+    names += [LEXICAL_IDS, LEXICAL_OFFSETS] if vocab is not None else []
+    dim = _export_fp32(module, _probe(tokenizer, vocab), names, out / FP32)
     if int8:
         quantize_int8(out / FP32, out / INT8)
     with atomic_folder(out / "tokenizer") as tmp:
         tokenizer.save_pretrained(tmp)
-    written = [out / FP32, *([out / INT8] if int8 else []), *sorted((out / "tokenizer").rglob("*"))]
+    if vocab is not None:
+        with atomic_folder(out / VOCAB) as tmp:
+            vocab.save(tmp)
+    written = [out / FP32, *([out / INT8] if int8 else [])]
+    written += [*sorted((out / "tokenizer").rglob("*")), *sorted((out / VOCAB).rglob("*"))]
     meta = {
         "format": EXPORT_FORMAT,
         "model_version": version,
@@ -107,11 +127,22 @@ def read_verified(folder: Path, name: str, meta: dict[str, Any]) -> bytes:
     return data
 
 
-def _export_fp32(module: Any, tokenizer: Any, names: list[str], path: Path) -> int:
-    """Trace `module` over the tokenizer inputs `names` into the ONNX file `path` (atomically); returns D."""
+def _probe(tokenizer: Any, vocab: Vocabulary | None) -> dict[str, Any]:
+    """Two queries as the module's input tensors, to trace the export with."""
     import torch
 
-    probe = tokenizer(["a probe query", "another"], return_tensors="pt", padding=True)
+    texts = ["a probe query", "another"]
+    probe = dict(tokenizer(texts, return_tensors="pt", padding=True))
+    if vocab is not None:
+        ids, offsets = TextTokenizer(vocab).encode_batch(texts)
+        probe |= {LEXICAL_IDS: torch.from_numpy(ids), LEXICAL_OFFSETS: torch.from_numpy(offsets)}
+    return probe
+
+
+def _export_fp32(module: Any, probe: dict[str, Any], names: list[str], path: Path) -> int:
+    """Trace `module` over the inputs `names` of `probe` into the ONNX file `path` (atomically); returns D."""
+    import torch
+
     inputs = tuple(probe[n] for n in names)
 
     class Positional(torch.nn.Module):
@@ -128,6 +159,7 @@ def _export_fp32(module: Any, tokenizer: Any, names: list[str], path: Path) -> i
     with torch.no_grad():
         dim = int(wrapper(*inputs).shape[1])
     axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+    axes |= {LEXICAL_IDS: {0: "lexical_tokens"}, LEXICAL_OFFSETS: {0: "batch"}}
     # The tracer warns about Python-side shape checks inside Hugging Face models; they hold for any
     # batch and length here (the tests compare ONNX and PyTorch on other shapes), so keep logs clean.
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
@@ -150,15 +182,34 @@ def quantize_int8(src: Path, dst: Path) -> None:
 
     Weights get one scale per output channel: on MiniLM + projection this lifts the mean cosine to fp32
     from 0.980 to 0.994 (and query→query top-10 agreement from 0.83 to 0.91) for ~0.15 ms more per query.
+    The lexical term (every node fed by the lexical inputs) stays fp32: int8 would round the hash table's rows
+    and P, and the term is a small share of the cost.
     """
     _onnxruntime()
     import logging
 
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint on every call
     with atomic_path(dst) as tmp:
-        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(
+            str(src),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=_downstream(onnx.load(str(src)).graph, {LEXICAL_IDS, LEXICAL_OFFSETS}),
+        )
+
+
+def _downstream(graph: Any, inputs: set[str]) -> list[str]:
+    """Names of the nodes that read `inputs`, directly or through other nodes (ONNX lists nodes in order)."""
+    reached, nodes = set(inputs), []
+    for node in graph.node:
+        if reached.intersection(node.input):
+            reached.update(node.output)
+            nodes.append(node.name)
+    return nodes
 
 
 class OnnxQueryEncoder:
@@ -186,21 +237,29 @@ class OnnxQueryEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: the hash bag's Loop draws a harmless warning per load
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_str(tokenizer.decode("utf-8"))
         self.tokenizer.enable_truncation(int(meta["max_tokens"]))
         self.tokenizer.enable_padding(pad_id=meta["pad_id"] or 0, pad_token=meta["pad_token"] or "[PAD]")
+        self.lexical: TextTokenizer | None = None  # the lexical channel's n-gram ids, if the graph reads them
+        if LEXICAL_IDS in self.inputs:
+            files = {name: read_verified(folder, f"{VOCAB}/{name}", meta) for name in VOCAB_FILES}
+            self.lexical = TextTokenizer(Vocabulary.parse(files, f"{folder / VOCAB}"))
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         if not queries:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # The same normalization the PyTorch query encoder applies before its tokenizer (idempotent).
-        encodings = self.tokenizer.encode_batch([normalize(q) for q in queries])
+        # The same normalization the PyTorch query encoder applies before its tokenizers (idempotent).
+        texts = [normalize(q) for q in queries]
+        encodings = self.tokenizer.encode_batch(texts)
         feeds = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),  # (B, T)
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+        if self.lexical is not None:
+            feeds[LEXICAL_IDS], feeds[LEXICAL_OFFSETS] = self.lexical.encode_batch(texts)  # (N,), (B,) int64
         (vectors,) = self.session.run(None, {n: feeds[n] for n in self.inputs})  # (B, D)
         vectors = np.asarray(vectors, dtype=np.float32)
         # Quantization error can move the norm slightly off 1: renormalize.
@@ -236,8 +295,9 @@ def fresh_export(folder: Path, version: str, int8: bool) -> bool:
     meta = _read_meta(folder)
     if meta.get("model_version") != version or meta.get("format") != EXPORT_FORMAT:
         return False
+    vocab = [f"{VOCAB}/{name}" for name in VOCAB_FILES] if LEXICAL_IDS in meta.get("inputs", []) else []
     try:
-        for name in (INT8 if int8 else FP32, TOKENIZER):
+        for name in (INT8 if int8 else FP32, TOKENIZER, *vocab):
             read_verified(folder, name, meta)
     except OmniSageError:
         return False
@@ -247,29 +307,14 @@ def fresh_export(folder: Path, version: str, int8: bool) -> bool:
 def ensure_exported(model: Any, model_dir: str | Path, int8: bool = True) -> Path:
     """The export folder of this bundle's query encoder, exporting it first if missing, stale or not what its
     manifest recorded (a swapped file is exported over, never served). With a lexical channel
-    (model.query_lexical) the export is the transformer part only: see `with_lexical`."""
+    (model.query_lexical) the export is the whole query side, `OmniSageModel.encode_query_tokens`."""
     folder = export_dir_for(model_dir, model.version)
     if not fresh_export(folder, model.version, int8):
+        from omnisage.model.omnisage_model import QueryTower
+
         encoder = model.query_encoder
-        export_query_encoder(encoder, encoder.tokenizer, encoder.max_tokens, model.version, folder, int8=int8)
+        module, vocab = (QueryTower(model), model.vocab) if model.lexical is not None else (encoder, None)
+        export_query_encoder(
+            module, encoder.tokenizer, encoder.max_tokens, model.version, folder, int8=int8, vocab=vocab
+        )
     return folder
-
-
-class LexicalOnnxQueryEncoder:
-    """An exported transformer plus the bundle's lexical channel (model.query_lexical): the ONNX model gives
-    the unit transformer vector, the model adds the query's hashed n-gram term (one small embedding-bag lookup
-    and a matrix product in PyTorch: 0.65 ms for one query, 2.4 ms for 64, p50 on this 2-core machine) and
-    renormalizes: `OmniSageModel.add_query_lexical`, the function training and PyTorch serving call."""
-
-    def __init__(self, onnx: OnnxQueryEncoder, model: Any):
-        self.onnx, self.model = onnx, model
-        self.version, self.dim, self.int8, self.variant = onnx.version, onnx.dim, onnx.int8, onnx.variant
-
-    def encode_queries(self, queries: list[str]) -> np.ndarray:
-        dense = self.onnx.encode_queries(queries)  # (B, D) unit
-        return self.model.add_query_lexical_numpy(dense, queries)  # (B, D)
-
-
-def with_lexical(onnx: OnnxQueryEncoder, model: Any) -> OnnxQueryEncoder | LexicalOnnxQueryEncoder:
-    """`onnx` as the whole query encoder of `model`: wrapped with its lexical channel when it has one."""
-    return LexicalOnnxQueryEncoder(onnx, model) if model.config.query_lexical else onnx

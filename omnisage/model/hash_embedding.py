@@ -52,7 +52,9 @@ class HashEmbeddingBag(nn.Module):
             mode="sum",
             per_sample_weights=scale.reshape(-1).to(self.table.dtype),  # (N*K,)
         )  # (B, dim)
-        empty = torch.diff(offsets, append=offsets.new_tensor([token_ids.numel()])) == 0  # (B,)
+        # Bag ends from tensors only (no torch.diff, no numel()): the ONNX export traces this with dynamic sizes.
+        ends = torch.cat([offsets[1:], offsets.new_zeros(1) + token_ids.size(0)])  # (B,)
+        empty = ends == offsets  # (B,)
         return self.norm(pooled).masked_fill(empty.unsqueeze(-1), 0.0)  # (B, dim)
 
     def extra_repr(self) -> str:

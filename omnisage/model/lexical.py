@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from omnisage.config import ModelConfig
-from omnisage.text.tokenizers import TextTokenizer
+from omnisage.text.tokenizers import LEXICAL_IDS, LEXICAL_OFFSETS, TextTokenizer
 
-LEXICAL_IDS, LEXICAL_OFFSETS = "lexical_ids", "lexical_offsets"  # the query encoder's extra token inputs
+__all__ = ["LEXICAL_IDS", "LEXICAL_OFFSETS", "LexicalChannel", "lexical_tokens"]
 
 
 class LexicalChannel(nn.Module):

@@ -47,11 +47,10 @@ def query_embedder(model: Any, model_dir: str | Path, config: ServeConfig) -> Qu
 
         torch.set_num_threads(config.threads)
         return TorchQueryEmbedder(model)
-    from omnisage.infer.export import OnnxQueryEncoder, ensure_exported, with_lexical
+    from omnisage.infer.export import OnnxQueryEncoder, ensure_exported
 
     int8 = config.encoder == "onnx-int8"
-    onnx = OnnxQueryEncoder(ensure_exported(model, model_dir, int8=int8), int8=int8, threads=config.threads)
-    return with_lexical(onnx, model)
+    return OnnxQueryEncoder(ensure_exported(model, model_dir, int8=int8), int8=int8, threads=config.threads)
 
 
 def load_parts(

@@ -58,6 +58,8 @@ def _ranges(codepoints: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+# The query encoder's inputs holding a query's hash-bag ids (`TextTokenizer.encode_batch`), in PyTorch and ONNX.
+LEXICAL_IDS, LEXICAL_OFFSETS = "lexical_ids", "lexical_offsets"
 MARKER = "\x00"  # joins the texts of a batch; a separator, so never inside a token
 _CODE_BITS = 21  # every Unicode code point fits in 21 bits, so a trigram packs into one int64
 _CODE_MASK = (1 << _CODE_BITS) - 1

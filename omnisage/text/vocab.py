@@ -19,6 +19,7 @@ from omnisage.progress import tqdm
 from omnisage.text.tokenizers import analyze, key_of_trigram, trigram_of_key
 
 KINDS = ("unigrams", "bigrams", "trigrams")
+FILES = (*(f"{kind}.tsv" for kind in KINDS), "vocab.json")  # what `save` writes
 _CHUNK = 20_000  # texts per counting step
 _COMPACT_AT = 20_000_000  # buffered trigram keys before they are merged into counts
 _ASCII_BITS = (
@@ -123,19 +124,28 @@ class Vocabulary:
     @classmethod
     def load(cls, directory: str | Path) -> Vocabulary:
         directory = Path(directory)
+        try:
+            files = {name: (directory / name).read_bytes() for name in FILES}
+        except OSError as exc:
+            raise OmniSageError(f"{directory}: not a readable vocabulary ({exc})") from None
+        return cls.parse(files, str(directory))
+
+    @classmethod
+    def parse(cls, files: dict[str, bytes], where: str) -> Vocabulary:
+        """The vocabulary from the bytes of its `FILES` (e.g. ones checked against a manifest first)."""
         tokens: dict[str, list[str]] = {}
         counts: dict[str, list[int]] = {}
         try:
-            sizes = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))["sizes"]
+            sizes = json.loads(files["vocab.json"].decode("utf-8"))["sizes"]
             for kind in KINDS:
-                text = (directory / f"{kind}.tsv").read_text(encoding="utf-8")
+                text = files[f"{kind}.tsv"].decode("utf-8")
                 rows = [line.split("\t") for line in text.split("\n") if line]
                 tokens[kind] = [t for t, _ in rows]
                 counts[kind] = [int(n) for _, n in rows]
-        except (OSError, KeyError, ValueError) as exc:
-            raise OmniSageError(f"{directory}: not a readable vocabulary ({exc})") from None
+        except (KeyError, ValueError) as exc:
+            raise OmniSageError(f"{where}: not a readable vocabulary ({exc})") from None
         if {k: len(v) for k, v in tokens.items()} != sizes:
-            raise OmniSageError(f"{directory}: vocabulary files do not match vocab.json sizes {sizes}")
+            raise OmniSageError(f"{where}: vocabulary files do not match vocab.json sizes {sizes}")
         return cls(tokens, counts)
 
 

@@ -111,19 +111,43 @@ def test_bundle_round_trip_keeps_the_channel(model, rows, tmp_path):
 
 
 @pytest.mark.slow
-def test_onnx_serving_adds_the_channel(model, tmp_path):
-    """The ONNX export holds the transformer; the serving encoder adds the bundle's lexical term to it and
-    gives the PyTorch model's vectors (fp32)."""
+def test_onnx_serving_holds_the_channel(model, tmp_path):
+    """The ONNX export is the whole query side (transformer, lexical term, L2): fp32 serving gives the PyTorch
+    model's vectors, on batches of other sizes than the trace's and with empty bags."""
     pytest.importorskip("onnxruntime")
     from omnisage.config import ServeConfig
     from omnisage.serve.server import load_query_embedder
 
     save_model(tmp_path / "bundle", model)
     embedder = load_query_embedder(tmp_path / "bundle", ServeConfig(encoder="onnx"))
-    queries = ["red velvet sofa", "oak table for six", "zzqx", "living room"]
-    np.testing.assert_allclose(embedder.encode_queries(queries), model.encode_queries(queries), atol=1e-4)
-    dense_only = embedder.onnx.encode_queries(queries)
-    assert not np.allclose(dense_only, model.encode_queries(queries), atol=1e-2)  # the term matters
+    assert embedder.lexical is not None  # the graph reads the hash-bag ids
+    queries = ["red velvet sofa", "oak table for six", "zzqx", "", "living room"]  # "zzqx", "": empty bags
+    want = model.encode_queries(queries)
+    np.testing.assert_allclose(embedder.encode_queries(queries), want, atol=1e-5)
+    for query, row in zip(queries, want):
+        np.testing.assert_allclose(embedder.encode_queries([query])[0], row, atol=1e-5)
+    dense_only = model.query_encoder.encode(queries).numpy()
+    assert not np.allclose(dense_only, want, atol=1e-2)  # the term matters
+
+
+@pytest.mark.slow
+def test_int8_export_quantizes_the_transformer_only(model, tmp_path):
+    """Oracle: the int8 vector is the int8 transformer export plus the PyTorch lexical term, renormalized (how
+    serving computed it before the term went into the graph): int8 never touches the term."""
+    pytest.importorskip("onnxruntime")
+    from omnisage.infer.export import OnnxQueryEncoder, ensure_exported, export_query_encoder
+
+    save_model(tmp_path / "bundle", model)
+    served = OnnxQueryEncoder(ensure_exported(model, tmp_path / "bundle", int8=True), int8=True)
+    encoder = model.query_encoder
+    folder = export_query_encoder(encoder, encoder.tokenizer, encoder.max_tokens, "dense", tmp_path / "dense")
+    dense = OnnxQueryEncoder(folder, int8=True)
+    queries = ["red velvet sofa", "oak table for six", "zzqx", "living room", "a sofa"]
+    for batch in ([q] for q in queries):  # int8 activations are quantized per batch: compare batch by batch
+        with torch.inference_mode():
+            tokens = model.tokenize_queries(batch)
+            want = model.add_query_lexical(torch.from_numpy(dense.encode_queries(batch)), tokens).numpy()
+        np.testing.assert_allclose(served.encode_queries(batch), want, atol=1e-6)
 
 
 def test_works_with_the_entity_text_tower(rows, config, tiny_query_encoder_dir):
