@@ -79,17 +79,18 @@ class RaggedField:
     """One text field of R rows: row r owns elements [row_offsets[r], row_offsets[r+1]), element e owns
     token_ids[token_offsets[e]:token_offsets[e+1]]. A scalar field has one element per row (maybe empty)."""
 
-    token_ids: np.ndarray  # (T,) int64
+    token_ids: np.ndarray  # (T,) int32: half of int64's memory (a catalog's ids are its largest array)
     token_offsets: np.ndarray  # (E+1,) int64
     row_offsets: np.ndarray  # (R+1,) int64
-    texts: list[str | None] | None = None  # element texts, kept for leave-one-out
+    texts: pa.LargeStringArray | None = None  # element texts for leave-one-out (Arrow: no object each)
     _normalized: dict[int, str] = dataclasses.field(default_factory=dict)  # element -> normalize(text), memo
 
     def normalized(self, element: int) -> str:
         """The element's text after `normalize` (computed on first use: most are never compared)."""
         key = self._normalized.get(element)
         if key is None:
-            key = self._normalized[element] = normalize(self.texts[element] or "") if self.texts else ""
+            text = self.texts[element].as_py() if self.texts is not None else None
+            key = self._normalized[element] = normalize(text or "")
         return key
 
 
@@ -133,7 +134,7 @@ class EntityFeatures:
         offsets = np.zeros(flat_lengths.size, dtype=np.int64)
         np.cumsum(flat_lengths[:-1], out=offsets[1:])
         return EntityBatch(
-            token_ids=torch.from_numpy(np.concatenate([np.zeros(0, np.int64), *ids])),
+            token_ids=torch.from_numpy(np.concatenate([np.zeros(0, np.int64), *ids]).astype(np.int64)),
             offsets=torch.from_numpy(offsets),
             continuous=torch.from_numpy(np.ascontiguousarray(self.continuous[rows])),
             num_fields=len(self.fields),
@@ -186,22 +187,22 @@ class EntityFeaturizer:
         else:
             counts = np.ones(n, dtype=np.int64)
         try:
-            elements = column.cast(pa.string()).to_pylist()
+            column = column.cast(pa.large_string())  # 64-bit offsets: a column may pass 2 GB
         except pa.ArrowException as exc:
             raise DataError(f"expected text ({exc})", column=name) from None
         ids, offsets = [], [np.zeros(1, np.int64)]
-        for start in range(0, len(elements), _ELEMENTS_PER_CHUNK):
+        for start in range(0, len(column), _ELEMENTS_PER_CHUNK):
             chunk_ids, chunk_offsets = self.tokenizer.encode_batch(
-                elements[start : start + _ELEMENTS_PER_CHUNK]
+                column.slice(start, _ELEMENTS_PER_CHUNK).to_pylist()
             )
             base = sum(a.size for a in ids)
-            ids.append(chunk_ids)
+            ids.append(chunk_ids.astype(np.int32))
             offsets.append(np.append(chunk_offsets[1:], chunk_ids.size) + base)
         return RaggedField(
-            token_ids=np.concatenate([np.zeros(0, np.int64), *ids]),
+            token_ids=np.concatenate([np.zeros(0, np.int32), *ids]),
             token_offsets=np.concatenate(offsets),
             row_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            texts=elements if name == LEAVE_ONE_OUT_FIELD else None,
+            texts=column if name == LEAVE_ONE_OUT_FIELD else None,
         )
 
     def _continuous(self, table: pa.Table) -> np.ndarray:
