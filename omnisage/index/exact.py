@@ -14,6 +14,8 @@ from omnisage.atomic import make_folder, write_atomic
 from omnisage.errors import OmniSageError
 from omnisage.index.store import load_ids, save_ids, save_meta
 
+SCORES_PER_BLOCK = 1 << 24  # scores `search` holds at once: 64 MB, plus 128 MB of argpartition
+
 
 class ExactIndex:
     """All vectors in one float32 matrix; `search` scores every row."""
@@ -39,9 +41,18 @@ class ExactIndex:
         return self.vectors[rows]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows per query: (scores (Q, k) float32 descending, rows (Q, k) int64); k is capped at N."""
+        """Top-k rows per query: (scores (Q, k) float32 descending, rows (Q, k) int64); k is capped at N.
+        Queries go in blocks of at most SCORES_PER_BLOCK scores, so memory stays flat in Q (1,000 probes against
+        a million vectors would otherwise hold a 4 GB score matrix and an 8 GB argpartition)."""
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)  # (Q, D)
         k = min(k, len(self))
+        step = max(1, SCORES_PER_BLOCK // max(1, len(self)))
+        blocks = [self._search_block(queries[i : i + step], k) for i in range(0, len(queries), step)]
+        if not blocks:
+            return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+        return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+    def _search_block(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = queries @ self.vectors.T  # (Q, N)
         if k < len(self):
             # argpartition picks the k best in O(N); a stable sort on (-score, row) then orders them.

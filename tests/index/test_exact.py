@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from omnisage.index import exact
 from omnisage.index.exact import ExactIndex
 
 
@@ -25,6 +27,17 @@ def test_exact_equals_brute_force() -> None:
         want = _brute_force(vectors, q, 10)
         assert got.tolist() == want
         np.testing.assert_allclose(got_scores, vectors[want] @ q, rtol=1e-5)
+
+
+def test_blocks_of_queries_give_the_one_block_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(1)
+    index = ExactIndex(np.arange(300).astype(str), rng.normal(size=(300, 16)).astype(np.float32))
+    queries = rng.normal(size=(25, 16)).astype(np.float32)
+    whole = index.search(queries, 10)
+    monkeypatch.setattr(exact, "SCORES_PER_BLOCK", 7 * 300)  # 7 queries a block: 4 blocks, the last short
+    blocks = index.search(queries, 10)
+    assert np.array_equal(whole[1], blocks[1]) and np.array_equal(whole[0], blocks[0])
+    assert index.search(queries[:0], 10)[1].shape == (0, 10)
 
 
 def test_ties_break_by_row_and_k_is_capped() -> None:
