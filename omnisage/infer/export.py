@@ -34,8 +34,8 @@ from omnisage.text.vocab import Vocabulary
 FP32, INT8 = "query_encoder.onnx", "query_encoder.int8.onnx"
 META = "export.json"
 # bumped when the export changes (2: per-channel int8 weights, 3: sha256 of every file, 4: the lexical channel in
-# the graph); older exports are redone
-EXPORT_FORMAT = 4
+# the graph, 5: its bag sums as a matrix product, not a Loop); older exports are redone
+EXPORT_FORMAT = 5
 TOKENIZER = "tokenizer/tokenizer.json"  # the file of the saved tokenizer that serving reads
 VOCAB = "vocab"  # the n-gram vocabulary of the lexical channel's ids, as `Vocabulary.save` writes it
 
