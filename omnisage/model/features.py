@@ -218,6 +218,28 @@ class EntityFeaturizer:
         return np.concatenate(blocks, axis=1).astype(np.float32)  # (R, C)
 
 
+class RowFeatures:
+    """`EntityFeatures.batch` over a catalog that is featurized only for the rows a batch asks for.
+
+    Training reads a few hundred catalog rows a step, so it featurizes those instead of the whole catalog up front:
+    memory stays that of the Arrow table (at 1M pins the tokenized catalog and its continuous block held several
+    GB more), at the cost of tokenizing each step's rows. A row's features depend on that row alone, so a batch
+    equals the one of the whole catalog's `EntityFeatures`."""
+
+    def __init__(self, featurizer: EntityFeaturizer, entities: Entities):
+        self.featurizer, self.entities = featurizer, as_table(entities)
+
+    def __len__(self) -> int:
+        return self.entities.num_rows
+
+    def batch(
+        self, rows: np.ndarray | Sequence[int], exclude_queries: Sequence[str | None] | None = None
+    ) -> EntityBatch:
+        unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+        part = self.featurizer.features(self.entities.take(pa.array(unique)))
+        return part.batch(inverse.reshape(-1), exclude_queries)
+
+
 def item_texts(rows: pa.Table, fields: Sequence[str]) -> list[str]:
     """One text per row: the non-empty fields joined by ' . ' (list fields item by item)."""
     columns = [rows.column(f).to_pylist() for f in fields if f in rows.column_names]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from omnisage.model.features import EntityBatch, EntityFeatures
+from omnisage.model.features import EntityBatch, EntityFeatures, RowFeatures
 from omnisage.train.catalog import Catalog
 
 
@@ -180,7 +180,8 @@ class _EncoderInputs:
 class BatchBuilder:
     """Turns the plan of (step, rank) into encoder inputs: catalog features, legacy vectors, tokenized texts.
 
-    Features of the whole catalog are tokenized once (`EntityFeatures`); a batch is a cheap gather.
+    Entity features come from `RowFeatures` (each step's rows featurized when asked for, so memory does not grow
+    with the catalog) or a whole catalog's `EntityFeatures` (a gather; the same batches).
 
     With `leave_one_out`, the positive of a pair leaves the pair's own query out of its engaged queries, as
     it was before the pair's first engagement: the feature must not hand the model its label. A pair engaged
@@ -193,7 +194,7 @@ class BatchBuilder:
         self,
         plan: BatchPlan,
         catalog: Catalog,
-        features: EntityFeatures | None,
+        features: EntityFeatures | RowFeatures | None,
         *,
         towers: tuple[str, ...],
         tokenize_queries: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,

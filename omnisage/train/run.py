@@ -23,6 +23,7 @@ from omnisage.config import Config, ModelConfig, TrainConfig, config_to_dict
 from omnisage.data.validate import World, load_world
 from omnisage.errors import DataError, OmniSageError
 from omnisage.losses.multitask import MultiTaskLoss, Task
+from omnisage.model.features import RowFeatures
 from omnisage.train.batches import BatchBuilder, BatchPlan, DatasetPairs, allocate
 from omnisage.train.catalog import Catalog, entities_from_raw, find_enriched, read_enriched
 from omnisage.train.distributed import Workers, init_workers, shutdown_workers
@@ -255,7 +256,7 @@ def build_batches(
         seed=train.seed,
     )
     uses_entities = any(t.tower == "entity" for t in objective.loss.tasks)
-    features = model.featurizer.features(data.catalog.entities) if uses_entities else None
+    features = RowFeatures(model.featurizer, data.catalog.entities) if uses_entities else None
     return BatchBuilder(
         plan,
         data.catalog,

@@ -1,5 +1,6 @@
 """Featurizer: bags equal the tokenizer's ids per field, continuous layout per entity type, leave-one-out equals
-removing the query from the row, batch() of a subset equals featurizing that subset, located errors."""
+removing the query from the row, batch() of a subset equals featurizing that subset (and RowFeatures' batches the
+whole catalog's), located errors."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from omnisage.config import load_config
 from omnisage.errors import DataError, OmniSageError
-from omnisage.model.features import TEXT_FIELDS, EntityBatch, EntityFeaturizer, as_table
+from omnisage.model.features import TEXT_FIELDS, EntityBatch, EntityFeaturizer, RowFeatures, as_table
 from omnisage.schema import ENRICHED_ENTITIES
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
@@ -88,6 +89,16 @@ def test_batch_of_subset_equals_featurizing_subset(rows, config):
     direct = featurizer([rows[i] for i in picked], exclude_query=[None, "velvet couch", None])
     for name in ("token_ids", "offsets", "continuous"):
         assert torch.equal(getattr(sub, name), getattr(direct, name)), name
+
+
+def test_row_features_equal_the_whole_catalogs(rows, config):
+    featurizer = _featurizer(rows, config)
+    whole, on_demand = featurizer.features(rows), RowFeatures(featurizer, rows)
+    for picked, exclude in (([2, 0, 0, 1], [None, "velvet couch", None, "x"]), ([1], None), ([0, 2], None)):
+        a, b = whole.batch(picked, exclude), on_demand.batch(picked, exclude)
+        for name in ("token_ids", "offsets", "continuous"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), (picked, name)
+    assert len(on_demand) == len(rows)
 
 
 def test_arrow_table_equals_dicts(rows, config):
