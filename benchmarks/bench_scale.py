@@ -32,7 +32,6 @@ CLI = str(Path(sys.executable).with_name("omnisage"))
 AS_OF = (
     "2024-06-16"  # the synthetic world's logs end 2024-07-01; the last two weeks are the evaluation window
 )
-TUNING_PROBES = 1000  # omnisage index tunes on the first RECALL_PROBES of its permutation; probes come after
 
 
 def run_stage(work: Path, name: str, argv: list[str], record: dict[str, Any]) -> dict[str, Any]:
@@ -62,15 +61,15 @@ def run_stage(work: Path, name: str, argv: list[str], record: dict[str, Any]) ->
 
 
 def held_out_probes(work: Path, count: int) -> np.ndarray:
-    """Query embeddings `omnisage index` did not tune with (its permutation, after the tuning probes)."""
-    from omnisage.index.catalog import PROBE_SEED
+    """Query embeddings `omnisage index` did not tune with (its permutation, after its RECALL_PROBES)."""
+    from omnisage.index.catalog import PROBE_SEED, RECALL_PROBES
     from omnisage.infer.embed import load_embeddings
 
     queries = load_embeddings(work / "embeddings", "query")
     if queries is None:
         raise SystemExit(f"{work / 'embeddings'}: no query embeddings")
     order = np.random.default_rng(PROBE_SEED).permutation(len(queries[1]))
-    return queries[1][order[TUNING_PROBES : TUNING_PROBES + count]]
+    return queries[1][order[RECALL_PROBES : RECALL_PROBES + count]]
 
 
 def cpu_seconds(fn: Any) -> float:

@@ -237,7 +237,6 @@ class OnnxQueryEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only: the hash bag's Loop draws a harmless warning per load
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_str(tokenizer.decode("utf-8"))
         self.tokenizer.enable_truncation(int(meta["max_tokens"]))

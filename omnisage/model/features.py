@@ -134,7 +134,8 @@ class EntityFeatures:
         offsets = np.zeros(flat_lengths.size, dtype=np.int64)
         np.cumsum(flat_lengths[:-1], out=offsets[1:])
         return EntityBatch(
-            token_ids=torch.from_numpy(np.concatenate([np.zeros(0, np.int64), *ids]).astype(np.int64)),
+            # The int64 empty head makes the whole concatenation int64 (fields keep int32): one copy, not two.
+            token_ids=torch.from_numpy(np.concatenate([np.zeros(0, np.int64), *ids])),
             offsets=torch.from_numpy(offsets),
             continuous=torch.from_numpy(np.ascontiguousarray(self.continuous[rows])),
             num_fields=len(self.fields),

@@ -45,8 +45,10 @@ class HashEmbeddingBag(nn.Module):
         scale = self.importance[token_ids]  # (N, K)
         if weights is not None:
             scale = scale * weights.unsqueeze(-1)  # (N, K)
+        # Bag ends from tensors only (no torch.diff, no numel()): the ONNX export traces this with dynamic sizes.
+        ends = torch.cat([offsets[1:], offsets.new_zeros(1) + token_ids.size(0)])  # (B,)
         if torch.onnx.is_in_onnx_export():
-            pooled = _bag_sums(self.table[rows], scale.to(self.table.dtype), offsets)  # (B, dim)
+            pooled = _bag_sums(self.table[rows], scale.to(self.table.dtype), offsets, ends)  # (B, dim)
         else:
             pooled = F.embedding_bag(
                 rows.reshape(-1),  # (N*K,) a token's K rows sit side by side, so bag b starts at offsets[b]*K
@@ -55,8 +57,6 @@ class HashEmbeddingBag(nn.Module):
                 mode="sum",
                 per_sample_weights=scale.reshape(-1).to(self.table.dtype),  # (N*K,)
             )  # (B, dim)
-        # Bag ends from tensors only (no torch.diff, no numel()): the ONNX export traces this with dynamic sizes.
-        ends = torch.cat([offsets[1:], offsets.new_zeros(1) + token_ids.size(0)])  # (B,)
         empty = ends == offsets  # (B,)
         return self.norm(pooled).masked_fill(empty.unsqueeze(-1), 0.0)  # (B, dim)
 
@@ -64,13 +64,13 @@ class HashEmbeddingBag(nn.Module):
         return f"tokens={self.num_tokens}, buckets={self.num_buckets}, dim={self.dim}, seeds={self.seeds}"
 
 
-def _bag_sums(vectors: torch.Tensor, scale: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+def _bag_sums(
+    vectors: torch.Tensor, scale: torch.Tensor, offsets: torch.Tensor, ends: torch.Tensor
+) -> torch.Tensor:
     """What `F.embedding_bag` sums, as plain tensor algebra for the ONNX export (which turns an embedding bag into
     a Loop over bags): each token's weighted rows (N, K, dim) · (N, K) -> (N, dim), then a (B, N) membership
-    matrix from the bag starts sums them per bag. Query batches are small, so the (B, N) matrix is too."""
+    matrix from the bags' bounds sums them per bag. Query batches are small, so the (B, N) matrix is too."""
     tokens = (vectors * scale.unsqueeze(-1)).sum(1)  # (N, dim)
-    positions = torch.arange(tokens.size(0), device=offsets.device)  # (N,)
-    owner = (positions.unsqueeze(1) >= offsets.unsqueeze(0)).sum(1) - 1  # (N,) the bag of each token
-    bags = torch.arange(offsets.size(0), device=offsets.device)  # (B,)
-    membership = (owner.unsqueeze(0) == bags.unsqueeze(1)).to(tokens.dtype)  # (B, N)
-    return membership @ tokens  # (B, dim)
+    positions = torch.arange(tokens.size(0), device=offsets.device).unsqueeze(0)  # (1, N)
+    membership = (positions >= offsets.unsqueeze(1)) & (positions < ends.unsqueeze(1))  # (B, N)
+    return membership.to(tokens.dtype) @ tokens  # (B, dim)

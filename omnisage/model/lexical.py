@@ -27,8 +27,6 @@ from torch import nn
 from omnisage.config import ModelConfig
 from omnisage.text.tokenizers import LEXICAL_IDS, LEXICAL_OFFSETS, TextTokenizer
 
-__all__ = ["LEXICAL_IDS", "LEXICAL_OFFSETS", "LexicalChannel", "lexical_tokens"]
-
 
 class LexicalChannel(nn.Module):
     """(B, hash_dim) hashed n-gram bags -> (B, D) additive term vectors: one bias-free linear map."""

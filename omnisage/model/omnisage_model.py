@@ -24,9 +24,9 @@ from omnisage.errors import OmniSageError
 from omnisage.model.compatibility import prefix_numpy
 from omnisage.model.entity_encoder import EntityEncoder, legacy_vectors
 from omnisage.model.features import Entities, EntityBatch, EntityFeaturizer
-from omnisage.model.lexical import LEXICAL_IDS, LEXICAL_OFFSETS, LexicalChannel, lexical_tokens
+from omnisage.model.lexical import LexicalChannel, lexical_tokens
 from omnisage.model.query_encoder import QueryEncoder
-from omnisage.text.tokenizers import TextTokenizer
+from omnisage.text.tokenizers import LEXICAL_IDS, LEXICAL_OFFSETS, TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
 ENTITY_CHUNK = 2048  # rows featurized and encoded at a time
