@@ -23,6 +23,7 @@ import torch
 from omnisage.config import RelevanceConfig
 from omnisage.data.scale import RelevanceScale
 from omnisage.errors import DataError, OmniSageError
+from omnisage.model.precision import autocast, autocast_dtype
 from omnisage.model.query_encoder import load_backbone
 from omnisage.progress import tqdm
 from omnisage.relevance.cross_encoder import (
@@ -44,7 +45,7 @@ from omnisage.train.checkpoint import (
     remove_partial_writes,
     save_checkpoint,
 )
-from omnisage.train.loop import autocast_dtype, resolve_device
+from omnisage.train.loop import resolve_device
 from omnisage.train.optim import make_optimizer, parameter_groups, warmup_linear
 
 PAIR_COLUMNS = ("query_text", "item_text", "label")
@@ -85,7 +86,7 @@ class Teacher:
         order = np.argsort(lengths, kind="stable")
         raw = torch.zeros(len(order), CrossEncoder.outputs_for(self.scale))  # (N, outputs)
         bar = tqdm(total=len(order), unit="pair", unit_scale=True, desc="teacher", disable=not progress)
-        with torch.inference_mode(), _autocast(self.device, self.amp):
+        with torch.inference_mode(), autocast(self.device, self.amp):
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 tokens = tokenize_pairs(
@@ -281,7 +282,7 @@ class _Run:
         rows = self.plan.rows(step)
         queries, texts = [self.queries[i] for i in rows], [self.texts[i] for i in rows]
         tokens = tokenize_pairs(self.tokenizer, queries, texts, self.cfg.teacher_max_tokens)
-        with _autocast(self.device, self.amp):
+        with autocast(self.device, self.amp):
             raw = self.model(_to(tokens, self.device))  # (B, outputs)
         loss = teacher_loss(raw, self.targets[torch.from_numpy(rows)].to(self.device), self.scale)
         if not torch.isfinite(loss):
@@ -369,8 +370,3 @@ def _differences(stored: dict[str, Any], current: dict[str, Any]) -> str:
 
 def _to(tokens: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in tokens.items()}
-
-
-def _autocast(device: torch.device, amp: torch.dtype | None) -> torch.autocast:
-    """bf16 autocast (amp), or none (fp32)."""
-    return torch.autocast(device.type, dtype=amp, enabled=amp is not None)

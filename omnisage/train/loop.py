@@ -7,7 +7,6 @@ computes it natively), backward, clip, optimizer and schedule step; metrics to `
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import warnings
@@ -25,6 +24,7 @@ from omnisage.atomic import make_folder, write_text
 from omnisage.config import TrainConfig
 from omnisage.errors import OmniSageError
 from omnisage.losses.multitask import Collective, LocalCollective
+from omnisage.model.precision import autocast, autocast_dtype
 from omnisage.progress import tqdm
 from omnisage.train.batches import TrainBatch
 from omnisage.train.checkpoint import (
@@ -50,24 +50,6 @@ def resolve_device(name: str, workers: Workers | None = None) -> torch.device:
             raise OmniSageError("config train.device is cuda, but no CUDA device is available")
         return torch.device("cuda", workers.local_rank if workers else 0)
     return torch.device("cpu")  # train.device is checked where the config is built
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), so bf16 autocast beats fp32; elsewhere
-    bf16 is emulated and slower. torch exposes the probes only privately, so a build without them reads as no."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the device computes bf16 natively (a GPU that supports it, a CPU with AVX512-BF16 or
-    AMX), fp32 (None) otherwise."""
-    if precision == "auto":
-        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_native_bf16()
-        precision = "bf16" if native else "fp32"
-    return (
-        None if precision == "fp32" else torch.bfloat16
-    )  # train.precision is checked where the config is built
 
 
 @dataclass
@@ -144,7 +126,7 @@ def fit(
     with reuse_freed_memory():
         for step in range(start, end):
             batch = make_batch(step, workers.rank).to(device)
-            with _autocast(device, amp):
+            with autocast(device, amp):
                 losses = module(batch, collective)
             _check_finite(losses["total"], step + 1, workers)
             grad_norm = _update(losses["total"], objective, optimizer, schedule, cfg.max_grad_norm)
@@ -238,11 +220,6 @@ def _check_finite(total: Tensor, step: int, workers: Workers) -> None:
             f"training diverged: the loss is not finite at step {step}; no checkpoint was written after it: "
             "lower train.lr and rerun to resume from the last checkpoint"
         )
-
-
-def _autocast(device: torch.device, amp: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """The forward's precision: autocast to `amp`, or none (fp32)."""
-    return torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
 
 
 def _update(

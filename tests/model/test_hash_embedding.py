@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from omnisage.model.hash_embedding import HashEmbeddingBag
+from omnisage.model.hash_embedding import HashEmbeddingBag, _distinct
 from omnisage.text.hashing import hash_buckets
 
 
@@ -40,11 +40,22 @@ def test_equals_hand_computation():
     torch.testing.assert_close(out[2], norm(vector(5) + vector(1)))
 
 
-def test_weights_multiply_tokens():
-    bag = _bag()
-    repeated = bag(torch.tensor([3, 3, 3, 1]), torch.tensor([0]))
-    weighted = bag(torch.tensor([3, 1]), torch.tensor([0]), weights=torch.tensor([3.0, 1.0]))
-    torch.testing.assert_close(repeated, weighted)
+def test_distinct_ids_by_sorting_and_by_marking_agree():
+    ids = torch.randint(0, 300, (400,), generator=torch.Generator().manual_seed(1))
+    by_sort = _distinct(ids, 10_000)  # 400 ids against 10,000 tokens: sorted
+    by_mark = _distinct(ids, 300)  # against 300 tokens: marked in a table
+    for distinct, position in (by_sort, by_mark):
+        assert torch.equal(distinct, torch.unique(ids))
+        assert torch.equal(distinct[position], ids)
+
+
+def test_a_query_sized_batch_equals_a_catalog_sized_one():
+    bag = HashEmbeddingBag(num_tokens=5_000, num_buckets=64, dim=8)
+    ids = torch.tensor([7, 4_000, 7, 12])
+    alone = bag(ids, torch.tensor([0, 2]))  # 4 ids of 5,000 tokens: the sorting path
+    filler = torch.randint(0, 5_000, (2_000,), generator=torch.Generator().manual_seed(2))
+    together = bag(torch.cat([ids, filler]), torch.tensor([0, 2, 4]))  # the marking path
+    torch.testing.assert_close(together[:2], alone)
 
 
 def test_gradients_reach_table_and_importance():

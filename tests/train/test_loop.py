@@ -12,7 +12,8 @@ from train_toys import one_to_one_world, setup
 
 from omnisage.config import TrainConfig, load_config
 from omnisage.errors import OmniSageError
-from omnisage.train.loop import autocast_dtype, fit
+from omnisage.model.precision import autocast_dtype
+from omnisage.train.loop import fit
 
 
 @pytest.mark.parametrize("negatives", [4, 0], ids=["random_negatives", "in_batch_only"])
