@@ -231,7 +231,7 @@ class TrainConfig:
 class InferConfig:
     """Batch inference (`omnisage embed`): entity and query embeddings written as Parquet parts."""
 
-    batch_size: int = 512  # rows per encoder call
+    batch_size: int = 2048  # rows per encoder call (1.3M entities: 2048 vs 512 rows, 133 vs 167 s)
     part_rows: int = 50_000  # rows per output part: the unit of resumption and of `--shard i/n`
     engine: Literal["local", "spark"] = "local"  # spark: a task per part, for catalogs beyond one machine
 

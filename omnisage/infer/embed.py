@@ -9,6 +9,7 @@ process, and `embed_all_spark` (embed_spark.py), one Spark task per part.
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ class Embedder(Protocol):
 
     version: str
 
-    def encode_entities(self, rows: pa.Table) -> np.ndarray: ...  # (B, D) float32 unit rows
+    def encode_entity_tables(
+        self, tables: Iterable[pa.Table]
+    ) -> Iterator[np.ndarray]: ...  # (B, D) per table
 
     def encode_queries(self, queries: list[str]) -> np.ndarray: ...  # (B, D) float32 unit rows
 
@@ -168,12 +171,24 @@ def _part_done(path: Path, version: str) -> bool:
     return True
 
 
-def _encode(model: Embedder, stream: str, rows: pa.Table) -> tuple[list[str], list[str], np.ndarray]:
+def _encoded(
+    model: Embedder, stream: str, batches: Iterable[pa.Table]
+) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Each batch with its (B, D) vectors. Entity batches go through `encode_entity_tables` as one stream, so the
+    next batch is featurized while this one is encoded."""
     if stream == "queries":
-        texts = rows.column("query_text").to_pylist()
-        return ["query"] * len(texts), texts, model.encode_queries(texts)
-    kinds = rows.column("entity_type").to_pylist()
-    return kinds, rows.column("entity_id").to_pylist(), model.encode_entities(rows)
+        for rows in batches:
+            yield rows, model.encode_queries(rows.column("query_text").to_pylist())
+        return
+    pending: collections.deque[pa.Table] = collections.deque()
+
+    def remembered() -> Iterator[pa.Table]:
+        for rows in batches:
+            pending.append(rows)
+            yield rows
+
+    for vectors in model.encode_entity_tables(remembered()):
+        yield pending.popleft(), vectors
 
 
 def _check_manifest(out: Path, version: str, config: InferConfig, totals: dict[str, int]) -> None:
@@ -248,10 +263,13 @@ def embed_part(
 ) -> int:
     """Encode the part's rows, batch by batch, and write the part atomically; returns its row count."""
     kinds, ids, chunks = [], [], []
-    for rows in batches:
-        kind, ident, vectors = _encode(model, part.stream, rows)  # vectors (B, D)
-        kinds += kind
-        ids += ident
+    for rows, vectors in _encoded(model, part.stream, batches):  # vectors (B, D)
+        if part.stream == "queries":
+            kinds += ["query"] * rows.num_rows
+            ids += rows.column("query_text").to_pylist()
+        else:
+            kinds += rows.column("entity_type").to_pylist()
+            ids += rows.column("entity_id").to_pylist()
         chunks.append(np.asarray(vectors, dtype=np.float32))
         if on_rows is not None:
             on_rows(rows.num_rows)

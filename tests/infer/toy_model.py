@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,9 @@ class ToyModel:
         return np.stack(
             [vector_of(f"{k}:{t}") for k, t in zip(rows.column("entity_type").to_pylist(), titles)]
         )
+
+    def encode_entity_tables(self, tables: Iterable[pa.Table]) -> Iterator[np.ndarray]:
+        return map(self.encode_entities, tables)
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         time.sleep(self.delay_s)
