@@ -32,7 +32,7 @@ TEACHER_PAIRS = (
 Log = Any
 
 
-def _student_reranker(evalset: EvalSet, query_vectors: np.ndarray, catalog: Catalog, student: Any):
+def student_reranker(evalset: EvalSet, query_vectors: np.ndarray, catalog: Catalog, student: Any):
     texts = evalset.queries
     legacy_dim = catalog.legacy_dim
     legacy = None
@@ -73,7 +73,7 @@ def two_stage(
     """Recall@10 (with 95% intervals) of the first stage alone, re-ranked by the student, and — on a sample —
     by the teacher."""
     scorer = model_system(model).scorer(evalset)
-    student_rerank = _student_reranker(evalset, scorer.query_vectors, catalog, student)
+    student_rerank = student_reranker(evalset, scorer.query_vectors, catalog, student)
     out: dict[str, Any] = {"candidates": n, "pairs": len(evalset.positives)}
     for name, rerank in (("first_stage", None), ("student", student_rerank)):
         out[name] = {"recall10": recall_with_ci(two_stage_ranks(scorer, evalset, rerank, n), 10)}

@@ -8,6 +8,8 @@ writes into OUT and is reused when a rerun finds it finished (the teacher and th
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from omnisage.relevance.features import ItemFeatures, query_vectors
 from omnisage.relevance.pairs import KEY, drop_queries, gold_pairs, sample_silver, with_item_text
 from omnisage.relevance.silver import candidate_pairs, label_pairs, read_silver
 from omnisage.relevance.student import Student, StudentTargets, concat_targets, load_student, train_student
-from omnisage.relevance.teacher import load_teacher, train_teacher
+from omnisage.relevance.teacher import load_teacher, table_digest, train_teacher
 
 Log = Any  # a print-like callable
 
@@ -99,9 +101,13 @@ def train_students(
     names = catalog.features.names
     for name, with_silver in (("student_gold", False), ("student", True)):
         folder = out / name
+        inputs = _student_inputs(model, gold, silver if with_silver else None, scale, cfg)
         if (folder / "student.json").is_file():
-            students[name] = load_student(folder)
-            continue
+            found = load_student(folder)
+            if found.inputs == inputs:
+                students[name] = found
+                continue
+            log(f"== {name}: {folder} was trained from other labels, model or settings; training it again")
         x, y = gold_x, gold_y
         if with_silver and silver.num_rows:
             probs = silver.column("probs")
@@ -114,9 +120,22 @@ def train_students(
         log(f"== {name}: {len(x):,} pairs ({gold.num_rows:,} gold)")
         student = train_student(x, y, scale, cfg, feature_names=names, log=log)
         student.model_version = getattr(model, "version", None)  # its features are this model's embeddings
+        student.inputs = inputs
         student.save(folder)
         students[name] = student
     return students
+
+
+def _student_inputs(
+    model: Any, gold: pa.Table, silver: pa.Table | None, scale: RelevanceScale, cfg: RelevanceConfig
+) -> str:
+    """What a student is trained from, as a digest: a finished student is reused only when it matches."""
+    labels = [table_digest(gold, [*KEY, "label"])]
+    if silver is not None and silver.num_rows:
+        labels.append(table_digest(silver, [*KEY, "score"]))
+    settings = [cfg.student_hidden, cfg.student_epochs, cfg.student_lr, cfg.seed]
+    what = [getattr(model, "version", None), labels, scale.to_json(), settings]
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_relevance(

@@ -77,6 +77,7 @@ class Student:
     weights: list[np.ndarray]  # per layer (out, in), torch's nn.Linear layout
     biases: list[np.ndarray]  # per layer (out,)
     model_version: str | None = None  # the model whose embeddings its features hold (serving checks it)
+    inputs: str | None = None  # digest of its labels, model and settings: `train_students` reuses on a match
 
     def __post_init__(self) -> None:
         self._transposed = [
@@ -144,6 +145,8 @@ class Student:
         }
         if self.model_version is not None:
             manifest["model_version"] = self.model_version
+        if self.inputs is not None:
+            manifest["inputs"] = self.inputs
         with atomic_folder(folder) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / WEIGHTS))
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -175,6 +178,7 @@ def load_student(folder: str | Path) -> Student:
         weights=[tensors[f"layers.{i}.weight"] for i in range(n_layers)],
         biases=[tensors[f"layers.{i}.bias"] for i in range(n_layers)],
         model_version=manifest.get("model_version"),
+        inputs=manifest.get("inputs"),
     )
 
 

@@ -68,6 +68,12 @@ def test_relevance_end_to_end_then_reused(trained: Path, capsys) -> None:
     assert main(_argv(trained, out)) == 0  # every stage is reused
     assert (out / "student" / "student.json").stat().st_mtime_ns == stamp
     assert "teacher: 0 steps" not in capsys.readouterr().out
+    # Other student settings: the teacher and the silver labels are reused, the students are trained again.
+    argv = [a.replace("student_epochs=3", "student_epochs=2") for a in _argv(trained, out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "student: " in printed and "training it again" in printed and "reusing it" in printed
+    assert (out / "student" / "student.json").stat().st_mtime_ns != stamp
 
 
 def test_labels_of_items_the_enriched_table_lacks_are_one_line(trained: Path, tmp_path: Path, capsys) -> None:
