@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
 from omnisage.config import config_to_dict
 from omnisage.errors import OmniSageError
@@ -46,6 +47,16 @@ def test_chunked_entities_and_prefix(model, rows):
     assert queries.shape == (4, 8)
     np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, rtol=1e-5)
     assert model.encode_entities([]).shape == (0, model.config.dim)
+
+
+def test_encoding_entities_gives_torch_its_threads_back(model, rows):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # one goes to the featurizing thread during the call
+    try:
+        model.encode_entities(pa.Table.from_pylist(rows * 3), batch_size=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_same_model_same_version_and_replace(model, tmp_path):
