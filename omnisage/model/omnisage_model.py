@@ -175,6 +175,8 @@ class OmniSageModel(nn.Module):
         where the device computes bf16 natively: on the demo model ~2x faster, each vector within cosine 0.996
         of fp32's (mean 1.00000) and 99.7% of ten nearest neighbours the same; "fp32" computes exactly in float32.
         """
+        if precision not in ("auto", "fp32", "bf16"):
+            raise OmniSageError(f"precision must be auto, fp32 or bf16, got {precision!r}")
         amp = autocast_dtype(precision, self.device)
         with ThreadPoolExecutor(max_workers=1) as pool, _one_core_for_featurizing(self.device):
             for batch in _prefetched(pool, self.featurizer, iter(tables)):

@@ -57,6 +57,8 @@ def test_encoding_entities_gives_torch_its_threads_back(model, rows):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+    with pytest.raises(OmniSageError, match="precision must be auto, fp32 or bf16, got 'fp16'"):
+        model.encode_entities(rows, precision="fp16")
 
 
 def test_same_model_same_version_and_replace(model, tmp_path):
