@@ -202,7 +202,8 @@ def main() -> None:
                 "--endpoint", "search", "--skip-redis", "--duration", str(args.duration),
                 "--out", str(work / "serve.json")]  # fmt: skip
         print(f"\n/v1/search under load: {' '.join(argv)}", flush=True)
-        subprocess.run(argv, check=True)
+        if subprocess.run(argv).returncode:  # bench_serve printed why
+            raise SystemExit("bench_scale: the /v1/search load phase failed (the stages above are recorded)")
 
 
 if __name__ == "__main__":

@@ -279,7 +279,7 @@ def prewarm(server: Server, queries: list[str], chunk: int = 256) -> float:
 def start_redis() -> tuple[subprocess.Popen, str]:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise SystemExit("redis-server not found: `make setup` installs it")
+        raise SystemExit("redis-server not found: `make system` installs it (as root)")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -319,7 +319,7 @@ def main() -> None:
     if args.student and (args.toy or args.endpoint != "search"):
         parser.error("--student re-ranks searches: give --endpoint search and a --model")
     if shutil.which("wrk") is None:
-        raise SystemExit("wrk not found: `make setup` installs it")
+        raise SystemExit("wrk not found: `make system` installs it (as root)")
 
     queries = make_queries(args.queries, seed=0)
     length = 400_000

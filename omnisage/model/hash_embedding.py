@@ -48,16 +48,29 @@ class HashEmbeddingBag(nn.Module):
             # (4,096 generated items: 2.9M ids, 32k distinct), so this reads K times fewer rows, from a small table.
             distinct, local = _distinct(token_ids, self.num_tokens)  # (U,), (N,)
             k = len(self.seeds)
+            table = self._table()
             vectors = F.embedding_bag(
                 self.buckets[distinct].reshape(-1),  # (U*K,) a token's K rows side by side
-                self.table,
+                table,
                 torch.arange(distinct.size(0), device=distinct.device) * k,
                 mode="sum",
-                per_sample_weights=self.importance[distinct].reshape(-1).to(self.table.dtype),  # (U*K,)
+                per_sample_weights=self.importance[distinct].reshape(-1).to(table.dtype),  # (U*K,)
             )  # (U, dim)
-            pooled = F.embedding_bag(local, vectors, offsets, mode="sum")  # (B, dim)
+            pooled = F.embedding_bag(local, vectors, offsets, mode="sum").to(self.table.dtype)  # (B, dim)
         empty = ends == offsets  # (B,)
         return self.norm(pooled).masked_fill(empty.unsqueeze(-1), 0.0)  # (B, dim)
+
+    def _table(self) -> torch.Tensor:
+        """The table a forward reads: itself, or under low-precision autocast without autograd (batch inference) a
+        copy in that precision, cast once per version of the weights and kept. The rows a batch gathers are the
+        encoder's largest memory traffic; in bf16 both bags run ~2x faster (bench_entity_encoder)."""
+        table, kind = self.table, self.table.device.type
+        if torch.is_grad_enabled() or not torch.is_autocast_enabled(kind):
+            return table
+        key = (table.data_ptr(), table._version, torch.get_autocast_dtype(kind))
+        if getattr(self, "_cast_key", None) != key:
+            self._cast, self._cast_key = table.detach().to(key[2]), key
+        return self._cast
 
     def extra_repr(self) -> str:
         return f"tokens={self.num_tokens}, buckets={self.num_buckets}, dim={self.dim}, seeds={self.seeds}"

@@ -73,3 +73,23 @@ def test_buckets_follow_seeds_not_state():
     assert torch.equal(a.buckets, b.buckets)
     assert not torch.equal(a.buckets, c.buckets)
     assert "buckets" not in a.state_dict()  # rebuilt from the seeds on load
+
+
+def test_bf16_inference_reads_a_cast_table_that_follows_the_weights():
+    bag = HashEmbeddingBag(num_tokens=50, num_buckets=16, dim=8)
+    ids, offsets = torch.tensor([1, 2, 2, 40, 7]), torch.tensor([0, 2])
+    exact = bag(ids, offsets)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = bag(ids, offsets)
+        assert bag._cast.dtype == torch.bfloat16  # cast once, kept for the next batch
+    assert cast.dtype == torch.float32
+    torch.testing.assert_close(cast, exact, atol=0.05, rtol=0.05)
+    with torch.no_grad():
+        bag.table.mul_(-1.0)  # an optimizer step changes the weights in place
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        again = bag(ids, offsets)
+    torch.testing.assert_close(again, bag(ids, offsets), atol=0.05, rtol=0.05)
+    assert not torch.allclose(again, cast, atol=0.05)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        (bag(ids, offsets) * torch.randn(2, 8)).sum().backward()  # training under autocast: the float32 table
+    assert bag.table.grad is not None and bag.table.grad.abs().sum() > 0
