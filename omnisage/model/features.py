@@ -21,6 +21,7 @@ import torch
 from omnisage.config import ModelConfig, TextField
 from omnisage.errors import DataError
 from omnisage.schema import ENRICHED_ENTITIES
+from omnisage.text.lookup import concat_ranges
 from omnisage.text.normalize import normalize
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
@@ -337,15 +338,6 @@ def _entity_types(table: pa.Table, needed: np.ndarray) -> np.ndarray:
     return kinds
 
 
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(s, s + n) for every (s, n), vectorized."""
-    total = int(lengths.sum())
-    shift = np.repeat(
-        starts - np.cumsum(lengths) + lengths, lengths
-    )  # (total,) start of own range minus its base
-    return shift + np.arange(total)
-
-
 def _gather(
     field: RaggedField, rows: np.ndarray, exclude: Sequence[frozenset[str] | None] | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -353,7 +345,7 @@ def _gather(
     `exclude[i]`: normalized element texts row i leaves out."""
     first = field.row_offsets[rows]  # (B,)
     count = field.row_offsets[rows + 1] - first  # (B,)
-    elements = _ranges(first, count)  # (E_b,)
+    elements = concat_ranges(first, count)  # (E_b,)
     owner = np.repeat(np.arange(rows.size), count)  # (E_b,)
     if exclude is not None and field.texts is not None:
         # Positions in `elements`, not element ids: the same entity may sit in several rows of a batch
@@ -372,6 +364,6 @@ def _gather(
             elements, owner = elements[keep], owner[keep]
     token_first = field.token_offsets[elements]  # (E_b,)
     token_count = field.token_offsets[elements + 1] - token_first  # (E_b,)
-    ids = field.token_ids[_ranges(token_first, token_count)]
+    ids = field.token_ids[concat_ranges(token_first, token_count)]
     per_row = np.bincount(owner, weights=token_count, minlength=rows.size).astype(np.int64)  # (B,)
     return ids, per_row, np.bincount(owner, minlength=rows.size)

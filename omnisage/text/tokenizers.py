@@ -3,15 +3,15 @@
 Text is first put through the shared `normalize`, then split on whitespace, punctuation and symbols; each CJK
 character is a word of its own. Char trigrams run over the separator-free segments joined by `#`, with `#` at
 both ends, so `"Red-Sofa"` gives words `red, sofa`, bigram `red sofa` and trigrams of `#red#sofa#`.
-A batch of texts is tokenized as one string (texts joined by a marker), so the Python cost is per batch, not
-per text: this is what lets batch inference reach thousands of items per second.
+A batch of texts is normalized as one string (texts joined by a marker) and split with numpy over its code
+points; the id path looks words up by their code points, never building them as strings
+(`omnisage.text.lookup`), so the Python cost is per batch, not per text or per word.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from omnisage.text.lookup import KeyIndex, WordIndex
 from omnisage.text.normalize import fold
 
 BOUNDARY = "#"  # stands for whitespace (and any separator run) in char trigrams; itself a separator
@@ -42,84 +43,89 @@ def _is_separator(char: str) -> bool:
     return category[0] in "PSZ" or category in ("Cc", "Cs")
 
 
-def _char_class(ranges: list[tuple[int, int]]) -> str:
-    return "".join(
-        f"{re.escape(chr(a))}-{re.escape(chr(b))}" if a < b else re.escape(chr(a)) for a, b in ranges
-    )
-
-
-def _ranges(codepoints: list[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for cp in codepoints:
-        if out and out[-1][1] == cp - 1:
-            out[-1] = (out[-1][0], cp)
-        else:
-            out.append((cp, cp))
-    return out
-
-
 # The query encoder's inputs holding a query's hash-bag ids (`TextTokenizer.encode_batch`), in PyTorch and ONNX.
 LEXICAL_IDS, LEXICAL_OFFSETS = "lexical_ids", "lexical_offsets"
 MARKER = "\x00"  # joins the texts of a batch; a separator, so never inside a token
 _CODE_BITS = 21  # every Unicode code point fits in 21 bits, so a trigram packs into one int64
 _CODE_MASK = (1 << _CODE_BITS) - 1
-_SPACED_MARKER = f" {MARKER} "  # spaces keep the marker a word of its own on the `str.split` path
-# Lowercased ASCII: every character but [a-z0-9] and the marker is a separator (the Unicode rule, restricted).
-_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(1, 128)) if not c.isalnum()})
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_SEPARATOR, _CJK = 1, 2  # bits of a code point's class
 
 
 @functools.cache
-def _patterns(astral: bool) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """(word, segment, CJK) patterns built from the Unicode database (~0.3 s, once). Without `astral` they only
-    hold Basic Multilingual Plane ranges: the regex engine then uses a bitmap instead of a slow range scan."""
-    limit = 0x110000 if astral else 0x10000
-    separators = _char_class(_ranges([cp for cp in range(limit) if _is_separator(chr(cp))]))
-    cjk = _char_class([(a, min(b, limit - 1)) for a, b in _CJK_RANGES if a < limit])
-    word = re.compile(f"\\x00|[{cjk}]|[^{separators}{cjk}]+")
-    segment = re.compile(f"\\x00|[^{separators}]+")
-    return word, segment, re.compile(f"[{cjk}]")
+def _char_classes() -> np.ndarray:
+    """(0x110000,) uint8 class bits of every code point, from the Unicode database (~0.5 s, once). A CJK
+    character is a word of its own even where it is also a separator (the katakana middle dot): it is never
+    inside a multi-character word, and it splits trigram segments when it is a separator."""
+    every = "".join(map(chr, range(0x110000)))
+    classes = np.fromiter(map(_is_separator, every), dtype=np.uint8, count=len(every)) * _SEPARATOR
+    for a, b in _CJK_RANGES:
+        classes[a : b + 1] |= _CJK
+    return classes
 
 
 @dataclass(frozen=True)
 class SplitBatch:
-    """A batch of texts after normalization and splitting; MARKER is an entry of `words` and `segments`
-    between two consecutive texts."""
+    """A batch of texts after normalization, as code points with the position of every word; texts are joined
+    by MARKER in `text`. Words are never materialized as strings on the id path (`TextTokenizer`)."""
 
     size: int  # number of texts
-    words: list[str]
-    segments: list[str]  # separator-free runs (CJK kept together) that char trigrams are cut from
+    text: str  # the normalized texts joined by MARKER
+    codes: np.ndarray  # (C,) int64 code points of `text`
+    separator: np.ndarray  # (C,) bool: breaks a trigram segment
+    word_starts: np.ndarray  # (W,) int64 position in `codes` of each word's first character
+    word_ends: np.ndarray  # (W,) int64 one past its last
+    word_owner: np.ndarray  # (W,) int64 the text it belongs to
+
+    @property
+    def words(self) -> list[str]:
+        """Every word of the batch, in text order."""
+        text = self.text
+        return [text[a:b] for a, b in zip(self.word_starts.tolist(), self.word_ends.tolist())]
 
     def trigrams(self) -> tuple[np.ndarray, np.ndarray]:
-        """Packed char trigram keys (T,) int64 and the text each belongs to (T,) int64."""
-        padded = f"{BOUNDARY}{BOUNDARY.join(self.segments)}{BOUNDARY}" if self.segments else ""
-        codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)  # (C,)
-        if codes.size < 3:
+        """Packed char trigram keys (T,) int64 and the text each belongs to (T,) int64.
+
+        Each text's trigrams are cut from `#seg1#seg2#...#`, its separator-free segments. The stream of all
+        texts is built at once: a segment's first character emits `#` before itself, a marker emits `#` (the
+        end of its text) then 0, and windows touching a 0 are dropped, so no trigram straddles two texts.
+        """
+        codes, inside = self.codes, ~self.separator  # (C,)
+        first = inside & ~np.concatenate([[False], inside[:-1]])  # (C,) starts a segment
+        marker = codes == 0
+        emitted = np.cumsum(inside.astype(np.int64) + first + 2 * marker)  # (C,) stream length up to each
+        length = int(emitted[-1]) + 1 if codes.size else 1  # the last text's closing '#' comes last
+        stream = np.full(length, ord(BOUNDARY), np.int64)  # (S,)
+        stream[emitted[inside] - 1] = codes[inside]
+        stream[emitted[marker] - 1] = 0
+        if stream.size < 3:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        owner = np.cumsum(codes == 0)[:-2]  # (C-2,) markers up to each trigram's start
-        clean = (codes[:-2] != 0) & (codes[1:-1] != 0) & (codes[2:] != 0)  # (C-2,) touches no marker
-        keys = (codes[:-2] << (2 * _CODE_BITS)) | (codes[1:-1] << _CODE_BITS) | codes[2:]  # (C-2,)
+        owner = np.cumsum(stream == 0)[:-2]  # (S-2,) markers up to each trigram's start
+        clean = (stream[:-2] != 0) & (stream[1:-1] != 0) & (stream[2:] != 0)  # (S-2,) touches no marker
+        keys = (stream[:-2] << (2 * _CODE_BITS)) | (stream[1:-1] << _CODE_BITS) | stream[2:]  # (S-2,)
         return keys[clean], owner[clean]
 
 
 def split_batch(texts: Sequence[str | None]) -> SplitBatch:
-    """Normalize a batch of texts (None = empty) as one string and split it into words and segments.
+    """Normalize a batch of texts (None = empty) as one string and find its words with numpy.
 
-    All-ASCII batches take a fast path (lowercase, map separators to spaces, `str.split`: ~4x faster than
-    the regex), which gives the same words: on ASCII, `normalize` is lowercasing plus whitespace squeezing.
+    A word is one CJK character or a maximal run of characters that are neither separators nor CJK. On
+    ASCII, `normalize` is lowercasing (plus whitespace squeezing, which splitting makes moot).
     """
     parts = [t or "" for t in texts]
-    joined = _SPACED_MARKER.join(parts)
+    joined = MARKER.join(parts)
     if joined.count(MARKER) != max(len(parts) - 1, 0):  # a text holds the marker itself: blank it out
-        joined = _SPACED_MARKER.join(t.replace(MARKER, " ") for t in parts)
-    if joined.isascii():
-        word_list = segments = joined.lower().translate(_ASCII_SEPARATORS).split()
-    else:
-        text = fold(joined)  # the marker is a starter with no (de)composition: per-text == whole-batch
-        word_re, segment_re, cjk_re = _patterns(_ASTRAL.search(text) is not None)
-        word_list = word_re.findall(text)
-        segments = segment_re.findall(text) if cjk_re.search(text) else word_list
-    return SplitBatch(len(parts), word_list, segments)
+        joined = MARKER.join(t.replace(MARKER, " ") for t in parts)
+    # The marker is a starter with no (de)composition: folding the whole batch equals folding text by text.
+    text = joined.lower() if joined.isascii() else fold(joined)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    classes = _char_classes()[codes]  # (C,)
+    cjk = (classes & _CJK) != 0
+    inside = classes == 0  # (C,) a character of a multi-character word
+    padded = np.concatenate([[False], inside, [False]])  # (C+2,)
+    starts = np.flatnonzero(cjk | (inside & ~padded[:-2]))  # (W,)
+    ends = np.flatnonzero(cjk | (inside & ~padded[2:])) + 1  # (W,)
+    owner = np.cumsum(codes == 0)[starts]  # (W,) markers before the word
+    return SplitBatch(len(parts), text, codes, (classes & _SEPARATOR) != 0, starts, ends, owner)
 
 
 @dataclass(frozen=True)
@@ -137,15 +143,13 @@ class BatchTokens:
 def analyze(texts: Sequence[str | None]) -> BatchTokens:
     """Normalize and cut a batch of texts into unigrams, bigrams and char trigrams (vocabulary building)."""
     split = split_batch(texts)
-    is_marker = np.fromiter(map(MARKER.__eq__, split.words), dtype=bool, count=len(split.words))  # (W,)
-    owner = np.cumsum(is_marker)  # (W,) a token's text = markers before it
-    keep = ~is_marker
-    pair_keep = keep[:-1] & keep[1:]  # (W-1,) no bigram across two texts
-    pairs = list(map(" ".join, itertools.pairwise(split.words)))
+    words, owner = split.words, split.word_owner  # (W,)
+    pair_keep = owner[:-1] == owner[1:]  # (W-1,) no bigram across two texts
+    pairs = list(map(" ".join, itertools.pairwise(words)))
     keys, key_owner = split.trigrams()
     return BatchTokens(
-        unigrams=list(itertools.compress(split.words, keep.tolist())),
-        unigram_owner=owner[keep],
+        unigrams=words,
+        unigram_owner=owner,
         bigrams=list(itertools.compress(pairs, pair_keep.tolist())),
         bigram_owner=owner[:-1][pair_keep],
         trigram_keys=keys,
@@ -158,14 +162,10 @@ def word_lists(texts: Sequence[str | None], batch: int = 4096) -> list[list[str]
     through the model's own normalization and tokenizer (no train/eval/serve skew)."""
     out: list[list[str]] = []
     for lo in range(0, len(texts), batch):
-        chunk = texts[lo : lo + batch]
-        words = split_batch(chunk).words
-        start = 0
-        for _ in range(len(chunk) - 1):  # `list.index` scans for the next marker in C, not word by word
-            end = words.index(MARKER, start)
-            out.append(words[start:end])
-            start = end + 1
-        out.append(words[start:])
+        split = split_batch(texts[lo : lo + batch])
+        words = split.words
+        bounds = np.searchsorted(split.word_owner, np.arange(split.size + 1)).tolist()  # (B+1,) first word
+        out.extend(words[a:b] for a, b in itertools.pairwise(bounds))
     return out
 
 
@@ -209,9 +209,9 @@ class IdSpace(Protocol):
 class TextTokenizer:
     """Text -> ids in the vocabulary's one id space (unigrams, then bigrams, then trigrams); unknown tokens dropped.
 
-    The id path never builds bigram strings: each word is looked up once in a word index (the unigrams first,
-    so a word's index is its unigram id, then the other words of the bigram vocabulary), and a bigram is found
-    by the pair of indices. It gives the same ids as looking `analyze`'s strings up in the vocabulary.
+    The id path never builds strings: each word is looked up by its code points in a word index (the unigrams
+    first, so a word's index is its unigram id, then the other words of the bigram vocabulary), and a bigram is
+    found by the pair of indices. It gives the same ids as looking `analyze`'s strings up in the vocabulary.
     """
 
     def __init__(self, vocab: IdSpace):
@@ -219,13 +219,12 @@ class TextTokenizer:
         unigrams = vocab.tokens["unigrams"]
         pairs = [b.split(" ") for b in vocab.tokens["bigrams"]]
         others = sorted({w for pair in pairs for w in pair} - set(vocab.unigram_ids))
-        self._word_index = {w: i for i, w in enumerate(itertools.chain(unigrams, others))}
-        self._word_index[MARKER] = -2
-        self._num_words = len(unigrams) + len(others)
-        index = self._word_index
+        words = [*unigrams, *others]
+        self._words = WordIndex(words)
+        self._num_words = len(words)
+        index = {w: i for i, w in enumerate(words)}
         keys = np.array([index[a] * self._num_words + index[b] for a, b in pairs], dtype=np.int64)  # (V2,)
-        self._bigram_order = np.argsort(keys, kind="stable")
-        self._bigram_sorted = keys[self._bigram_order]
+        self._bigrams = KeyIndex(keys)
 
     def encode(self, text: str | None) -> np.ndarray:
         """Token ids of one text, (n,) int64: its unigrams, bigrams and trigrams in that order."""
@@ -235,41 +234,26 @@ class TextTokenizer:
     def encode_batch(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """Flat ids (N,) int64 and offsets (B,) int64: text i owns ids[offsets[i]:offsets[i+1]] (the last, to N).
 
-        `None` and texts without known tokens give empty bags. ASCII and other texts are split in two groups
-        so that the ASCII fast path serves most of a Latin-script batch.
+        `None` and texts without known tokens give empty bags.
         """
-        parts = [t or "" for t in texts]
-        is_ascii = list(map(str.isascii, parts))
-        if all(is_ascii) or not any(is_ascii):
-            ids, owner = self._ids(split_batch(parts))
-        else:
-            ids, owner = [], []
-            for keep in (is_ascii, [not a for a in is_ascii]):
-                group_ids, group_owner = self._ids(split_batch(list(itertools.compress(parts, keep))))
-                ids.append(group_ids)
-                owner.append(np.flatnonzero(keep)[group_owner])  # group-local -> batch text index
-            ids, owner = np.concatenate(ids), np.concatenate(owner)
-        order = np.argsort(owner, kind="stable")  # a few sorted runs: a linear merge
-        counts = np.bincount(owner, minlength=len(parts))  # (B,)
-        offsets = np.zeros(len(parts), dtype=np.int64)
+        ids, owner = self._ids(split_batch(texts))
+        order = np.argsort(owner, kind="stable")  # three sorted runs: a linear merge
+        counts = np.bincount(owner, minlength=len(texts))  # (B,)
+        offsets = np.zeros(len(texts), dtype=np.int64)
         np.cumsum(counts[:-1], out=offsets[1:])
         return ids[order], offsets
 
     def _ids(self, split: SplitBatch) -> tuple[np.ndarray, np.ndarray]:
         """Known token ids of a split batch and the text each belongs to (unigrams, bigrams, trigrams)."""
         vocab = self.vocab
-        index = np.fromiter(
-            map(self._word_index.get, split.words, itertools.repeat(-1)),
-            dtype=np.int64,
-            count=len(split.words),
-        )  # (W,) word index, -1 unknown, -2 marker
-        owner = np.cumsum(index == -2)  # (W,) a token's text = markers before it
+        index = self._words.get(
+            split.codes, split.word_starts, split.word_ends
+        )  # (W,) word index, -1 unknown
+        owner = split.word_owner  # (W,)
         is_unigram = (index >= 0) & (index < vocab.bigram_start)  # (W,)
         left, right = index[:-1], index[1:]  # (W-1,)
-        is_pair = (left >= 0) & (right >= 0)  # (W-1,) both known, no marker between
-        bigram_ids = _search(
-            self._bigram_sorted, self._bigram_order, left[is_pair] * self._num_words + right[is_pair]
-        )
+        is_pair = (left >= 0) & (right >= 0) & (owner[:-1] == owner[1:])  # (W-1,) both known, one text
+        bigram_ids = self._bigrams.get(left[is_pair] * self._num_words + right[is_pair])
         keys, trigram_owner = split.trigrams()
         trigram_ids = vocab.trigram_ids(keys)
         ids = np.concatenate(
@@ -278,11 +262,3 @@ class TextTokenizer:
         owner = np.concatenate([owner[is_unigram], owner[:-1][is_pair], trigram_owner])
         known = np.concatenate([np.ones(int(is_unigram.sum()), bool), bigram_ids >= 0, trigram_ids >= 0])
         return ids[known], owner[known]
-
-
-def _search(sorted_keys: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Position in the original list of each key (via its sorted copy), -1 when absent."""
-    if sorted_keys.size == 0:
-        return np.full(keys.shape, -1, dtype=np.int64)
-    at = np.searchsorted(sorted_keys, keys).clip(max=sorted_keys.size - 1)
-    return np.where(sorted_keys[at] == keys, order[at], -1)

@@ -18,6 +18,8 @@ from omnisage.schema import ENRICHED_ENTITIES
 from omnisage.text.tokenizers import TextTokenizer
 from omnisage.text.vocab import Vocabulary
 
+from ..text.tokenizer_reference import reference_ids
+
 
 def _featurizer(rows, config) -> EntityFeaturizer:
     texts = [
@@ -44,6 +46,33 @@ def test_bags_are_fields_of_rows(rows, config):
             elements = value if isinstance(value, list) else [value]
             expected = np.concatenate([tokenizer.encode(e) for e in elements] or [np.zeros(0, np.int64)])
             assert bags[fi * b + ri] == expected.tolist(), (field, ri)
+
+
+def test_bags_equal_the_reference_tokenizer_on_varied_text(config):
+    # The batched numpy path against the character-by-character reference with string lookups, field by
+    # field: accents, casefolding, CJK (and its separators), emoji, invisible characters, the batch marker
+    # inside a text, empty and missing fields, list entries that are None, a very long description.
+    long = " ".join(f"mot{i % 997} été{i % 13}" for i in range(3000))
+    texts = ["Crème Brûlée", "ÉTÉ été Straße", "北京烤鸭・レシピ", "🍕 pizza 🍕", "zero\u200bwidth soft\u00adhyphen",
+             "a\x00b", "", "!!! ...", "ﬁne ＦＵＬＬ", "нжд ΣΑΒ", "x"]  # fmt: skip
+    rows = [
+        {"title": texts[i % len(texts)], "description": long if i == 3 else texts[(i * 3) % len(texts)],
+         "caption": None if i % 4 == 0 else texts[(i + 5) % len(texts)], "brand": "",
+         "board_titles": [texts[(i + j) % len(texts)] for j in range(i % 5)] + [None],
+         "engaged_queries": [] if i % 3 == 0 else [texts[(i * j) % len(texts)] for j in range(1, 7)]}
+        for i in range(24)
+    ]  # fmt: skip
+    vocab = Vocabulary.build([long, *texts[:8]], unigram_cap=40, bigram_cap=200, trigram_cap=150)
+    batch = EntityFeaturizer(TextTokenizer(vocab), config)(rows)
+    bags, b = _bags(batch), len(rows)
+    for fi, field in enumerate(config.text_fields):
+        for ri, row in enumerate(rows):
+            value = row.get(field)
+            expected = [
+                i for e in (value if isinstance(value, list) else [value]) for i in reference_ids(vocab, e)
+            ]
+            assert bags[fi * b + ri] == expected, (field, ri)
+    assert len(bags[config.text_fields.index("description") * b + 3]) > 10_000  # the long field is all there
 
 
 def test_continuous_layout(rows, config):

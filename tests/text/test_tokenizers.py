@@ -1,5 +1,6 @@
 """Tokenizers against hand-written examples (punctuation, CJK, other scripts, trigram boundaries), and the batch
-path (texts joined by a marker, ASCII / BMP fast patterns) against one text at a time with the full pattern."""
+path (texts joined by a marker, split with numpy, words looked up by code points) against the character-by-
+character reference (tokenizer_reference.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import random
 import numpy as np
 import pytest
 
-from omnisage.text import tokenizers
-from omnisage.text.normalize import normalize
 from omnisage.text.tokenizers import MARKER, TextTokenizer, analyze, tokenize, trigram_of_key, word_lists
 from omnisage.text.vocab import Vocabulary
+
+from .tokenizer_reference import reference_ids, reference_tokens
 
 
 def test_words_bigrams_trigrams_by_hand():
@@ -87,24 +88,14 @@ def test_marker_inside_a_text_is_a_separator():
 _ALPHABETS = [
     "abc xyz ABC 012 .,-!?'\t\n",
     "éèñüßØœ Ｆｕｌｌ ﬁ",
-    "北京烤鸭すしカレー",
+    "北京烤鸭すしカレー・゠",
     "нжд ΣΑΒ नमस्ते ไทย 빨간",
     "🍕🎉 𝐀𝐁 𠀀𠀁 \u00ad\u200d",
 ]
 
 
-def _reference(text: str) -> tuple[list[str], list[str]]:
-    """One text, normalized alone, split with the full (astral) patterns: the definition."""
-    word_re, segment_re, _ = tokenizers._patterns(astral=True)
-    normalized = normalize(text)
-    words = word_re.findall(normalized)
-    segments = segment_re.findall(normalized)
-    padded = f"#{'#'.join(segments)}#" if segments else ""
-    return words, [padded[i : i + 3] for i in range(len(padded) - 2)]
-
-
 @pytest.mark.parametrize("seed", range(5))
-def test_batch_fast_paths_equal_reference(seed):
+def test_batch_split_equals_reference(seed):
     rng = random.Random(seed)
     texts = []
     for _ in range(40):
@@ -113,7 +104,7 @@ def test_batch_fast_paths_equal_reference(seed):
     texts += ["plain ascii only", "ÉTÉ été", None]
     batch = analyze(texts)
     for i, text in enumerate(texts):
-        words, trigrams = _reference(text or "")
+        words, trigrams = reference_tokens(text)
         assert [w for w, o in zip(batch.unigrams, batch.unigram_owner) if o == i] == words, text
         expected_bigrams = [f"{a} {b}" for a, b in itertools.pairwise(words)]
         assert [w for w, o in zip(batch.bigrams, batch.bigram_owner) if o == i] == expected_bigrams, text
@@ -149,15 +140,6 @@ def test_batch_equals_one_by_one():
         np.testing.assert_array_equal(ids[bounds[i] : bounds[i + 1]], tokenizer.encode(text))
 
 
-def _string_oracle(vocab: Vocabulary, text: str | None) -> list[int]:
-    """Ids by looking `analyze`'s token strings up in the vocabulary: what the fast id path must equal."""
-    tokens = tokenize(text)
-    ids = [vocab.unigram_ids[t] for t in tokens.unigrams if t in vocab.unigram_ids]
-    ids += [vocab.bigram_start + vocab.bigram_ids[t] for t in tokens.bigrams if t in vocab.bigram_ids]
-    trigrams = {t: i for i, t in enumerate(vocab.tokens["trigrams"])}
-    return ids + [vocab.trigram_start + trigrams[t] for t in tokens.trigrams if t in trigrams]
-
-
 @pytest.mark.parametrize("unigram_cap", [2, 1000])
 def test_fast_ids_equal_string_lookup(unigram_cap):
     rng = random.Random(unigram_cap)
@@ -167,7 +149,7 @@ def test_fast_ids_equal_string_lookup(unigram_cap):
     vocab = Vocabulary.build(corpus, unigram_cap=unigram_cap, trigram_cap=50, min_count=2)
     tokenizer = TextTokenizer(vocab)
     for text in [*corpus[:100], None, "", "zzz"]:
-        assert tokenizer.encode(text).tolist() == _string_oracle(vocab, text), text
+        assert tokenizer.encode(text).tolist() == reference_ids(vocab, text), text
 
 
 def test_word_lists_are_analyze_unigrams_per_text():
