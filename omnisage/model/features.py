@@ -30,7 +30,9 @@ TEXT_FIELDS: tuple[str, ...] = typing.get_args(TextField)  # the text columns th
 # Each entry of a list field is tokenized on its own: no bigram or trigram spans two board titles.
 LIST_FIELDS = frozenset({"board_titles", "engaged_queries"})
 LEAVE_ONE_OUT_FIELD = "engaged_queries"
-_ELEMENTS_PER_CHUNK = 65_536  # texts tokenized as one string: bounds the memory of a big table
+# Texts tokenized as one string: bounds the memory of a big table and keeps its numpy arrays in cache (8k: +10%
+# featurization over 64k on bench_entity_encoder).
+_ELEMENTS_PER_CHUNK = 8_192
 
 Entities = pa.Table | Sequence[Mapping[str, object]]
 
