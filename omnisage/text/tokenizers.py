@@ -49,6 +49,12 @@ MARKER = "\x00"  # joins the texts of a batch; a separator, so never inside a to
 _CODE_BITS = 21  # every Unicode code point fits in 21 bits, so a trigram packs into one int64
 _CODE_MASK = (1 << _CODE_BITS) - 1
 _SEPARATOR, _CJK = 1, 2  # bits of a code point's class
+_DICT_WORDS = 64  # up to this many words in a batch, words are looked up in a dict (same ids, less overhead)
+_FEW_TEXTS = (
+    8  # up to this many all-ASCII texts (a query, a micro-batch of them) go one by one in plain Python
+)
+# Lowercased ASCII: every character but [a-z0-9] is a separator (the Unicode rule, restricted to ASCII).
+_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 
 
 @functools.cache
@@ -222,7 +228,7 @@ class TextTokenizer:
         words = [*unigrams, *others]
         self._words = WordIndex(words)
         self._num_words = len(words)
-        index = {w: i for i, w in enumerate(words)}
+        self._word_ids = index = {w: i for i, w in enumerate(words)}  # for small batches (below)
         keys = np.array([index[a] * self._num_words + index[b] for a, b in pairs], dtype=np.int64)  # (V2,)
         self._bigrams = KeyIndex(keys)
 
@@ -236,6 +242,8 @@ class TextTokenizer:
 
         `None` and texts without known tokens give empty bags.
         """
+        if len(texts) <= _FEW_TEXTS and all(t is None or t.isascii() for t in texts):
+            return self._few_ascii(texts)
         ids, owner = self._ids(split_batch(texts))
         order = np.argsort(owner, kind="stable")  # three sorted runs: a linear merge
         counts = np.bincount(owner, minlength=len(texts))  # (B,)
@@ -243,12 +251,38 @@ class TextTokenizer:
         np.cumsum(counts[:-1], out=offsets[1:])
         return ids[order], offsets
 
+    def _few_ascii(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_batch` of a few ASCII texts without the numpy split, whose fixed cost is most of a query's time
+        there (a query: ~15 µs instead of ~75). On ASCII, normalizing is lowercasing, the words are the runs of
+        [a-z0-9] and the trigram segments are the words; the ids are the same (tested against the reference)."""
+        vocab, word_ids, ids, offsets, total = self.vocab, self._word_ids, [], [], 0
+        for text in texts:
+            offsets.append(total)
+            words = (text or "").lower().translate(_ASCII_SEPARATORS).split()
+            if not words:
+                continue
+            index = [word_ids.get(w, -1) for w in words]
+            pairs = [a * self._num_words + b for a, b in itertools.pairwise(index) if a >= 0 and b >= 0]
+            bigrams = self._bigrams.get(np.array(pairs, dtype=np.int64)) if pairs else np.zeros(0, np.int64)
+            codes = np.frombuffer(f"{BOUNDARY}{BOUNDARY.join(words)}{BOUNDARY}".encode(), np.uint8).astype(
+                np.int64
+            )
+            keys = (codes[:-2] << (2 * _CODE_BITS)) | (codes[1:-1] << _CODE_BITS) | codes[2:]  # (T,)
+            trigrams = vocab.trigram_ids(keys)
+            ids.append(np.array([i for i in index if 0 <= i < vocab.bigram_start], dtype=np.int64))
+            ids.append(bigrams[bigrams >= 0] + vocab.bigram_start)
+            ids.append(trigrams[trigrams >= 0] + vocab.trigram_start)
+            total += sum(a.size for a in ids[-3:])
+        return np.concatenate([np.zeros(0, np.int64), *ids]), np.array(offsets, dtype=np.int64)
+
     def _ids(self, split: SplitBatch) -> tuple[np.ndarray, np.ndarray]:
         """Known token ids of a split batch and the text each belongs to (unigrams, bigrams, trigrams)."""
         vocab = self.vocab
-        index = self._words.get(
-            split.codes, split.word_starts, split.word_ends
-        )  # (W,) word index, -1 unknown
+        if split.word_starts.size <= _DICT_WORDS:  # a query: a dict lookup per word beats the numpy passes
+            words = split.words
+            index = np.fromiter(map(self._word_ids.get, words, itertools.repeat(-1)), np.int64, len(words))
+        else:
+            index = self._words.get(split.codes, split.word_starts, split.word_ends)  # (W,) -1: unknown
         owner = split.word_owner  # (W,)
         is_unigram = (index >= 0) & (index < vocab.bigram_start)  # (W,)
         left, right = index[:-1], index[1:]  # (W-1,)

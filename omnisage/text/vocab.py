@@ -68,6 +68,8 @@ class Vocabulary:
             ascii_keys = (self._trigram_sorted & ~_ASCII_BITS) == 0
             self._ascii_table[_dense(self._trigram_sorted[ascii_keys])] = self._trigram_order[ascii_keys]
         is_ascii = (keys & ~_ASCII_BITS) == 0
+        if is_ascii.all():  # most texts: one table read, no masks (a query's fixed cost)
+            return self._ascii_table[_dense(keys)].astype(np.int64)
         ids[is_ascii] = self._ascii_table[_dense(keys[is_ascii])]
         rest = keys[~is_ascii]
         at = np.searchsorted(self._trigram_sorted, rest).clip(max=self._trigram_sorted.size - 1)

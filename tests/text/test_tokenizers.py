@@ -148,8 +148,30 @@ def test_fast_ids_equal_string_lookup(unigram_cap):
     # a small unigram cap leaves bigrams whose words are not unigrams: they must still be found
     vocab = Vocabulary.build(corpus, unigram_cap=unigram_cap, trigram_cap=50, min_count=2)
     tokenizer = TextTokenizer(vocab)
-    for text in [*corpus[:100], None, "", "zzz"]:
+    texts = [*corpus[:100], None, "", "zzz"]
+    for text in texts:  # one text: words looked up in a dict
         assert tokenizer.encode(text).tolist() == reference_ids(vocab, text), text
+    ids, offsets = tokenizer.encode_batch(texts)  # hundreds of words: by code points (lookup.WordIndex)
+    bounds = [*offsets.tolist(), ids.size]
+    for i, text in enumerate(texts):
+        assert ids[bounds[i] : bounds[i + 1]].tolist() == reference_ids(vocab, text), text
+
+
+def test_a_few_ascii_texts_equal_the_batch_path_and_the_reference():
+    rng = random.Random(3)
+    pool = "abcAB 019 .,-!?'\t\x00#_"
+    corpus = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    vocab = Vocabulary.build(corpus, unigram_cap=20, trigram_cap=80, min_count=2)
+    tokenizer = TextTokenizer(vocab)
+    texts = [*corpus[:60], None, "", "A", "ab", "a b", "Red-Sofa  BLUE!"]
+    ids, offsets = tokenizer.encode_batch(texts)  # many texts: the numpy path
+    bounds = [*offsets.tolist(), ids.size]
+    for i, text in enumerate(texts):
+        one = tokenizer.encode(text).tolist()  # one ASCII text: plain Python
+        assert one == reference_ids(vocab, text) == ids[bounds[i] : bounds[i + 1]].tolist(), text
+    few_ids, few_offsets = tokenizer.encode_batch(texts[:5])  # a few: plain Python, text by text
+    np.testing.assert_array_equal(few_offsets, offsets[:5])
+    np.testing.assert_array_equal(few_ids, ids[: bounds[5]])
 
 
 def test_word_lists_are_analyze_unigrams_per_text():
