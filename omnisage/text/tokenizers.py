@@ -5,7 +5,8 @@ character is a word of its own. Char trigrams run over the separator-free segmen
 both ends, so `"Red-Sofa"` gives words `red, sofa`, bigram `red sofa` and trigrams of `#red#sofa#`.
 A batch of texts is normalized as one string (texts joined by a marker) and split with numpy over its code
 points; the id path looks words up by their code points, never building them as strings
-(`omnisage.text.lookup`), so the Python cost is per batch, not per text or per word.
+(`omnisage.text.lookup`), so the Python cost is per batch, not per text or per word. A query is the exception:
+for a few ASCII texts the numpy passes' fixed cost dominates, and plain Python string methods are faster.
 """
 
 from __future__ import annotations
@@ -215,9 +216,10 @@ class IdSpace(Protocol):
 class TextTokenizer:
     """Text -> ids in the vocabulary's one id space (unigrams, then bigrams, then trigrams); unknown tokens dropped.
 
-    The id path never builds strings: each word is looked up by its code points in a word index (the unigrams
-    first, so a word's index is its unigram id, then the other words of the bigram vocabulary), and a bigram is
-    found by the pair of indices. It gives the same ids as looking `analyze`'s strings up in the vocabulary.
+    Each word is looked up in a word index (the unigrams first, so a word's index is its unigram id, then the
+    other words of the bigram vocabulary): by its code points in a batch (no strings built), in a dict for a few
+    words. A bigram is found by the pair of indices. It gives the same ids as looking `analyze`'s strings up in
+    the vocabulary.
     """
 
     def __init__(self, vocab: IdSpace):
