@@ -60,9 +60,8 @@ class Vocabulary:
         All-ASCII trigrams (most of them in Latin-script text) are read from a dense 128³ table; others are
         found by binary search.
         """
-        ids = np.full(keys.shape, -1, dtype=np.int64)
         if self._trigram_sorted.size == 0:
-            return ids
+            return np.full(keys.shape, -1, dtype=np.int64)
         if self._ascii_table is None:
             self._ascii_table = np.full(1 << 21, -1, dtype=np.int32)
             ascii_keys = (self._trigram_sorted & ~_ASCII_BITS) == 0
@@ -70,6 +69,7 @@ class Vocabulary:
         is_ascii = (keys & ~_ASCII_BITS) == 0
         if is_ascii.all():  # most texts: one table read, no masks (a query's fixed cost)
             return self._ascii_table[_dense(keys)].astype(np.int64)
+        ids = np.full(keys.shape, -1, dtype=np.int64)
         ids[is_ascii] = self._ascii_table[_dense(keys[is_ascii])]
         rest = keys[~is_ascii]
         at = np.searchsorted(self._trigram_sorted, rest).clip(max=self._trigram_sorted.size - 1)
