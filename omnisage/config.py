@@ -187,11 +187,13 @@ class TrainConfig:
     towers: tuple[Tower, ...] = ("entity", "legacy", "query")  # ("legacy",) = the SearchSage baseline
     batch_size: int = 256  # pairs per worker and step, split across datasets by `mix`
     negatives_per_pair: int = 4  # random catalog negatives
-    # drop a pair's own query from its positive's engaged queries, unless the pair was engaged more than once
-    # (it was there before)
+    # drop a pair's own query from its positive's engaged queries unless engaged more than once (it was there before)
     leave_one_out: bool = True
     temperature: float = 0.07  # initial; learned, shared by every task
-    sketch_width: int = 1 << 20  # count-min sketches of the logQ correction (the code: 2^26)
+    # the logQ correction (popular positives demoted by their sampling frequency), from count-min sketches of
+    # sketch_width columns (the code: 2^26). Off in `bench`: real catalogs ranked against a uniform random corpus
+    logq: bool = True
+    sketch_width: int = 1 << 20
     prefix_dims: tuple[int, ...] = ()  # nested (Matryoshka) prefixes; empty = the full width only
     prefix_weights: tuple[float, ...] = ()
     # Optimization.
@@ -200,16 +202,14 @@ class TrainConfig:
     query_lr: float | None = None  # for the query encoder (pretrained ones want less); None = lr
     weight_decay: float = 0.01
     warmup_steps: int = 50
-    # total; the cosine schedule decays to 0 at the last step. 1200 steps, ~25 min on one idle core in fp32.
-    # Measured on a 20k-pin world (Recall@10, 600 -> 1200 steps): pin 0.244 -> 0.312, product 0.667 -> 0.695,
-    # query 0.671 -> 0.712; still rising (a single-task pin model: 0.319 -> 0.369).
+    # total; the cosine schedule decays to 0 at the last step. 1200 steps, ~25 min on one idle core in fp32. A
+    # 20k-pin world, 600 -> 1200 steps (Recall@10): pin 0.244 -> 0.312, product 0.667 -> 0.695, query 0.671 -> 0.712
     steps: int = 1200
     max_grad_norm: float | None = 1.0
     # auto = bf16 autocast where the device has native bf16, else fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
-    # torch intra-op threads per worker; None = torch's default (all cores). 1: 9x faster than 2 on a shared
-    # 2-core machine (measured)
+    # torch intra-op threads per worker; None = torch's default (all cores). 1: 9x faster than 2 on a shared 2-core box
     threads: int | None = 1
     seed: int = 17
     log_every: int = 10  # steps between metric lines in metrics.jsonl

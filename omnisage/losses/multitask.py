@@ -92,14 +92,15 @@ class MultiTaskLoss(nn.Module):
     `prefix_weights` gives the nested (Matryoshka) prefixes of the learned towers, e.g. the released code's
     ((16, .05), (32, .05), (64, .05), (128, .05), (256, 1.), (512, 1.)); empty means the full width only.
     A compatibility (legacy) task always scores the first L dims of the query embedding, renormalized,
-    against the L-dim legacy vectors.
+    against the L-dim legacy vectors. `sketch_width=None` drops the correction (every log q is 0): a plain
+    in-batch softmax, which ranks better where the evaluation corpus is uniform (docs/real-data.md).
     """
 
     def __init__(
         self,
         tasks: list[Task] | tuple[Task, ...],
         *,
-        sketch_width: int,
+        sketch_width: int | None,
         sketch_depth: int = 2,
         temperature: float = 0.07,
         max_logit_scale: float = 100.0,
@@ -119,7 +120,11 @@ class MultiTaskLoss(nn.Module):
         self.mask_same_query = mask_same_query
         # CLIP-style: the scale is learned in log space, initialized at 1 / temperature.
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
-        self.frequencies = FrequencyEstimator(self.datasets, width=sketch_width, depth=sketch_depth)
+        self.frequencies = (
+            None
+            if sketch_width is None
+            else FrequencyEstimator(self.datasets, width=sketch_width, depth=sketch_depth)
+        )
 
     def logit_scale(self) -> Tensor:
         with torch.no_grad():
@@ -159,11 +164,14 @@ class MultiTaskLoss(nn.Module):
         all_query_ids = collective.gather(data.query_ids)  # (W·B,)
         all_positive_ids = collective.gather(data.positive_ids)  # (W·B,)
         all_negative_ids = collective.gather(data.negative_ids)  # (W·R,)
-        log_q_positive = self.frequencies.log_q_positive(
-            dataset, data.query_ids, data.positive_ids, all_query_ids, all_positive_ids
-        )  # (B,)
-        log_q_in_batch = self.frequencies.log_q_negative(dataset, "in_batch", all_positive_ids)  # (W·B,)
-        log_q_random = self.frequencies.log_q_negative(dataset, "random", all_negative_ids)  # (W·R,)
+        if self.frequencies is None:
+            log_q_positive = log_q_in_batch = log_q_random = None
+        else:
+            log_q_positive = self.frequencies.log_q_positive(
+                dataset, data.query_ids, data.positive_ids, all_query_ids, all_positive_ids
+            )  # (B,)
+            log_q_in_batch = self.frequencies.log_q_negative(dataset, "in_batch", all_positive_ids)  # (W·B,)
+            log_q_random = self.frequencies.log_q_negative(dataset, "random", all_negative_ids)  # (W·R,)
         in_batch_hits = accidental_hits(
             data.positive_ids,
             all_positive_ids,
@@ -229,9 +237,9 @@ class _SharedCandidates:
 
     positive_ids: Tensor  # (W·B,) every worker's positives: the in-batch candidates
     negative_ids: Tensor  # (W·R,) every worker's random negatives
-    log_q_positive: Tensor  # (B,) log P(positive | query) of this worker's pairs
-    log_q_in_batch: Tensor  # (W·B,)
-    log_q_random: Tensor  # (W·R,)
+    log_q_positive: Tensor | None  # (B,) log P(positive | query) of this worker's pairs; None: no correction
+    log_q_in_batch: Tensor | None  # (W·B,)
+    log_q_random: Tensor | None  # (W·R,)
     in_batch_hits: Tensor  # (B, W·B) bool
     random_hits: Tensor  # (B, W·R) bool
 

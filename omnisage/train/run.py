@@ -234,7 +234,7 @@ def build_objective(model: OmniSageModel, data: TrainData, train: TrainConfig) -
         raise OmniSageError(f"no task: train.towers={train.towers} trains on none of {sorted(data.pairs)}")
     loss = MultiTaskLoss(
         tasks,
-        sketch_width=train.sketch_width,
+        sketch_width=train.sketch_width if train.logq else None,
         temperature=train.temperature,
         prefix_weights=tuple(zip(train.prefix_dims, train.prefix_weights)),
     )

@@ -118,6 +118,25 @@ def test_no_random_negatives_leaves_the_in_batch_term_alone():
     assert torch.allclose(losses["pin"], expected, atol=1e-5)
 
 
+def test_without_the_correction_every_log_q_is_zero():
+    """sketch_width=None (train.logq = false): the plain masked softmax, the same on every step, no sketches."""
+    data = _batch(torch.Generator().manual_seed(3), r=0)
+    loss_fn = MultiTaskLoss([TASKS[0]], sketch_width=None)
+    pin = data.towers["pin"]
+    expected = sampled_softmax_loss(
+        data.query,
+        pin.positive,
+        pin.positive,
+        logit_scale=1 / 0.07,
+        mask=accidental_hits(data.positive_ids, data.positive_ids, data.query_ids, data.query_ids),
+    )
+    assert torch.allclose(loss_fn({"pin": data})["pin"], expected, atol=1e-5)
+    assert torch.allclose(loss_fn({"pin": data})["pin"], expected, atol=1e-5)  # no counts carried over
+    assert not any("sketch" in key for key in loss_fn.state_dict())
+    corrected = MultiTaskLoss([TASKS[0]], sketch_width=1 << 16)({"pin": data})["pin"]
+    assert not torch.allclose(corrected, expected, atol=1e-3)
+
+
 def test_nested_prefixes_are_weighted_sums():
     gen = torch.Generator().manual_seed(1)
     data = _batch(gen)
