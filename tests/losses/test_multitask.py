@@ -95,6 +95,19 @@ def test_equals_the_sum_of_hand_assembled_sampled_softmaxes():
     assert torch.allclose(losses["total"], expected_pin + expected_legacy)
 
 
+def _in_batch_loss(data: DatasetEmbeddings, **log_q: torch.Tensor) -> torch.Tensor:
+    """The pin task's [positive | in-batch positives] cross-entropy, assembled by hand."""
+    pin = data.towers["pin"]
+    return sampled_softmax_loss(
+        data.query,
+        pin.positive,
+        pin.positive,
+        logit_scale=1 / 0.07,
+        mask=accidental_hits(data.positive_ids, data.positive_ids, data.query_ids, data.query_ids),
+        **log_q,
+    )
+
+
 def test_no_random_negatives_leaves_the_in_batch_term_alone():
     """negatives_per_pair = 0: each task's loss is its [positive | in-batch] cross-entropy, nothing else."""
     gen = torch.Generator().manual_seed(2)
@@ -102,17 +115,12 @@ def test_no_random_negatives_leaves_the_in_batch_term_alone():
     losses = MultiTaskLoss([TASKS[0]], sketch_width=1 << 16)({"pin": data})
 
     est = FrequencyEstimator(["pin"], width=1 << 16)
-    pin = data.towers["pin"]
-    expected = sampled_softmax_loss(
-        data.query,
-        pin.positive,
-        pin.positive,
-        logit_scale=1 / 0.07,
+    expected = _in_batch_loss(
+        data,
         log_q_positive=est.log_q_positive(
             "pin", data.query_ids, data.positive_ids, data.query_ids, data.positive_ids
         ),
         log_q_candidates=est.log_q_negative("pin", "in_batch", data.positive_ids),
-        mask=accidental_hits(data.positive_ids, data.positive_ids, data.query_ids, data.query_ids),
     )
     assert torch.isfinite(losses["pin"])
     assert torch.allclose(losses["pin"], expected, atol=1e-5)
@@ -122,14 +130,7 @@ def test_without_the_correction_every_log_q_is_zero():
     """sketch_width=None (train.logq = false): the plain masked softmax, the same on every step, no sketches."""
     data = _batch(torch.Generator().manual_seed(3), r=0)
     loss_fn = MultiTaskLoss([TASKS[0]], sketch_width=None)
-    pin = data.towers["pin"]
-    expected = sampled_softmax_loss(
-        data.query,
-        pin.positive,
-        pin.positive,
-        logit_scale=1 / 0.07,
-        mask=accidental_hits(data.positive_ids, data.positive_ids, data.query_ids, data.query_ids),
-    )
+    expected = _in_batch_loss(data)
     assert torch.allclose(loss_fn({"pin": data})["pin"], expected, atol=1e-5)
     assert torch.allclose(loss_fn({"pin": data})["pin"], expected, atol=1e-5)  # no counts carried over
     assert not any("sketch" in key for key in loss_fn.state_dict())
