@@ -93,7 +93,7 @@ class MultiTaskLoss(nn.Module):
     ((16, .05), (32, .05), (64, .05), (128, .05), (256, 1.), (512, 1.)); empty means the full width only.
     A compatibility (legacy) task always scores the first L dims of the query embedding, renormalized,
     against the L-dim legacy vectors. `sketch_width=None` drops the correction (every log q is 0): a plain
-    in-batch softmax, which ranks better where the evaluation corpus is uniform (docs/real-data.md).
+    in-batch softmax, which ranked better on Home Depot (docs/real-data.md).
     """
 
     def __init__(
