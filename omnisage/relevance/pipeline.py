@@ -1,6 +1,6 @@
 """`omnisage relevance`: human labels in, a teacher, silver labels, and a served student out.
 
-labels (+ the enriched table) → gold pairs with item text → teacher → the first stage's candidates for every
+labels (+ the enriched table) → gold pairs with item text (queries with their labelled neighbours) → teacher → the first stage's candidates for every
 query (held-out ones excluded), sampled to `silver_share` × gold → silver labels → student features → the student
 (gold + silver; beside it the gold-only student, for the comparison) → on held-out labels, the report. Each stage
 writes into OUT and is reused when a rerun finds it finished (the teacher and the labelling resume mid-way).
@@ -24,6 +24,7 @@ from omnisage.data.scale import RelevanceScale
 from omnisage.relevance.crossfit import CrossFit
 from omnisage.relevance.features import ItemFeatures, query_vectors
 from omnisage.relevance.pairs import KEY, drop_queries, gold_pairs, sample_silver, with_item_text
+from omnisage.relevance.query_context import QueryContext
 from omnisage.relevance.silver import candidate_pairs, label_pairs, read_silver
 from omnisage.relevance.student import Student, StudentTargets, concat_targets, load_student, train_student
 from omnisage.relevance.teacher import load_teacher, table_digest, train_teacher
@@ -151,11 +152,15 @@ def run_relevance(
     catalog = Catalog.build(model, entities, labels_in_logs=labels_in_logs)
     gold = catalog.training_text(gold_pairs(drop_queries(gold_labels, held), entities))
     log(f"== teacher: {gold.num_rows:,} human labels on the {scale.kind} scale")
-    teacher_dir = train_teacher(
-        gold.select(["query_text", "item_text", "label"]), scale, out / "teacher", cfg,
-        progress=progress, log=log,
-    )  # fmt: skip
+    context = QueryContext(model, gold.column("query_text").to_pylist(), cfg.teacher_query_neighbors)
+    teacher_pairs = pa.table({
+        "query_text": context.texts(gold.column("query_text").to_pylist()),
+        "item_text": gold.column("item_text"),
+        "label": gold.column("label"),
+    })  # fmt: skip
+    teacher_dir = train_teacher(teacher_pairs, scale, out / "teacher", cfg, progress=progress, log=log)
     teacher = load_teacher(teacher_dir)
+    teacher.context = context
     silver_queries = sorted(set(queries) - set(held))
     silver_dir = out / "silver"
     if cfg.silver_share > 0:

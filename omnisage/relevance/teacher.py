@@ -39,6 +39,7 @@ from omnisage.relevance.cross_encoder import (
     tokenize_pairs,
     write_folder,
 )
+from omnisage.relevance.query_context import QueryContext
 from omnisage.train.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -74,6 +75,8 @@ class Teacher:
         self.device = resolve_device(device)
         self.amp = autocast_dtype("auto", self.device)  # bf16 where native; None = fp32
         self.model.to(self.device)
+        # The query text it was trained on (query_context.py): set by the pipeline that trained it.
+        self.context: QueryContext | None = None
 
     def predict(
         self, queries: Sequence[str], texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
@@ -82,6 +85,8 @@ class Teacher:
         padding); a pair's score does not depend on its batch beyond float rounding."""
         if len(queries) != len(texts):
             raise OmniSageError(f"teacher: {len(queries)} queries but {len(texts)} item texts")
+        if self.context is not None:
+            queries = self.context.texts(queries)
         lengths = pair_lengths(self.tokenizer, queries, texts, self.max_tokens)  # (N,)
         order = np.argsort(lengths, kind="stable")
         raw = torch.zeros(len(order), CrossEncoder.outputs_for(self.scale))  # (N, outputs)
