@@ -1,9 +1,10 @@
 """`omnisage relevance`: human labels in, a teacher, silver labels, and a served student out.
 
-labels (+ the enriched table) → gold pairs with item text (queries with their labelled neighbours) → teacher → the first stage's candidates for every
-query (held-out ones excluded), sampled to `silver_share` × gold → silver labels → student features → the student
-(gold + silver; beside it the gold-only student, for the comparison) → on held-out labels, the report. Each stage
-writes into OUT and is reused when a rerun finds it finished (the teacher and the labelling resume mid-way).
+labels (+ the enriched table) → gold pairs with item text, each query with its nearest labelled queries
+(query_context.py) → teacher → the first stage's candidates for every query (held-out ones excluded), sampled to
+`silver_share` × gold → silver labels → student features → the student (gold + silver; beside it the gold-only
+student, for the comparison) → on held-out labels, the report. Each stage writes into OUT and is reused when a
+rerun finds it finished (the teacher and the labelling resume mid-way).
 """
 
 from __future__ import annotations

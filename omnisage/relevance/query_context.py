@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from omnisage.errors import OmniSageError
+
 CHUNK = 2048  # queries scored against the labelled ones at a time: CHUNK x labelled floats
 
 
@@ -26,7 +28,7 @@ class QueryContext:
 
     def __init__(self, model: Any, labelled: Sequence[str], k: int):
         if k < 0:
-            raise ValueError(f"query neighbours must be >= 0, got {k}")
+            raise OmniSageError(f"query neighbours must be >= 0, got {k}")
         self.model, self.k = model, k
         self.labelled = sorted(set(labelled))
         self._row = {q: i for i, q in enumerate(self.labelled)}
