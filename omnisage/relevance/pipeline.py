@@ -153,9 +153,10 @@ def run_relevance(
     catalog = Catalog.build(model, entities, labels_in_logs=labels_in_logs)
     gold = catalog.training_text(gold_pairs(drop_queries(gold_labels, held), entities))
     log(f"== teacher: {gold.num_rows:,} human labels on the {scale.kind} scale")
-    context = QueryContext(model, gold.column("query_text").to_pylist(), cfg.teacher_query_neighbors)
+    gold_queries = gold.column("query_text").to_pylist()
+    context = QueryContext(model, gold_queries, cfg.teacher_query_neighbors)
     teacher_pairs = pa.table({
-        "query_text": context.texts(gold.column("query_text").to_pylist()),
+        "query_text": context.texts(gold_queries),
         "item_text": gold.column("item_text"),
         "label": gold.column("label"),
     })  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from omnisage.errors import OmniSageError
+from omnisage.eval.systems import unit_rows
 
 CHUNK = 2048  # queries scored against the labelled ones at a time: CHUNK x labelled floats
 
@@ -52,6 +53,4 @@ class QueryContext:
         return [self._texts[q] for q in queries]
 
     def _encode(self, queries: list[str]) -> np.ndarray:
-        vectors = np.asarray(self.model.encode_queries(queries), np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        return unit_rows(self.model.encode_queries(queries))
